@@ -1,0 +1,19 @@
+//! Shared library of blocksconvert.
+//!
+//! What every worker needs and no worker owns: label sets and their order,
+//! the external sort, the Prometheus TSDB block format (writer and reader),
+//! the source formats (Cortex chunk objects, OpenMetrics text), plan files,
+//! and bucket access.
+//!
+//! It is not a place for policy: deciding what to scan, which plan to build
+//! or when to retry belongs to the `scanner`, `builder` and `scheduler`
+//! crates.
+
+pub mod cortex;
+pub mod extsort;
+pub mod labels;
+pub mod openmetrics;
+pub mod plan;
+pub mod tsdb;
+
+pub use labels::{Label, Labels};
