@@ -1,1 +1,31 @@
-fn main() {}
+//! `blocksconvert`: one binary, one subcommand per worker.
+//!
+//! This file only parses the command line and wires the crates together;
+//! every piece of behaviour lives in `scanner`, `builder`, `scheduler` or
+//! `common`, so `run` goes through exactly the code paths of the separate
+//! commands.
+
+mod cli;
+mod demo;
+mod report;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match rt.block_on(cli::dispatch(args.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

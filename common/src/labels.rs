@@ -124,6 +124,36 @@ impl Labels {
         self.0
     }
 
+    /// Appends the set in the spill format of [`crate::extsort`]: a count,
+    /// then length-prefixed names and values.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        crate::extsort::codec::put_uvarint(out, self.0.len() as u64);
+        for l in &self.0 {
+            crate::extsort::codec::put_str(out, &l.name);
+            crate::extsort::codec::put_str(out, &l.value);
+        }
+    }
+
+    /// Reads back what [`Labels::encode`] wrote, checking the order, since
+    /// spill files are files and files get damaged.
+    pub fn decode(buf: &mut &[u8]) -> std::io::Result<Labels> {
+        use crate::extsort::codec::{get_string, get_uvarint};
+        let n = get_uvarint(buf)?;
+        let mut v = Vec::with_capacity(n.min(1024) as usize);
+        for _ in 0..n {
+            let name = get_string(buf)?;
+            let value = get_string(buf)?;
+            if v.last().is_some_and(|p: &Label| p.name >= name) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "label names out of order in encoded label set",
+                ));
+            }
+            v.push(Label { name, value });
+        }
+        Ok(Labels(v))
+    }
+
     /// Bytes of heap the set holds, for memory budgets.
     pub fn heap_size(&self) -> usize {
         self.0.capacity() * std::mem::size_of::<Label>()
@@ -240,6 +270,14 @@ mod tests {
         assert_eq!(l.to_string(), r#"{a="1", b="2"}"#);
         let err = Labels::normalize([("a", "1"), ("a", "2")]).unwrap_err();
         assert!(matches!(err, LabelsError::ConflictingValues { .. }));
+    }
+
+    #[test]
+    fn encode_round_trip() {
+        let l = ls(&[("__name__", "x"), ("b", "café")]);
+        let mut buf = Vec::new();
+        l.encode(&mut buf);
+        assert_eq!(Labels::decode(&mut &buf[..]).unwrap(), l);
     }
 
     #[test]

@@ -9,11 +9,18 @@
 //! or when to retry belongs to the `scanner`, `builder` and `scheduler`
 //! crates.
 
+pub mod bucket;
 pub mod cortex;
 pub mod extsort;
 pub mod labels;
+pub mod names;
 pub mod openmetrics;
 pub mod plan;
+pub mod records;
+pub mod source;
+pub mod staged;
+pub mod state;
+pub mod tenant;
 pub mod tsdb;
 
 pub use labels::{Label, Labels};

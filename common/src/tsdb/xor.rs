@@ -1,1 +1,645 @@
-//! (being written)
+//! Prometheus XOR ("Gorilla") chunk encoding, bit-exact with Prometheus 2.42
+//! `tsdb/chunkenc/xor.go`, plus the [`Chunker`] that cuts a series into chunks.
+//!
+//! Layout of one chunk: a 2-byte big-endian sample count, then a bit stream:
+//! the first timestamp as a zigzag varint and the first value as 64 raw bits;
+//! the second timestamp as a uvarint delta and its value as an XOR delta; every
+//! later timestamp as a delta-of-delta in one of five buckets and its value as
+//! an XOR delta with Gorilla's leading/trailing-zero window.
+//!
+//! Bit-exactness matters beyond the samples themselves: blocks are compared
+//! byte for byte with what Prometheus writes, so this encoder reproduces even
+//! the quirk of Prometheus' `bstream` that leaves an empty trailing byte when a
+//! chunk ends on a byte boundary after a whole-byte write.
+//!
+//! Values are carried as raw bits, so NaN payloads (Prometheus' StaleNaN
+//! `0x7ff0000000000002` included) survive a round trip.
+//!
+//! This module knows nothing about segment files or indexes (see
+//! [`super::chunks`]) and does not check that samples are in time order: that
+//! is the caller's business, as in Prometheus.
+
+use std::fmt;
+
+/// Encoding byte of XOR chunks in segment files (`chunkenc.EncXOR`).
+pub const ENCODING_XOR: u8 = 1;
+
+/// Samples per chunk that Prometheus and Cortex's blocksconvert cut at.
+pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
+
+/// Most samples one chunk can count in its 2-byte header.
+pub const MAX_SAMPLES_PER_XOR_CHUNK: usize = u16::MAX as usize;
+
+const HEADER_SIZE: usize = 2;
+
+/// Why an XOR chunk could not be decoded (or appended to).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// Fewer bytes than the 2-byte sample count header.
+    #[error("XOR chunk of {len} bytes is shorter than its 2-byte header")]
+    TooShort { len: usize },
+    /// The bit stream ends before all samples the header announces.
+    #[error("XOR chunk truncated: bit stream ends inside sample {sample} of {total}")]
+    Truncated { sample: usize, total: usize },
+    /// A timestamp varint is longer than 10 bytes or overflows 64 bits.
+    #[error("XOR chunk has an overflowing timestamp varint in sample {sample}")]
+    VarintOverflow { sample: usize },
+    /// A value's leading-zero and significant-bit counts add up to more than 64.
+    #[error("XOR chunk sample {sample}: {leading} leading zeros + {significant} significant bits exceed 64")]
+    BadValueWindow {
+        sample: usize,
+        leading: u8,
+        significant: u8,
+    },
+    /// Appending to a chunk whose 2-byte sample count is already at its maximum.
+    #[error("XOR chunk already holds the maximum of {MAX_SAMPLES_PER_XOR_CHUNK} samples")]
+    TooManySamples,
+}
+
+/// Writes bits most-significant first, keeping up to 63 pending bits in a
+/// register so that the byte vector is touched once per 64 bits.
+///
+/// `buf` always holds the header, the flushed words (`committed` bytes in
+/// all) and, between appends, a materialised copy of the pending bits so that
+/// [`XorAppender::bytes`] can hand out a plain slice.
+#[derive(Clone)]
+struct BitWriter {
+    buf: Vec<u8>,
+    committed: usize,
+    acc: u64,
+    nacc: u32,
+}
+
+impl BitWriter {
+    fn new() -> Self {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&[0; HEADER_SIZE]);
+        BitWriter {
+            buf,
+            committed: HEADER_SIZE,
+            acc: 0,
+            nacc: 0,
+        }
+    }
+
+    /// Drops the materialised tail so that new bits can be added.
+    #[inline]
+    fn reopen(&mut self) {
+        self.buf.truncate(self.committed);
+    }
+
+    /// Appends the `n` low bits of `v` (1 <= n <= 64; higher bits of `v` must be 0).
+    #[inline(always)]
+    fn put(&mut self, v: u64, n: u32) {
+        debug_assert!((1..=64).contains(&n));
+        debug_assert!(n == 64 || v >> n == 0);
+        let free = 64 - self.nacc;
+        if n < free {
+            self.acc = (self.acc << n) | v;
+            self.nacc += n;
+            return;
+        }
+        let rem = n - free;
+        let word = if free == 64 {
+            v
+        } else {
+            (self.acc << free) | (v >> rem)
+        };
+        self.buf.extend_from_slice(&word.to_be_bytes());
+        self.committed += 8;
+        self.acc = if rem == 0 { 0 } else { v & ((1u64 << rem) - 1) };
+        self.nacc = rem;
+    }
+
+    /// Writes the pending bits into `buf` as Prometheus' `bstream` would hold them.
+    ///
+    /// `ended_with_byte_write`: whether Prometheus' last primitive for this
+    /// sample was `writeByte`. After one that ends on a byte boundary,
+    /// `bstream` has already appended the next (empty) byte, and that byte is
+    /// part of the chunk Prometheus stores.
+    #[inline]
+    fn materialise(&mut self, ended_with_byte_write: bool) {
+        debug_assert_eq!(self.buf.len(), self.committed);
+        // Write a whole word and cut it back: cheaper than a variable-length copy.
+        // With a pad byte, nacc is a multiple of 8 below 64, so 8 bytes suffice.
+        let aligned = self.acc.checked_shl(64 - self.nacc).unwrap_or(0);
+        self.buf.extend_from_slice(&aligned.to_be_bytes());
+        let pad = usize::from(ended_with_byte_write && self.nacc.is_multiple_of(8));
+        self.buf
+            .truncate(self.committed + self.nacc.div_ceil(8) as usize + pad);
+    }
+}
+
+/// Builds one XOR chunk sample by sample.
+#[derive(Clone)]
+pub struct XorAppender {
+    w: BitWriter,
+    num: u16,
+    t: i64,
+    v_bits: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorAppender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for XorAppender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XorAppender")
+            .field("num_samples", &self.num)
+            .field("bytes", &self.w.buf.len())
+            .finish()
+    }
+}
+
+impl XorAppender {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        XorAppender {
+            w: BitWriter::new(),
+            num: 0,
+            t: 0,
+            v_bits: 0,
+            t_delta: 0,
+            // 0xff marks "no window yet", so that the first XOR delta always
+            // writes its own window, as in Prometheus.
+            leading: 0xff,
+            trailing: 0,
+        }
+    }
+
+    /// Appends one sample. Values are stored bit for bit (NaN payloads kept).
+    ///
+    /// # Panics
+    ///
+    /// If the chunk already holds [`MAX_SAMPLES_PER_XOR_CHUNK`] samples, like
+    /// Prometheus; use [`XorAppender::try_append`] where that can happen.
+    pub fn append(&mut self, t: i64, v: f64) {
+        if let Err(e) = self.try_append(t, v) {
+            panic!("{e}");
+        }
+    }
+
+    /// Appends one sample, or refuses when the 2-byte sample count is full.
+    pub fn try_append(&mut self, t: i64, v: f64) -> Result<(), ChunkError> {
+        if self.num == u16::MAX {
+            return Err(ChunkError::TooManySamples);
+        }
+        let v_bits = v.to_bits();
+        self.w.reopen();
+        // The most one sample takes, with the tail word: 19 + 8 bytes.
+        self.w.buf.reserve(32);
+        let mut t_delta = 0u64;
+        let ended_with_byte_write = match self.num {
+            0 => {
+                self.put_varint_bytes(zigzag(t));
+                self.w.put(v_bits, 64);
+                true
+            }
+            1 => {
+                // Prometheus does this arithmetic in uint64, so out-of-order
+                // samples wrap rather than fail; so do we.
+                t_delta = t.wrapping_sub(self.t) as u64;
+                self.put_varint_bytes(t_delta);
+                self.put_value(v_bits)
+            }
+            _ => {
+                t_delta = t.wrapping_sub(self.t) as u64;
+                let dod = t_delta.wrapping_sub(self.t_delta) as i64;
+                self.put_dod(dod);
+                self.put_value(v_bits)
+            }
+        };
+        self.w.materialise(ended_with_byte_write);
+        self.num += 1;
+        self.w.buf[..HEADER_SIZE].copy_from_slice(&self.num.to_be_bytes());
+        self.t = t;
+        self.v_bits = v_bits;
+        self.t_delta = t_delta;
+        Ok(())
+    }
+
+    /// Samples appended so far.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.num)
+    }
+
+    /// The whole chunk as Prometheus stores it: 2-byte BE count + bit stream.
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.buf
+    }
+
+    /// The whole chunk, without copying.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.w.buf
+    }
+
+    /// Writes the LEB128 bytes of `x`, each as a whole-byte write like Prometheus.
+    #[inline]
+    fn put_varint_bytes(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.w.put((x as u8 | 0x80) as u64, 8);
+            x >>= 7;
+        }
+        self.w.put(x, 8);
+    }
+
+    #[inline(always)]
+    fn put_dod(&mut self, dod: i64) {
+        // Bucket bounds are Prometheus' `bitRange`: -(2^(n-1)-1) ..= 2^(n-1).
+        // Each bucket stores the low n bits of the two's complement.
+        #[inline(always)]
+        fn fits(dod: i64, n: u32) -> bool {
+            -((1i64 << (n - 1)) - 1) <= dod && dod <= 1i64 << (n - 1)
+        }
+        let u = dod as u64;
+        if dod == 0 {
+            self.w.put(0, 1);
+        } else if fits(dod, 14) {
+            self.w.put((0b10 << 14) | (u & 0x3fff), 16);
+        } else if fits(dod, 17) {
+            self.w.put((0b110 << 17) | (u & 0x1_ffff), 20);
+        } else if fits(dod, 20) {
+            self.w.put((0b1110 << 20) | (u & 0xf_ffff), 24);
+        } else {
+            self.w.put(0b1111, 4);
+            self.w.put(u, 64);
+        }
+    }
+
+    /// Writes the XOR delta of a value; returns whether Prometheus' last
+    /// primitive for it was a whole-byte write (see [`BitWriter::materialise`]).
+    #[inline(always)]
+    fn put_value(&mut self, v_bits: u64) -> bool {
+        let delta = v_bits ^ self.v_bits;
+        if delta == 0 {
+            self.w.put(0, 1);
+            return false;
+        }
+        // Five bits hold the leading-zero count, hence Prometheus' clamp.
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            let sig = u32::from(64 - self.leading - self.trailing);
+            self.w.put(0b10, 2);
+            self.w.put(delta >> self.trailing, sig);
+            return sig.is_multiple_of(8);
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 64 significant bits do not fit in 6 bits and are written as 0
+        // (0 itself can never occur since the delta is non-zero).
+        let control = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
+        self.w.put(control, 13);
+        self.w.put(delta >> trailing, sig);
+        sig.is_multiple_of(8)
+    }
+}
+
+#[inline]
+fn zigzag(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+/// Reads bits most-significant first through a 64-bit register.
+///
+/// Invariant: the top `valid` bits of `buf` are the next bits of the stream;
+/// bits below them are either zero or the real stream bits that follow.
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    buf: u64,
+    valid: u32,
+}
+
+/// Marker for "the stream ended", turned into a [`ChunkError`] by the iterator.
+struct Eof;
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitReader {
+            data,
+            pos: 0,
+            buf: 0,
+            valid: 0,
+        }
+    }
+
+    /// Loads whole bytes until at least 57 bits are buffered or the data ends.
+    #[inline(always)]
+    fn refill(&mut self) {
+        debug_assert!(self.valid <= 56);
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            // The OR also brings in some bits past the whole bytes counted
+            // below; they are the real next bits, so loading them again later
+            // is harmless.
+            self.buf |= u64::from_be_bytes(word) >> self.valid;
+            let nbytes = (63 - self.valid) >> 3;
+            self.pos += nbytes as usize;
+            self.valid += nbytes * 8;
+        } else {
+            while self.valid <= 56 {
+                let Some(&b) = self.data.get(self.pos) else {
+                    break;
+                };
+                self.buf |= u64::from(b) << (56 - self.valid);
+                self.valid += 8;
+                self.pos += 1;
+            }
+        }
+    }
+
+    /// Reads `n` bits, 1 <= n <= 56.
+    #[inline(always)]
+    fn read(&mut self, n: u32) -> Result<u64, Eof> {
+        debug_assert!((1..=56).contains(&n));
+        if self.valid < n {
+            self.refill();
+            if self.valid < n {
+                return Err(Eof);
+            }
+        }
+        let v = self.buf >> (64 - n);
+        self.buf <<= n;
+        self.valid -= n;
+        Ok(v)
+    }
+
+    /// Reads `n` bits, 1 <= n <= 64.
+    #[inline(always)]
+    fn read_long(&mut self, n: u32) -> Result<u64, Eof> {
+        if n <= 56 {
+            return self.read(n);
+        }
+        let hi = self.read(n - 32)?;
+        let lo = self.read(32)?;
+        Ok((hi << 32) | lo)
+    }
+
+    /// Counts up to `max` leading one bits and consumes them plus the
+    /// terminating zero (if fewer than `max`).
+    #[inline(always)]
+    fn read_unary(&mut self, max: u32) -> Result<u32, Eof> {
+        if self.valid < max {
+            self.refill();
+        }
+        let ones = (!self.buf).leading_zeros().min(max);
+        let used = if ones < max { ones + 1 } else { max };
+        if used > self.valid {
+            return Err(Eof);
+        }
+        self.buf <<= used;
+        self.valid -= used;
+        Ok(ones)
+    }
+}
+
+/// The signed value of an n-bit delta-of-delta bucket (`bits` < 2^n, n < 64):
+/// two's complement, except that +2^(n-1) is the top value.
+#[inline(always)]
+fn bucket_value(bits: u64, n: u32) -> i64 {
+    let half = (1u64 << n) >> 1;
+    if bits > half {
+        bits as i64 - (1i64 << n)
+    } else {
+        bits as i64
+    }
+}
+
+/// Iterates over the samples of one XOR chunk.
+///
+/// Never panics on malformed input: a truncated or corrupt bit stream yields
+/// one `Err` and then the iterator ends. Bytes after the last announced
+/// sample are ignored, as Prometheus does.
+pub struct XorIterator<'a> {
+    br: BitReader<'a>,
+    total: u16,
+    read: u16,
+    t: i64,
+    v_bits: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+    failed: bool,
+}
+
+impl fmt::Debug for XorIterator<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XorIterator")
+            .field("total", &self.total)
+            .field("read", &self.read)
+            .finish()
+    }
+}
+
+impl<'a> XorIterator<'a> {
+    /// Starts reading `chunk` (2-byte count + bit stream, as [`XorAppender::bytes`]).
+    pub fn new(chunk: &'a [u8]) -> Result<Self, ChunkError> {
+        let (header, stream) = chunk
+            .split_first_chunk::<HEADER_SIZE>()
+            .ok_or(ChunkError::TooShort { len: chunk.len() })?;
+        Ok(XorIterator {
+            br: BitReader::new(stream),
+            total: u16::from_be_bytes(*header),
+            read: 0,
+            t: 0,
+            v_bits: 0,
+            t_delta: 0,
+            // Unlike the appender, Prometheus' iterator starts with a 0/0
+            // window; a corrupt chunk that "reuses" it reads 64 bits.
+            leading: 0,
+            trailing: 0,
+            failed: false,
+        })
+    }
+
+    /// Samples the chunk header announces.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.total)
+    }
+
+    fn truncated(&self) -> ChunkError {
+        ChunkError::Truncated {
+            sample: usize::from(self.read),
+            total: usize::from(self.total),
+        }
+    }
+
+    fn read_uvarint(&mut self) -> Result<u64, ChunkError> {
+        let mut x = 0u64;
+        for i in 0..10 {
+            let b = self.br.read(8).map_err(|Eof| self.truncated())?;
+            // The tenth byte may only carry the 64th bit.
+            if i == 9 && b > 1 {
+                break;
+            }
+            x |= (b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(x);
+            }
+        }
+        Err(ChunkError::VarintOverflow {
+            sample: usize::from(self.read),
+        })
+    }
+
+    #[inline(always)]
+    fn read_dod(&mut self) -> Result<i64, Eof> {
+        let n = match self.br.read_unary(4)? {
+            0 => return Ok(0),
+            1 => 14,
+            2 => 17,
+            3 => 20,
+            _ => return Ok(self.br.read_long(64)? as i64),
+        };
+        Ok(bucket_value(self.br.read(n)?, n))
+    }
+
+    #[inline(always)]
+    fn read_value(&mut self) -> Result<(), ChunkError> {
+        let ctrl = self.br.read_unary(2).map_err(|Eof| self.truncated())?;
+        if ctrl == 0 {
+            return Ok(());
+        }
+        if ctrl == 2 {
+            let win = self.br.read(11).map_err(|Eof| self.truncated())?;
+            let leading = (win >> 6) as u8;
+            let mut sig = (win & 63) as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            if u32::from(leading) + u32::from(sig) > 64 {
+                return Err(ChunkError::BadValueWindow {
+                    sample: usize::from(self.read),
+                    leading,
+                    significant: sig,
+                });
+            }
+            self.leading = leading;
+            self.trailing = 64 - leading - sig;
+        }
+        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+        let bits = self.br.read_long(sig).map_err(|Eof| self.truncated())?;
+        self.v_bits ^= bits << self.trailing;
+        Ok(())
+    }
+
+    #[inline]
+    fn next_sample(&mut self) -> Result<(i64, f64), ChunkError> {
+        match self.read {
+            0 => {
+                let ut = self.read_uvarint()?;
+                self.t = ((ut >> 1) as i64) ^ -((ut & 1) as i64);
+                self.v_bits = self.br.read_long(64).map_err(|Eof| self.truncated())?;
+            }
+            1 => {
+                self.t_delta = self.read_uvarint()?;
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_value()?;
+            }
+            _ => {
+                let dod = self.read_dod().map_err(|Eof| self.truncated())?;
+                self.t_delta = self.t_delta.wrapping_add(dod as u64);
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_value()?;
+            }
+        }
+        self.read += 1;
+        Ok((self.t, f64::from_bits(self.v_bits)))
+    }
+}
+
+impl Iterator for XorIterator<'_> {
+    type Item = Result<(i64, f64), ChunkError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.read == self.total {
+            return None;
+        }
+        let r = self.next_sample();
+        self.failed = r.is_err();
+        Some(r)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        let left = usize::from(self.total - self.read);
+        (0, Some(left))
+    }
+}
+
+/// An encoded XOR chunk with its bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedChunk {
+    pub min_time: i64,
+    pub max_time: i64,
+    pub num_samples: u32,
+    pub data: Vec<u8>,
+}
+
+/// Cuts time-ordered samples into XOR chunks of at most [`MAX_SAMPLES_PER_CHUNK`].
+///
+/// A chunk is handed out by the `push` that fills it, so `finish` only
+/// returns the last, partly filled one.
+#[derive(Debug, Default)]
+pub struct Chunker {
+    app: XorAppender,
+    min_time: i64,
+    max_time: i64,
+}
+
+impl Chunker {
+    pub fn new() -> Self {
+        Chunker {
+            app: XorAppender::new(),
+            min_time: 0,
+            max_time: 0,
+        }
+    }
+
+    /// Adds a sample; returns the chunk it completed, if any.
+    pub fn push(&mut self, t: i64, v: f64) -> Option<EncodedChunk> {
+        if self.app.num_samples() == 0 {
+            self.min_time = t;
+        }
+        self.max_time = t;
+        self.app.append(t, v);
+        if self.app.num_samples() >= MAX_SAMPLES_PER_CHUNK {
+            return self.take();
+        }
+        None
+    }
+
+    /// The last chunk, if it holds any sample.
+    pub fn finish(mut self) -> Option<EncodedChunk> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<EncodedChunk> {
+        let n = self.app.num_samples();
+        if n == 0 {
+            return None;
+        }
+        let app = std::mem::take(&mut self.app);
+        Some(EncodedChunk {
+            min_time: self.min_time,
+            max_time: self.max_time,
+            num_samples: n as u32,
+            data: app.into_bytes(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! One claimed plan, from its file in the bucket to a block on local disk.
+//!
+//! The plan is downloaded before it is read (Cortex learnt that streaming a
+//! plan from GCS breaks on long builds), its header is checked against the
+//! name it was found under, and the entries go to the source's builder.
+//! Everything local lives in a per-plan directory under the work dir that
+//! disappears with the [`BuiltBlock`] (or at once on failure).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use common::names::PlanId;
+use common::plan::{PlanEntry, PlanReader, PlanSource};
+use common::tsdb::meta::BlockMeta;
+
+use crate::sink::SinkStats;
+use crate::worker::BuilderConfig;
+
+/// A block written locally and ready to upload.
+pub struct BuiltBlock {
+    pub dir: PathBuf,
+    pub meta: BlockMeta,
+    pub stats: SinkStats,
+    /// Bucket objects the plan consumed (staged samples), removed once the
+    /// finished file is written.
+    pub consumed: Vec<String>,
+    /// Keeps the plan's work directory until the block is uploaded.
+    pub work: tempfile::TempDir,
+}
+
+pub async fn build_plan(cfg: &BuilderConfig, id: &PlanId, plan_key: &str) -> Result<BuiltBlock> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .with_context(|| format!("creating work dir {}", cfg.work_dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("plan-{}-{}-", id.tenant, id.day))
+        .tempdir_in(&cfg.work_dir)
+        .with_context(|| format!("creating a plan dir in {}", cfg.work_dir.display()))?;
+    let file_name = plan_key.rsplit('/').next().unwrap_or(plan_key);
+    let local_plan = work.path().join(file_name);
+    cfg.bucket
+        .download_file(plan_key, &local_plan)
+        .await
+        .with_context(|| format!("plan {id}: downloading"))?;
+
+    let (source, entries) = read_plan(&local_plan, plan_key, id)?;
+    match source {
+        PlanSource::OpenMetrics => crate::openmetrics::build(cfg, id, entries, work).await,
+        PlanSource::Cortex => bail!("plan {id}: Cortex plans are not supported by this builder yet"),
+        PlanSource::Prometheus => bail!("plan {id}: Prometheus plans are not supported by this builder yet"),
+    }
+    .with_context(|| format!("plan {plan_key}"))
+}
+
+/// Reads the whole plan, checking header against name and every entry's
+/// kind against the header. Entries of staged sources are few (one per
+/// staged object), so they are collected.
+fn read_plan(local: &Path, plan_key: &str, id: &PlanId) -> Result<(PlanSource, Vec<PlanEntry>)> {
+    let f = File::open(local).with_context(|| format!("opening {}", local.display()))?;
+    let mut r = PlanReader::new(plan_key, BufReader::new(f))?;
+    let h = r.header().clone();
+    if h.user != id.tenant || h.day_index != id.day {
+        bail!(
+            "plan {plan_key}: header names tenant {:?} day {} but the file is at tenant {:?} day {}",
+            h.user,
+            h.day_index,
+            id.tenant,
+            id.day
+        );
+    }
+    let source = h.effective_source();
+    let mut entries = Vec::new();
+    while let Some(e) = r.next_entry()? {
+        if e.source() != source {
+            bail!("plan {plan_key}: a {} entry in a {source} plan", e.source());
+        }
+        entries.push(e);
+    }
+    Ok((source, entries))
+}

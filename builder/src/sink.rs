@@ -1,0 +1,130 @@
+//! The last step every source shares: one day of one tenant's series, in
+//! label order, into a block.
+//!
+//! A source hands over each series with its samples in time order, equal
+//! timestamps in the order of preference (the sample to keep first). The
+//! sink drops the repeats, counting those whose values differ, keeps the
+//! samples inside the day, cuts XOR chunks of at most 120 samples and feeds
+//! the block writer. Sources never touch chunks or the index.
+
+use std::path::{Path, PathBuf};
+
+use common::labels::Labels;
+use common::tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
+use common::tsdb::chunks::DEFAULT_SEGMENT_SIZE;
+use common::tsdb::meta::{BlockMeta, ThanosMeta};
+use common::tsdb::xor::Chunker;
+use ulid::Ulid;
+
+/// What went in and what came out of a block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    pub series: u64,
+    pub chunks: u64,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    pub duplicates_dropped: u64,
+    pub duplicates_disagreeing: u64,
+    pub samples_outside_day: u64,
+}
+
+pub struct DaySink {
+    writer: BlockWriter,
+    day_start: i64,
+    day_end: i64,
+    stats: SinkStats,
+    kept: Vec<(i64, f64)>,
+    last_series: Option<Labels>,
+}
+
+impl DaySink {
+    /// A sink for `[day_start, day_end)` (ms) writing block `ulid` under `parent`.
+    pub fn create(
+        parent: &Path,
+        ulid: Ulid,
+        day_start: i64,
+        day_end: i64,
+        memory_budget: usize,
+    ) -> Result<Self, BlockWriteError> {
+        let writer = BlockWriter::create(
+            parent,
+            BlockWriterOptions {
+                min_time: day_start,
+                max_time: day_end,
+                ulid,
+                memory_budget,
+                segment_size: DEFAULT_SEGMENT_SIZE,
+            },
+        )?;
+        Ok(DaySink {
+            writer,
+            day_start,
+            day_end,
+            stats: SinkStats::default(),
+            kept: Vec::new(),
+            last_series: None,
+        })
+    }
+
+    /// Adds one series. `samples` are in non-decreasing time order; of equal
+    /// timestamps the first is kept. A series with no sample inside the day
+    /// is left out of the block (a block holds no series without chunks).
+    pub fn add_series(&mut self, labels: &Labels, samples: &[(i64, f64)]) -> Result<(), BlockWriteError> {
+        self.stats.samples_in += samples.len() as u64;
+        self.kept.clear();
+        for &(t, v) in samples {
+            if t < self.day_start || t >= self.day_end {
+                self.stats.samples_outside_day += 1;
+                continue;
+            }
+            if let Some(&(lt, lv)) = self.kept.last() {
+                if lt == t {
+                    self.stats.duplicates_dropped += 1;
+                    if lv.to_bits() != v.to_bits() {
+                        self.stats.duplicates_disagreeing += 1;
+                    }
+                    continue;
+                }
+            }
+            self.kept.push((t, v));
+        }
+        if self.kept.is_empty() {
+            return Ok(());
+        }
+        let mut chunker = Chunker::new();
+        let mut chunks = Vec::with_capacity(self.kept.len() / 120 + 1);
+        for &(t, v) in &self.kept {
+            if let Some(c) = chunker.push(t, v) {
+                chunks.push(c);
+            }
+        }
+        chunks.extend(chunker.finish());
+        self.writer.add_series(labels, &chunks)?;
+        self.stats.series += 1;
+        self.stats.chunks += chunks.len() as u64;
+        self.stats.samples_out += self.kept.len() as u64;
+        self.last_series = Some(labels.clone());
+        Ok(())
+    }
+
+    /// The last series written, for merges that must refuse going backwards.
+    pub fn last_series(&self) -> Option<&Labels> {
+        self.last_series.as_ref()
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        self.stats
+    }
+
+    /// Writes index and meta.json with the tenant's `__org_id__` label.
+    pub fn finish(self, tenant: &str) -> Result<(PathBuf, BlockMeta, SinkStats), BlockWriteError> {
+        let thanos = ThanosMeta {
+            version: 1,
+            labels: [("__org_id__".to_string(), tenant.to_string())].into(),
+            source: "blocksconvert".into(),
+            ..ThanosMeta::default()
+        };
+        let (dir, meta) = self.writer.finish(Some(thanos))?;
+        Ok((dir, meta, self.stats))
+    }
+}

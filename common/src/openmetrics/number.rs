@@ -1,0 +1,93 @@
+//! Numbers as Prometheus' OpenMetrics parser reads them.
+//!
+//! Values and timestamps go through Go's `strconv.ParseFloat` (behind
+//! Prometheus' `parseFloat`, which also refuses `p`, `P` and `_`), and
+//! timestamps in seconds become milliseconds as `int64(seconds * 1000)`.
+//! Reproducing those rules keeps our samples bit-exact with promtool's.
+
+/// Go's `math.NaN()`, which promtool stores for a `NaN` value.
+pub(super) const GO_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
+
+/// A sample value.
+pub(super) fn parse_value(tok: &[u8]) -> Result<f64, String> {
+    // Fast path: small integers are exact in f64, whatever the parser.
+    if tok.len() <= 15 && !tok.is_empty() && tok.iter().all(u8::is_ascii_digit) {
+        return Ok(digits(tok) as f64);
+    }
+    parse_go_float(tok)
+}
+
+/// Seconds (a float) to milliseconds, as Prometheus' OpenMetrics parser:
+/// `int64(seconds * 1000)`.
+pub(super) fn parse_timestamp(tok: &[u8]) -> Result<i64, String> {
+    // Fast path: whole seconds below 10^12 give products below 2^53, so
+    // the float multiplication is exact and equals the integer one.
+    if tok.len() <= 12 && !tok.is_empty() && tok.iter().all(u8::is_ascii_digit) {
+        return Ok(digits(tok) as i64 * 1000);
+    }
+    seconds_to_ms(parse_go_float(tok)?)
+}
+
+/// `int64(secs * 1000)`, refusing what Go would convert to garbage.
+pub(super) fn seconds_to_ms(secs: f64) -> Result<i64, String> {
+    if !secs.is_finite() {
+        return Err("invalid timestamp".into());
+    }
+    let ms = secs * 1000.0;
+    // Go's conversion of an out-of-range float is undefined; refuse it.
+    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&ms) {
+        return Err("timestamp out of range".into());
+    }
+    Ok(ms as i64)
+}
+
+/// Value of an all-digit token of at most 19 digits (no overflow).
+fn digits(tok: &[u8]) -> u64 {
+    tok.iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` behind Prometheus' `parseFloat`: no
+/// `p`, `P` or `_`; `inf`/`infinity` with an optional sign and `nan`
+/// without one, case-insensitively; overflow to infinity is an error.
+pub(super) fn parse_go_float(tok: &[u8]) -> Result<f64, String> {
+    if tok.iter().any(|&c| matches!(c, b'p' | b'P' | b'_')) {
+        return Err("unsupported character in float".into());
+    }
+    let s = std::str::from_utf8(tok).map_err(|_| "invalid syntax".to_owned())?;
+    let (signed, negative, unsigned) = match s.as_bytes().first() {
+        Some(b'+') => (true, false, &s[1..]),
+        Some(b'-') => (true, true, &s[1..]),
+        _ => (false, false, s),
+    };
+    match unsigned.as_bytes().first() {
+        Some(b'i' | b'I') => {
+            return if unsigned.eq_ignore_ascii_case("inf")
+                || unsigned.eq_ignore_ascii_case("infinity")
+            {
+                Ok(if negative {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                })
+            } else {
+                Err("invalid syntax".into())
+            };
+        }
+        Some(b'n' | b'N') => {
+            return if !signed && unsigned.eq_ignore_ascii_case("nan") {
+                Ok(f64::from_bits(GO_NAN_BITS))
+            } else {
+                Err("invalid syntax".into())
+            };
+        }
+        _ => {}
+    }
+    // Rust's and Go's decimal parsers are both correctly rounded, so they
+    // agree on every finite result.
+    let v: f64 = s.parse().map_err(|_| "invalid syntax".to_owned())?;
+    if v.is_infinite() {
+        return Err("value out of range".into());
+    }
+    Ok(v)
+}

@@ -1,0 +1,266 @@
+//! OpenMetrics text to one staged object and one plan per UTC day.
+//!
+//! The file may be larger than memory and in any series order. Samples are
+//! grouped by series text in a hash map until half the memory budget is
+//! used, then handed to the external sort as (day, labels, samples) records,
+//! which spills sorted runs to the work directory. The sorted stream comes
+//! out one day after the other, series in label order, so each day's staged
+//! object is written straight from it. Duplicates are not dropped here: the
+//! builder drops them and counts them, as it does for every source.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use common::extsort::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
+use common::extsort::{ExternalSorter, SortRecord};
+use common::labels::Labels;
+use common::openmetrics::OpenMetricsParser;
+use common::staged::StagedWriter;
+
+/// Samples of one series for one day, in file order.
+struct DayRecord {
+    day: i32,
+    labels: Labels,
+    samples: Vec<(i64, f64)>,
+}
+
+impl PartialEq for DayRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for DayRecord {}
+impl PartialOrd for DayRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+/// Only day and series: the sort is stable, so records of one series keep
+/// file order and the first occurrence of a timestamp stays first.
+impl Ord for DayRecord {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.day.cmp(&other.day).then_with(|| self.labels.cmp(&other.labels))
+    }
+}
+
+impl SortRecord for DayRecord {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, i64::from(self.day));
+        self.labels.encode(out);
+        put_uvarint(out, self.samples.len() as u64);
+        let mut prev = 0i64;
+        for &(t, v) in &self.samples {
+            put_varint(out, t.wrapping_sub(prev));
+            put_f64(out, v);
+            prev = t;
+        }
+    }
+
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        let day = i32::try_from(get_varint(buf)?)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "day out of range"))?;
+        let labels = Labels::decode(buf)?;
+        let n = get_uvarint(buf)? as usize;
+        let mut samples = Vec::with_capacity(n.min(1 << 20));
+        let mut prev = 0i64;
+        for _ in 0..n {
+            prev = prev.wrapping_add(get_varint(buf)?);
+            samples.push((prev, get_f64(buf)?));
+        }
+        Ok(DayRecord { day, labels, samples })
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.labels.heap_size() + self.samples.capacity() * 16
+    }
+}
+
+/// What one series text collected since the last drain.
+struct Pending {
+    labels: Labels,
+    first_line: u64,
+    samples: Vec<(i64, f64)>,
+}
+
+/// One day's staged samples, written to a local file.
+#[derive(Clone, Debug)]
+pub struct StagedDay {
+    pub day: i32,
+    pub file: PathBuf,
+    pub series: u64,
+    pub samples: u64,
+}
+
+/// Counts of a scan, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct StageReport {
+    pub days: Vec<StagedDay>,
+    pub lines: u64,
+    pub samples: u64,
+    pub samples_outside_range: u64,
+    pub spilled_runs: usize,
+}
+
+/// Days to keep: `[from, to)`, either end open.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DayRange {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+}
+
+impl DayRange {
+    pub fn contains(&self, day: i32) -> bool {
+        self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day < t)
+    }
+}
+
+/// Reads `input`, sorts it with at most `memory_budget` bytes of samples in
+/// memory, and writes one staged file per day into `out_dir`.
+pub fn stage_file(
+    input: &Path,
+    out_dir: &Path,
+    memory_budget: usize,
+    days: DayRange,
+) -> Result<StageReport> {
+    let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let mut parser = OpenMetricsParser::new(BufReader::with_capacity(1 << 20, file));
+    // Half for grouping by series text, half for the sort's in-memory run.
+    let map_budget = (memory_budget / 2).max(1 << 20);
+    let sort_budget = memory_budget.saturating_sub(map_budget).max(1 << 20);
+    let mut sorter: ExternalSorter<DayRecord> = ExternalSorter::new(out_dir, sort_budget)
+            .with_context(|| format!("creating sort runs in {}", out_dir.display()))?;
+    let mut pending: HashMap<Box<str>, Pending> = HashMap::new();
+    let mut pending_bytes = 0usize;
+    let mut report = StageReport::default();
+
+    loop {
+        let sample = parser
+            .next_sample()
+            .with_context(|| format!("reading {}", input.display()))?;
+        let Some(sample) = sample else { break };
+        report.samples += 1;
+        let day = sample.timestamp_ms.div_euclid(86_400_000);
+        let in_range = i32::try_from(day).is_ok_and(|d| days.contains(d));
+        if !in_range {
+            report.samples_outside_range += 1;
+            continue;
+        }
+        let text = sample.series.text();
+        let entry = match pending.get_mut(text) {
+            Some(e) => e,
+            None => {
+                let labels = sample
+                    .series
+                    .labels()
+                    .with_context(|| format!("reading {}", input.display()))?;
+                pending_bytes += text.len() * 2 + labels.heap_size() + 96;
+                pending.entry(text.into()).or_insert(Pending {
+                    labels,
+                    first_line: sample.series.line(),
+                    samples: Vec::new(),
+                })
+            }
+        };
+        if entry.samples.len() == entry.samples.capacity() {
+            pending_bytes += entry.samples.capacity().max(4) * 16;
+        }
+        entry.samples.push((sample.timestamp_ms, sample.value));
+        if pending_bytes > map_budget {
+            drain(&mut pending, &mut sorter)?;
+            pending_bytes = 0;
+        }
+    }
+    report.lines = parser.line_number();
+    drain(&mut pending, &mut sorter)?;
+    report.spilled_runs = sorter.spilled_runs();
+    write_days(sorter, out_dir, &mut report)?;
+    Ok(report)
+}
+
+/// Moves the grouped samples into the sort, in order of first appearance so
+/// that two spellings of one series keep file order.
+fn drain(pending: &mut HashMap<Box<str>, Pending>, sorter: &mut ExternalSorter<DayRecord>) -> Result<()> {
+    let mut entries: Vec<Pending> = pending.drain().map(|(_, p)| p).collect();
+    entries.sort_by_key(|p| p.first_line);
+    for p in entries {
+        let mut samples = p.samples;
+        // Split by day keeping file order inside each day.
+        samples.sort_by_key(|&(t, _)| t.div_euclid(86_400_000));
+        let mut rest = &samples[..];
+        while let Some(&(t0, _)) = rest.first() {
+            let day = t0.div_euclid(86_400_000);
+            let n = rest.iter().take_while(|&&(t, _)| t.div_euclid(86_400_000) == day).count();
+            sorter.push(DayRecord {
+                day: day as i32,
+                labels: p.labels.clone(),
+                samples: rest[..n].to_vec(),
+            })?;
+            rest = &rest[n..];
+        }
+    }
+    Ok(())
+}
+
+fn write_days(sorter: ExternalSorter<DayRecord>, out_dir: &Path, report: &mut StageReport) -> Result<()> {
+    let mut current: Option<(i32, StagedWriter<BufWriter<File>>, PathBuf)> = None;
+    let mut group: Option<DayRecord> = None;
+    for rec in sorter.finish()? {
+        let rec = rec?;
+        match &mut group {
+            Some(g) if g.day == rec.day && g.labels == rec.labels => g.samples.extend(rec.samples),
+            _ => {
+                if let Some(g) = group.take() {
+                    write_series(&mut current, g, out_dir, report)?;
+                }
+                group = Some(rec);
+            }
+        }
+    }
+    if let Some(g) = group.take() {
+        write_series(&mut current, g, out_dir, report)?;
+    }
+    if let Some((day, w, file)) = current.take() {
+        finish_day(day, w, file, report)?;
+    }
+    Ok(())
+}
+
+fn write_series(
+    current: &mut Option<(i32, StagedWriter<BufWriter<File>>, PathBuf)>,
+    mut g: DayRecord,
+    out_dir: &Path,
+    report: &mut StageReport,
+) -> Result<()> {
+    if current.as_ref().is_some_and(|(d, _, _)| *d != g.day) {
+        if let Some((day, w, file)) = current.take() {
+            finish_day(day, w, file, report)?;
+        }
+    }
+    if current.is_none() {
+        let file = out_dir.join(format!("{}.staged", g.day));
+        let f = File::create(&file).with_context(|| format!("creating {}", file.display()))?;
+        let w = StagedWriter::new(BufWriter::with_capacity(1 << 20, f))?;
+        *current = Some((g.day, w, file));
+    }
+    // Stable: equal timestamps keep file order, so the first one stays first.
+    g.samples.sort_by_key(|&(t, _)| t);
+    if let Some((_, w, _)) = current {
+        w.write_series(&g.labels, &g.samples)?;
+    }
+    Ok(())
+}
+
+fn finish_day(day: i32, w: StagedWriter<BufWriter<File>>, file: PathBuf, report: &mut StageReport) -> Result<()> {
+    let (series, samples) = (w.series(), w.samples());
+    w.finish()?;
+    report.days.push(StagedDay {
+        day,
+        file,
+        series,
+        samples,
+    });
+    Ok(())
+}

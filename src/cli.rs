@@ -1,0 +1,360 @@
+//! Command line: flag names and defaults are a contract (SPEC.md, "Command
+//! line"); scripts and CI jobs depend on them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use common::bucket::Bucket;
+use common::names::{date_to_day, PlanCompression, DEFAULT_PREFIX};
+use common::source::SourceSpec;
+use common::tenant::TenantFilter;
+use scanner::openmetrics::DayRange;
+
+#[derive(Parser, Debug)]
+#[command(name = "blocksconvert", version, about = "Moves Prometheus-ecosystem history into daily per-tenant TSDB blocks")]
+pub struct Cli {
+    /// Log lines as text or JSON.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan, then build every plan in this process, then print a summary.
+    Run(RunArgs),
+    /// Turn a source into plan files in the bucket.
+    Scan(ScanArgs),
+    /// Claim plans from the bucket and build their blocks.
+    Build(BuildArgs),
+    /// Compare the blocks in the bucket with the source, sample for sample.
+    Verify(VerifyArgs),
+    /// Generate a small source, convert it into DIR and verify the result.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BucketArgs {
+    /// Plan bucket: a path, file:///abs/dir, s3://bucket/prefix, gs://bucket/prefix or memory://.
+    #[arg(long)]
+    pub bucket: String,
+    /// Prefix of plan and status files in the bucket.
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkArgs {
+    /// Local scratch space for sort runs, plans and blocks being built.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("blocksconvert"))]
+    pub work_dir: PathBuf,
+    /// Bound for in-memory sorting and grouping, e.g. 512MiB; beyond it, data spills to --work-dir.
+    #[arg(long, default_value = "512MiB", value_parser = parse_size)]
+    pub memory_budget: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TenantArgs {
+    /// Only these tenants (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_tenants: Vec<String>,
+    /// Skip tenants matching this regular expression.
+    #[arg(long)]
+    pub ignore_tenants: Option<regex::Regex>,
+}
+
+impl TenantArgs {
+    fn filter(&self) -> TenantFilter {
+        TenantFilter {
+            allowed: self.allowed_tenants.clone(),
+            ignored: self.ignore_tenants.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// openmetrics:PATH
+    #[arg(long)]
+    pub source: SourceSpec,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    /// Target tenant of sources that carry none.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub work: WorkArgs,
+    /// First UTC day to convert (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_day)]
+    pub from: Option<i32>,
+    /// Day after the last one to convert (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_day)]
+    pub to: Option<i32>,
+    /// Plan file compression.
+    #[arg(long, value_enum, default_value = "snappy")]
+    pub plan_compression: Compression,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+    /// Where blocks go (default: the plan bucket).
+    #[arg(long)]
+    pub output: Option<String>,
+    #[command(flatten)]
+    pub work: WorkArgs,
+    #[command(flatten)]
+    pub tenants: TenantArgs,
+    /// Exit once nothing is left to claim and the scan is complete.
+    #[arg(long)]
+    pub once: bool,
+    /// Name of this builder in progress and finished files (default: host name and process ID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How often an idle builder looks for new plans.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// How often a building builder rewrites its progress file.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Where blocks go (default: the plan bucket).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Builders in this process.
+    #[arg(long, default_value_t = 2)]
+    pub builders: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Bucket holding the blocks.
+    #[arg(long)]
+    pub bucket: String,
+    #[arg(long)]
+    pub source: SourceSpec,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub work: WorkArgs,
+    /// Differences to print (all are counted).
+    #[arg(long, default_value_t = 20)]
+    pub max_differences: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Directory used as the bucket (created).
+    pub dir: Option<PathBuf>,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Scan(a) => {
+            let report = scanner::scan(&scan_config(&a)?, &a.source).await?;
+            crate::report::print_scan(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build(a) => {
+            let cfg = builder_config(&a.bucket, a.output.as_deref(), &a.work, &a.tenants, a.name, a.poll_interval, a.heartbeat)?;
+            let summary = builder::run_builder(Arc::new(cfg), a.once).await?;
+            crate::report::print_build(&summary);
+            Ok(exit_code(summary.failed.is_empty()))
+        }
+        Command::Run(a) => run(a).await,
+        Command::Verify(a) => {
+            let cfg = verify::VerifyConfig {
+                bucket: Bucket::open(&a.bucket)?,
+                tenant: a.tenant,
+                work_dir: a.work.work_dir,
+                memory_budget: a.work.memory_budget,
+                days: DayRange::default(),
+                max_reported: a.max_differences,
+            };
+            let report = verify::verify(&cfg, &a.source).await?;
+            crate::report::print_verify(&report);
+            Ok(exit_code(report.ok()))
+        }
+        Command::Demo(a) => crate::demo::demo(a.dir).await,
+    }
+}
+
+/// Scan, then builders until every plan is finished or failed.
+async fn run(a: RunArgs) -> Result<ExitCode> {
+    let scan_cfg = scan_config(&a.scan)?;
+    let report = scanner::scan(&scan_cfg, &a.scan.source).await?;
+    crate::report::print_scan(&report);
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..a.builders.max(1) {
+        let cfg = builder_config(
+            &a.scan.bucket,
+            a.output.as_deref(),
+            &a.scan.work,
+            &TenantArgs {
+                allowed_tenants: Vec::new(),
+                ignore_tenants: None,
+            },
+            Some(format!("{}-{i}", default_builder_name())),
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        )?;
+        handles.push(tokio::spawn(builder::run_builder(Arc::new(cfg), true)));
+    }
+    let mut summary = builder::BuilderSummary::default();
+    for h in handles {
+        summary.merge(h.await.context("builder task")??);
+    }
+    crate::report::print_run_summary(&summary, started.elapsed());
+    Ok(exit_code(summary.failed.is_empty()))
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
+    Ok(scanner::ScanConfig {
+        bucket: Bucket::open(&a.bucket.bucket)?,
+        prefix: a.bucket.prefix.clone(),
+        work_dir: a.work.work_dir.clone(),
+        memory_budget: a.work.memory_budget,
+        compression: match a.plan_compression {
+            Compression::None => PlanCompression::None,
+            Compression::Gzip => PlanCompression::Gzip,
+            Compression::Snappy => PlanCompression::Snappy,
+        },
+        days: DayRange { from: a.from, to: a.to },
+        tenant: a.tenant.clone(),
+    })
+}
+
+fn builder_config(
+    bucket: &BucketArgs,
+    output: Option<&str>,
+    work: &WorkArgs,
+    tenants: &TenantArgs,
+    name: Option<String>,
+    poll_interval: Duration,
+    heartbeat: Duration,
+) -> Result<builder::BuilderConfig> {
+    let plans = Bucket::open(&bucket.bucket)?;
+    let output = match output {
+        Some(u) => Bucket::open(u)?,
+        None => plans.clone(),
+    };
+    Ok(builder::BuilderConfig {
+        bucket: plans,
+        output,
+        prefix: bucket.prefix.clone(),
+        work_dir: work.work_dir.clone(),
+        memory_budget: work.memory_budget,
+        name: name.unwrap_or_else(default_builder_name),
+        poll_interval,
+        heartbeat,
+        tenants: tenants.filter(),
+    })
+}
+
+fn default_builder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "builder".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// `512MiB`, `4GiB`, `100MB`, `65536`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => return Err(format!("unknown size unit {u:?} (use KiB, MiB, GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `10s`, `5m`, `2h`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        u => return Err(format!("unknown duration unit {u:?} (use ms, s, m, h)")),
+    })
+}
+
+fn parse_day(s: &str) -> Result<i32, String> {
+    date_to_day(s).ok_or_else(|| format!("{s:?} is not a date like 2026-11-16"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert!(parse_size("12XB").is_err());
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
