@@ -280,10 +280,13 @@ impl<R: BufRead> OpenMetricsParser<R> {
         };
         let line: &[u8] = match at {
             LineAt::InBuffer(n) => {
-                let buf = self.reader.fill_buf().map_err(|source| OpenMetricsError::Io {
-                    line: line_no,
-                    source,
-                })?;
+                let buf = self
+                    .reader
+                    .fill_buf()
+                    .map_err(|source| OpenMetricsError::Io {
+                        line: line_no,
+                        source,
+                    })?;
                 &buf[..n]
             }
             _ => &self.line,

@@ -333,7 +333,11 @@ impl<R: BufRead> PlanReader<R> {
             },
             PlanSource::OpenMetrics => match rec.staged {
                 Some(staged) if !staged.is_empty() => PlanEntry::OpenMetrics { staged },
-                _ => return Err(self.invalid("expected an openmetrics entry {\"staged\":\"<path>\"}")),
+                _ => {
+                    return Err(
+                        self.invalid("expected an openmetrics entry {\"staged\":\"<path>\"}")
+                    )
+                }
             },
         };
         Ok(Some(entry))
@@ -378,11 +382,15 @@ impl<R: BufRead> PlanReader<R> {
         self.line.clear();
         let line_no = self.line_no + 1;
         loop {
-            let buf = self.input.get().fill_buf().map_err(|source| PlanError::Io {
-                plan: self.name.clone(),
-                line: line_no,
-                source,
-            })?;
+            let buf = self
+                .input
+                .get()
+                .fill_buf()
+                .map_err(|source| PlanError::Io {
+                    plan: self.name.clone(),
+                    line: line_no,
+                    source,
+                })?;
             if buf.is_empty() {
                 if self.line.is_empty() {
                     return Ok(false);

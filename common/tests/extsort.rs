@@ -4,7 +4,9 @@
 use std::cmp::Ordering;
 use std::io;
 
-use common::extsort::codec::{get_f64, get_string, get_uvarint, get_varint, put_f64, put_str, put_uvarint, put_varint};
+use common::extsort::codec::{
+    get_f64, get_string, get_uvarint, get_varint, put_f64, put_str, put_uvarint, put_varint,
+};
 use common::extsort::{ExternalSorter, SortRecord};
 
 #[derive(Debug, Clone)]
@@ -85,13 +87,19 @@ fn sorts_samples_by_series_and_time_keeping_duplicates_in_push_order() {
         assert_eq!((&g.series, g.ts, g.seq), (&w.series, w.ts, w.seq));
         assert_eq!(g.value.to_bits(), w.value.to_bits());
     }
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "run files left behind");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "run files left behind"
+    );
 }
 
 #[test]
 fn missing_work_dir_is_an_error_naming_it() {
     let work = tempfile::tempdir().unwrap();
     let missing = work.path().join("nope");
-    let err = ExternalSorter::<Point>::new(&missing, 1 << 20).err().unwrap();
+    let err = ExternalSorter::<Point>::new(&missing, 1 << 20)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("nope"), "{err}");
 }

@@ -15,8 +15,20 @@ fn generate() -> String {
     let mut out = String::new();
     out.push_str("# HELP req_total Requests.\n# TYPE req_total counter\n");
     let values = [
-        "0", "1", "-0", "0.1", "3.14159", "1e-7", "-2.5E+3", "123456789012345678", "+Inf", "-Inf",
-        "1.7976931348623157e308", "5e-324", ".5", "7.",
+        "0",
+        "1",
+        "-0",
+        "0.1",
+        "3.14159",
+        "1e-7",
+        "-2.5E+3",
+        "123456789012345678",
+        "+Inf",
+        "-Inf",
+        "1.7976931348623157e308",
+        "5e-324",
+        ".5",
+        "7.",
     ];
     let labels = [
         r#"req_total{path="/a",code="200"}"#,
@@ -77,7 +89,11 @@ fn same_samples_as_promtool() {
         .arg(&blocks)
         .output()
         .unwrap();
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
 
     // promtool dump prints `labels value(%g) ts`; %g is the shortest
     // round-trip form, so it parses back to the same bits (NaN aside).
@@ -120,7 +136,8 @@ fn throughput() {
     }
     input.push_str("# EOF\n");
     let start = std::time::Instant::now();
-    let mut p = OpenMetricsParser::new(std::io::BufReader::with_capacity(1 << 20, input.as_bytes()));
+    let mut p =
+        OpenMetricsParser::new(std::io::BufReader::with_capacity(1 << 20, input.as_bytes()));
     let mut ids: HashMap<String, u32> = HashMap::new();
     let mut sum = 0u64;
     while let Some(s) = p.next_sample().unwrap() {

@@ -23,7 +23,12 @@ fn fixture_plans() -> Vec<(PathBuf, PathBuf)> {
         }
     }
     out.sort();
-    assert_eq!(out.len(), 4, "fixture plans missing under {:?}", plans_dir());
+    assert_eq!(
+        out.len(),
+        4,
+        "fixture plans missing under {:?}",
+        plans_dir()
+    );
     out
 }
 
@@ -105,7 +110,11 @@ fn our_writer_reproduces_cortex_plans_byte_for_byte() {
         snap::read::FrameDecoder::new(&ours[..])
             .read_to_string(&mut plain)
             .unwrap();
-        assert_eq!(plain, std::fs::read_to_string(&jsonl).unwrap(), "{snappy:?}");
+        assert_eq!(
+            plain,
+            std::fs::read_to_string(&jsonl).unwrap(),
+            "{snappy:?}"
+        );
     }
 }
 
@@ -125,7 +134,10 @@ fn cortex_plan_without_footer_is_refused() {
         // Cut bytes (an interrupted upload) are refused too.
         let bytes = std::fs::read(&snappy).unwrap();
         for cut in [bytes.len() / 2, bytes.len() - 1] {
-            assert!(read_plan(name, &bytes[..cut]).is_err(), "{name} cut at {cut}");
+            assert!(
+                read_plan(name, &bytes[..cut]).is_err(),
+                "{name} cut at {cut}"
+            );
         }
     }
 }

@@ -43,8 +43,7 @@ pub(super) fn seconds_to_ms(secs: f64) -> Result<i64, String> {
 
 /// Value of an all-digit token of at most 19 digits (no overflow).
 fn digits(tok: &[u8]) -> u64 {
-    tok.iter()
-        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+    tok.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` behind Prometheus' `parseFloat`: no

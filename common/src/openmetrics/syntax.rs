@@ -275,8 +275,8 @@ fn check_exemplar(line: &[u8], pos: usize, metric_name: &[u8]) -> Result<(), Str
     }
     let (tok, end) = token_after_space(line, end)
         .ok_or_else(|| "expected exemplar timestamp or end of line".to_owned())?;
-    let secs = parse_go_float(tok)
-        .map_err(|e| format!("bad exemplar timestamp {:?}: {e}", lossy(tok)))?;
+    let secs =
+        parse_go_float(tok).map_err(|e| format!("bad exemplar timestamp {:?}: {e}", lossy(tok)))?;
     if !secs.is_finite() {
         return Err("invalid exemplar timestamp".into());
     }

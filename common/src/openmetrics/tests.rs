@@ -56,14 +56,46 @@ fn parses_what_promtool_writes_bit_exact() {
             1700000000123,
             1f64.to_bits(),
         ),
-        ("{__name__=\"a_total\", l=\"b\"}", 1700000000001, 0x7ff8_0000_0000_0001),
-        ("{__name__=\"a_total\", l=\"c\"}", 1700000000999, f64::INFINITY.to_bits()),
-        ("{__name__=\"a_total\", l=\"d\"}", 1700000000000, f64::NEG_INFINITY.to_bits()),
-        ("{__name__=\"a_total\", l=\"e\"}", 1700000001700, 1500f64.to_bits()),
-        ("{__name__=\"a_total\", l=\"f\"}", 1700000002300, (-0f64).to_bits()),
-        ("{__name__=\"a_total\", l=\"g\"}", 1700000000000, 0.1f64.to_bits()),
-        ("{__name__=\"a_total\", l=\"h\"}", 1700000003141, 0f64.to_bits()),
-        ("{__name__=\"a_total\", l=\"j\"}", 1700000005015, 1f64.to_bits()),
+        (
+            "{__name__=\"a_total\", l=\"b\"}",
+            1700000000001,
+            0x7ff8_0000_0000_0001,
+        ),
+        (
+            "{__name__=\"a_total\", l=\"c\"}",
+            1700000000999,
+            f64::INFINITY.to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"d\"}",
+            1700000000000,
+            f64::NEG_INFINITY.to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"e\"}",
+            1700000001700,
+            1500f64.to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"f\"}",
+            1700000002300,
+            (-0f64).to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"g\"}",
+            1700000000000,
+            0.1f64.to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"h\"}",
+            1700000003141,
+            0f64.to_bits(),
+        ),
+        (
+            "{__name__=\"a_total\", l=\"j\"}",
+            1700000005015,
+            1f64.to_bits(),
+        ),
     ];
     assert_eq!(got.len(), want.len());
     for (g, (l, ts, bits)) in got.iter().zip(want) {
@@ -102,7 +134,10 @@ fn integer_fast_paths_agree_with_float_path() {
     }
     for tok in ["0", "1", "1700000000", "999999999999"] {
         let f = parse_go_float(tok.as_bytes()).unwrap();
-        assert_eq!(parse_timestamp(tok.as_bytes()).unwrap(), (f * 1000.0) as i64);
+        assert_eq!(
+            parse_timestamp(tok.as_bytes()).unwrap(),
+            (f * 1000.0) as i64
+        );
     }
     // 13 digits take the float path, with its rounding.
     assert_eq!(
@@ -113,7 +148,10 @@ fn integer_fast_paths_agree_with_float_path() {
         parse_timestamp(b"9300000000000000").unwrap_err(),
         "timestamp out of range"
     );
-    assert_eq!(parse_timestamp(b"1700000000000").unwrap(), 1_700_000_000_000_000);
+    assert_eq!(
+        parse_timestamp(b"1700000000000").unwrap(),
+        1_700_000_000_000_000
+    );
 }
 
 #[test]
@@ -130,7 +168,9 @@ fn go_float_syntax() {
         assert_eq!(parse_go_float(tok.as_bytes()).unwrap(), want, "{tok}");
     }
     assert!(parse_go_float(b"nan").unwrap().is_nan());
-    for bad in ["+NaN", "-nan", "infinit", "1e400", "-1e400", "0x1p3", "1_000", "1e", "", "abc", "1,5"] {
+    for bad in [
+        "+NaN", "-nan", "infinit", "1e400", "-1e400", "0x1p3", "1_000", "1e", "", "abc", "1,5",
+    ] {
         assert!(parse_go_float(bad.as_bytes()).is_err(), "{bad}");
     }
 }
@@ -154,31 +194,58 @@ fn data_after_eof_is_an_error() {
 fn bad_lines_name_the_line_and_reason() {
     let cases = [
         ("m 1 1\nm x 2\n# EOF\n", "line 2: bad value \"x\""),
-        ("m 1 1\nm 1\n# EOF\n", "line 2: expected timestamp for series m, got none"),
-        ("m 1 NaN\n# EOF\n", "line 1: bad timestamp \"NaN\": invalid timestamp"),
+        (
+            "m 1 1\nm 1\n# EOF\n",
+            "line 2: expected timestamp for series m, got none",
+        ),
+        (
+            "m 1 NaN\n# EOF\n",
+            "line 1: bad timestamp \"NaN\": invalid timestamp",
+        ),
         ("m 1 +Inf\n# EOF\n", "invalid timestamp"),
         ("m 1 1e400\n# EOF\n", "value out of range"),
         ("m  1 1\n# EOF\n", "expected value after metric"),
         ("m 1 1 \n# EOF\n", "expected end of line or exemplar"),
         ("m 1 1 1\n# EOF\n", "expected end of line or exemplar"),
-        ("m{a=\"1\",} 1 1\n# EOF\n", "expected label name after comma"),
+        (
+            "m{a=\"1\",} 1 1\n# EOF\n",
+            "expected label name after comma",
+        ),
         ("m{a=\"1\" b=\"2\"} 1 1\n# EOF\n", "expected ',' or '}'"),
         ("m{a=1} 1 1\n# EOF\n", "expected quoted label value"),
         ("m{a:b=\"1\"} 1 1\n# EOF\n", "expected '=' after label name"),
         ("m{a=\"1} 1 1\n# EOF\n", "unterminated label value"),
         ("m{a=\"1\"}1 1\n# EOF\n", "expected value after metric"),
-        ("m{a=\"1\",a=\"2\"} 1 1\n# EOF\n", "label name \"a\" is not unique"),
-        ("m{__name__=\"x\"} 1 1\n# EOF\n", "label name \"__name__\" is not unique"),
+        (
+            "m{a=\"1\",a=\"2\"} 1 1\n# EOF\n",
+            "label name \"a\" is not unique",
+        ),
+        (
+            "m{__name__=\"x\"} 1 1\n# EOF\n",
+            "label name \"__name__\" is not unique",
+        ),
         ("\n# EOF\n", "line 1: empty line"),
         ("# some comment\n# EOF\n", "invalid comment"),
         ("# TYPE m bogus\n# EOF\n", "invalid metric type \"bogus\""),
         ("# TYPE m\n# EOF\n", "expected text in # TYPE"),
         ("# UNIT m_bytes seconds\n# EOF\n", "unit not a suffix"),
         ("m 1 1 # {a=\"b\"} 1\n# EOF\n", "does not support exemplars"),
-        ("m_total 1 1 # {a=\"b\"}\n# EOF\n", "expected value after exemplar labels"),
-        ("m_total 1 1 # {a=\"b\"} 1 NaN\n# EOF\n", "invalid exemplar timestamp"),
-        ("m_total 1 1 # {a=\"b\"} 1 1 1\n# EOF\n", "expected end of line after exemplar"),
-        ("m_total 1 # {a=\"b\"} 1\n# EOF\n", "expected timestamp for series m_total"),
+        (
+            "m_total 1 1 # {a=\"b\"}\n# EOF\n",
+            "expected value after exemplar labels",
+        ),
+        (
+            "m_total 1 1 # {a=\"b\"} 1 NaN\n# EOF\n",
+            "invalid exemplar timestamp",
+        ),
+        (
+            "m_total 1 1 # {a=\"b\"} 1 1 1\n# EOF\n",
+            "expected end of line after exemplar",
+        ),
+        (
+            "m_total 1 # {a=\"b\"} 1\n# EOF\n",
+            "expected timestamp for series m_total",
+        ),
         ("m 0x1p3 1\n# EOF\n", "unsupported character in float"),
         ("m 1 1\r\n# EOF\n", "bad timestamp"),
     ];
@@ -188,7 +255,10 @@ fn bad_lines_name_the_line_and_reason() {
     }
     // A NUL byte is a valid label value character; the missing EOF is not.
     let e = parse_all("m{a=\"\u{0}\"} 1 1\n").unwrap_err();
-    assert_eq!(e.to_string(), "openmetrics line 2: data does not end with # EOF");
+    assert_eq!(
+        e.to_string(),
+        "openmetrics line 2: data does not end with # EOF"
+    );
 }
 
 #[test]
@@ -210,7 +280,10 @@ fn exemplars_are_accepted_and_ignored() {
         "# EOF\n"
     ))
     .unwrap();
-    assert_eq!(got.iter().map(|o| o.ts).collect::<Vec<_>>(), [10_000, 20_000, 30_000]);
+    assert_eq!(
+        got.iter().map(|o| o.ts).collect::<Vec<_>>(),
+        [10_000, 20_000, 30_000]
+    );
 }
 
 #[test]

@@ -36,7 +36,10 @@ fn cortex(sid: &str, cs: &[&str]) -> PlanEntry {
 #[test]
 fn round_trips_every_source_and_compression() {
     let cases = [
-        (None, vec![cortex("s1", &["t/1:2:3:4"]), cortex("s2", &["a", "b"])]),
+        (
+            None,
+            vec![cortex("s1", &["t/1:2:3:4"]), cortex("s2", &["a", "b"])],
+        ),
         (
             Some(PlanSource::Prometheus),
             vec![PlanEntry::Prometheus {
@@ -53,11 +56,19 @@ fn round_trips_every_source_and_compression() {
     ];
     for (source, entries) in cases {
         let h = header(source);
-        for c in [PlanCompression::None, PlanCompression::Gzip, PlanCompression::Snappy] {
+        for c in [
+            PlanCompression::None,
+            PlanCompression::Gzip,
+            PlanCompression::Snappy,
+        ] {
             let bytes = write(c, &h, &entries);
             let name = format!("migration/tenant-1/20773{}", c.suffix());
             let (got_h, got, skipped) = read_all(&name, &bytes).unwrap();
-            assert_eq!((got_h, got, skipped), (h.clone(), entries.clone(), 0), "{name}");
+            assert_eq!(
+                (got_h, got, skipped),
+                (h.clone(), entries.clone(), 0),
+                "{name}"
+            );
         }
     }
 }
@@ -107,7 +118,10 @@ fn missing_footer_is_refused() {
     let truncated = text.trim_end().rsplit_once('\n').unwrap().0;
     let e = read_all("t/20773.plan", truncated.as_bytes()).unwrap_err();
     assert!(matches!(e, PlanError::Incomplete { line: 2, .. }), "{e}");
-    assert!(e.to_string().starts_with("plan t/20773.plan: incomplete"), "{e}");
+    assert!(
+        e.to_string().starts_with("plan t/20773.plan: incomplete"),
+        "{e}"
+    );
 
     let e = read_all("t/20773.plan", b"").unwrap_err();
     assert!(matches!(e, PlanError::Incomplete { .. }), "{e}");
@@ -115,14 +129,22 @@ fn missing_footer_is_refused() {
 
 #[test]
 fn truncated_snappy_stream_is_refused() {
-    let bytes = write(PlanCompression::Snappy, &header(None), &[cortex("s", &["c"])]);
+    let bytes = write(
+        PlanCompression::Snappy,
+        &header(None),
+        &[cortex("s", &["c"])],
+    );
     let e = read_all("t/1.plan.snappy", &bytes[..bytes.len() - 3]).unwrap_err();
     assert!(e.to_string().contains("t/1.plan.snappy"), "{e}");
 }
 
 #[test]
 fn data_after_footer_is_refused() {
-    for extra in ["{\"sid\":\"s\",\"cs\":[\"c\"]}\n", "{\"complete\":true}\n", "x\n"] {
+    for extra in [
+        "{\"sid\":\"s\",\"cs\":[\"c\"]}\n",
+        "{\"complete\":true}\n",
+        "x\n",
+    ] {
         let plan = format!("{{\"user\":\"u\",\"day_index\":1}}\n{{\"complete\":true}}\n{extra}");
         let e = read_all("p.plan", plan.as_bytes()).unwrap_err();
         assert!(matches!(e, PlanError::AfterFooter { line: 3, .. }), "{e}");
@@ -136,16 +158,32 @@ fn data_after_footer_is_refused() {
 fn bad_lines_name_plan_and_line() {
     let plan = "{\"user\":\"u\",\"day_index\":1}\n{\"sid\":\"a\",\"cs\":[\"x\"]}\n{\"sid\":\n";
     let e = read_all("u/1.plan", plan.as_bytes()).unwrap_err();
-    assert!(e.to_string().starts_with("plan u/1.plan: line 3: bad JSON"), "{e}");
+    assert!(
+        e.to_string().starts_with("plan u/1.plan: line 3: bad JSON"),
+        "{e}"
+    );
 
-    for bad_header in ["{\"day_index\":1}", "{\"user\":\"\",\"day_index\":1}", "{\"user\":\"u\"}", "{\"complete\":true}"] {
+    for bad_header in [
+        "{\"day_index\":1}",
+        "{\"user\":\"\",\"day_index\":1}",
+        "{\"user\":\"u\"}",
+        "{\"complete\":true}",
+    ] {
         let e = read_all("u/1.plan", bad_header.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("line 1: first line is not a plan header"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("line 1: first line is not a plan header"),
+            "{e}"
+        );
     }
 
     let plan = "{\"user\":\"u\",\"day_index\":1,\"source\":\"prometheus\"}\n{\"sid\":\"a\",\"cs\":[\"x\"]}\n{\"complete\":true}\n";
     let e = read_all("u/1.plan", plan.as_bytes()).unwrap_err();
-    assert!(e.to_string().contains("line 2: expected a prometheus entry"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("line 2: expected a prometheus entry"),
+        "{e}"
+    );
 
     let plan = "{\"user\":\"u\",\"day_index\":1,\"source\":\"bogus\"}\n{\"complete\":true}\n";
     assert!(read_all("u/1.plan", plan.as_bytes()).is_err());
@@ -176,8 +214,14 @@ fn names_map_to_compression() {
         Some(("20773", PlanCompression::None))
     );
     assert_eq!(PlanCompression::split_name("20773.progress"), None);
-    assert_eq!(PlanCompression::for_reading("x.plan.snappy"), PlanCompression::Snappy);
-    assert_eq!(PlanCompression::for_reading("x.plan"), PlanCompression::None);
+    assert_eq!(
+        PlanCompression::for_reading("x.plan.snappy"),
+        PlanCompression::Snappy
+    );
+    assert_eq!(
+        PlanCompression::for_reading("x.plan"),
+        PlanCompression::None
+    );
 }
 
 #[test]

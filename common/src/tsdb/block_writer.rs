@@ -237,7 +237,8 @@ impl BlockWriter {
         chunks: &[EncodedChunk],
     ) -> Result<(), BlockWriteError> {
         self.check_series(labels, chunks)?;
-        let (Some(segments), Some(symbols)) = (self.segments.as_mut(), self.symbols.as_mut()) else {
+        let (Some(segments), Some(symbols)) = (self.segments.as_mut(), self.symbols.as_mut())
+        else {
             return Err(BlockWriteError::NoSeries {
                 path: self.tmp_dir.clone(),
             });
