@@ -44,7 +44,7 @@ pub enum BucketError {
         op: &'static str,
         key: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("{bucket}: {op} {key}: local file {file}: {source}")]
     Io {
@@ -62,10 +62,7 @@ impl BucketError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            BucketError::Store {
-                source: object_store::Error::NotFound { .. },
-                ..
-            }
+            BucketError::Store { source, .. } if matches!(**source, object_store::Error::NotFound { .. })
         )
     }
 }
@@ -135,13 +132,19 @@ impl Bucket {
                     b = b.with_allow_http(true);
                 }
             }
-            if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err() {
+            if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err()
+            {
                 b = b.with_region("us-east-1");
             } else if let Ok(region) = std::env::var("AWS_REGION") {
                 b = b.with_region(region);
             }
             let store = b.build().map_err(|e| bad(e.to_string()))?;
-            return Ok(Self::with_prefix(Arc::new(store), prefix, url, BucketKind::S3));
+            return Ok(Self::with_prefix(
+                Arc::new(store),
+                prefix,
+                url,
+                BucketKind::S3,
+            ));
         }
         if let Some(rest) = url.strip_prefix("gs://") {
             let (bucket, prefix) = split_bucket(rest);
@@ -149,7 +152,12 @@ impl Bucket {
                 .with_bucket_name(bucket)
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
-            return Ok(Self::with_prefix(Arc::new(store), prefix, url, BucketKind::Gcs));
+            return Ok(Self::with_prefix(
+                Arc::new(store),
+                prefix,
+                url,
+                BucketKind::Gcs,
+            ));
         }
         let dir = match url.strip_prefix("file://") {
             Some(p) if p.starts_with('/') => PathBuf::from(p),
@@ -174,12 +182,7 @@ impl Bucket {
         })
     }
 
-    fn with_prefix(
-        store: Arc<dyn ObjectStore>,
-        prefix: &str,
-        url: &str,
-        kind: BucketKind,
-    ) -> Self {
+    fn with_prefix(store: Arc<dyn ObjectStore>, prefix: &str, url: &str, kind: BucketKind) -> Self {
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
             store
         } else {
@@ -218,7 +221,7 @@ impl Bucket {
             bucket: self.url.clone(),
             op,
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -234,7 +237,11 @@ impl Bucket {
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = parse_key(key)?;
-        let r = self.store.get(&path).await.map_err(|e| self.err("get", key, e))?;
+        let r = self
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| self.err("get", key, e))?;
         r.bytes().await.map_err(|e| self.err("get", key, e))
     }
 
@@ -284,7 +291,11 @@ impl Bucket {
     /// Creates the object only if no object has the key: S3 `If-None-Match`,
     /// GCS generation 0, a hard link on a local directory. Returns the new
     /// version, or `None` when someone else holds the key.
-    pub async fn create_if_absent(&self, key: &str, data: impl Into<Bytes>) -> Result<Option<Version>> {
+    pub async fn create_if_absent(
+        &self,
+        key: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<Option<Version>> {
         let path = parse_key(key)?;
         let opts = PutOptions::from(PutMode::Create);
         match self
@@ -326,9 +337,8 @@ impl Bucket {
                 e_tag: r.e_tag,
                 version: r.version,
             })),
-            Err(object_store::Error::Precondition { .. }) | Err(object_store::Error::NotFound { .. }) => {
-                Ok(None)
-            }
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err("update", key, e)),
         }
     }
@@ -506,8 +516,16 @@ mod tests {
     async fn local_create_if_absent_and_list() {
         let dir = tempfile::tempdir().unwrap();
         let b = Bucket::open(dir.path().to_str().unwrap()).unwrap();
-        assert!(b.create_if_absent("p/t/1.progress", "a").await.unwrap().is_some());
-        assert!(b.create_if_absent("p/t/1.progress", "b").await.unwrap().is_none());
+        assert!(b
+            .create_if_absent("p/t/1.progress", "a")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(b
+            .create_if_absent("p/t/1.progress", "b")
+            .await
+            .unwrap()
+            .is_none());
         assert_eq!(b.get("p/t/1.progress").await.unwrap().as_ref(), b"a");
         b.put("p/t/1.plan", "x").await.unwrap();
         let (dirs, objs) = b.list_dir("p").await.unwrap();
@@ -525,7 +543,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Bucket::open(&format!("file://{}", dir.path().join("bkt").display())).unwrap();
         let src = dir.path().join("src");
-        let data: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + 12345)).map(|i| (i * 7) as u8).collect();
+        let data: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + 12345))
+            .map(|i| (i * 7) as u8)
+            .collect();
         std::fs::write(&src, &data).unwrap();
         b.upload_file("t/blk/chunks/000001", &src).await.unwrap();
         let dst = dir.path().join("dst");

@@ -110,7 +110,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| !names.iter().any(|n| *n == l.name))
+                .filter(|l| !names.contains(&l.name))
                 .cloned()
                 .collect(),
         )
@@ -236,8 +236,10 @@ fn is_go_printable(c: char) -> bool {
         return false;
     }
     // Spaces other than U+0020 are not "graphic" in Go.
-    if matches!(u, 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000)
-    {
+    if matches!(
+        u,
+        0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000
+    ) {
         return false;
     }
     // Format characters (Cf) such as the byte-order mark and zero-width joiners.
@@ -282,7 +284,11 @@ mod tests {
 
     #[test]
     fn display_quotes_like_go() {
-        let l = ls(&[("path", "C:\\temp\\new"), ("q", "lab \"A\""), ("u", "café ☕")]);
+        let l = ls(&[
+            ("path", "C:\\temp\\new"),
+            ("q", "lab \"A\""),
+            ("u", "café ☕"),
+        ]);
         assert_eq!(
             l.to_string(),
             r#"{path="C:\\temp\\new", q="lab \"A\"", u="café ☕"}"#

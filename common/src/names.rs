@@ -21,11 +21,15 @@ pub enum PlanFile {
     Plan(PlanCompression),
     /// Our progress file (`.progress`), or Cortex's `.inprogress.<unix>` /
     /// `.starting.<unix>` / `.progress.<unix>` with the time in the name.
-    Progress { cortex_unix: Option<i64> },
+    Progress {
+        cortex_unix: Option<i64>,
+    },
     Attempt(u32),
     Finished(String),
     /// Our `.failed` or Cortex's `.error`.
-    Failed { cortex: bool },
+    Failed {
+        cortex: bool,
+    },
     Staged,
     Other,
 }
@@ -40,7 +44,7 @@ pub struct PlanId {
 impl PlanId {
     /// `P/<tenant>/<day>`, the common start of every file of the plan.
     pub fn base(&self, prefix: &str) -> String {
-        format!("{}/{}/{}", prefix, self.tenant, self.day)
+        join_prefix(prefix, &format!("{}/{}", self.tenant, self.day))
     }
     pub fn plan_key(&self, prefix: &str, c: PlanCompression) -> String {
         format!("{}{}", self.base(prefix), c.suffix())
@@ -71,7 +75,13 @@ impl PlanId {
 
 impl std::fmt::Display for PlanId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{} ({})", self.tenant, self.day, day_to_date(self.day))
+        write!(
+            f,
+            "{}/{} ({})",
+            self.tenant,
+            self.day,
+            day_to_date(self.day)
+        )
     }
 }
 
@@ -89,51 +99,126 @@ pub fn date_to_day(s: &str) -> Option<i32> {
     i32::try_from(secs.div_euclid(86_400)).ok()
 }
 
+/// `P/scan-complete`: the scan is done, no new plan will appear.
+pub fn scan_complete_key(prefix: &str) -> String {
+    join_prefix(prefix, SCAN_COMPLETE)
+}
+
+/// `P/<rel>`, or `rel` alone under an empty prefix.
+pub fn join_prefix(prefix: &str, rel: &str) -> String {
+    if prefix.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+/// [`PlanFile`] borrowing from the name it was parsed from, so that a
+/// listing of millions of names is classified without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanFileRef<'a> {
+    Plan(PlanCompression),
+    Progress { cortex_unix: Option<i64> },
+    Attempt(u32),
+    Finished(&'a str),
+    Failed { cortex: bool },
+    Staged,
+    Other,
+}
+
+impl PlanFileRef<'_> {
+    pub fn to_owned(self) -> PlanFile {
+        match self {
+            PlanFileRef::Plan(c) => PlanFile::Plan(c),
+            PlanFileRef::Progress { cortex_unix } => PlanFile::Progress { cortex_unix },
+            PlanFileRef::Attempt(k) => PlanFile::Attempt(k),
+            PlanFileRef::Finished(b) => PlanFile::Finished(b.to_string()),
+            PlanFileRef::Failed { cortex } => PlanFile::Failed { cortex },
+            PlanFileRef::Staged => PlanFile::Staged,
+            PlanFileRef::Other => PlanFile::Other,
+        }
+    }
+}
+
 /// Splits a key `P/<tenant>/<file>` into the plan it belongs to and what
 /// the file is. `None` when the key is not a plan file (a scan marker, a
 /// nested object, a bad tenant or day).
 pub fn parse_plan_key(prefix: &str, key: &str) -> Option<(PlanId, PlanFile)> {
-    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
-    let (tenant, file) = rest.split_once('/')?;
-    if file.contains('/') || validate_tenant(tenant).is_err() {
-        return None;
-    }
-    let (day, kind) = parse_file_name(file)?;
+    let (tenant, day, kind) = parse_plan_key_ref(prefix, key)?;
     Some((
         PlanId {
             tenant: tenant.to_string(),
             day,
         },
-        kind,
+        kind.to_owned(),
     ))
+}
+
+/// [`parse_plan_key`] without allocating: tenant, day and file kind, the
+/// strings borrowed from `key`. The tenant is validated.
+pub fn parse_plan_key_ref<'k>(
+    prefix: &str,
+    key: &'k str,
+) -> Option<(&'k str, i32, PlanFileRef<'k>)> {
+    let (tenant, file) = split_plan_key(prefix, key)?;
+    if validate_tenant(tenant).is_err() {
+        return None;
+    }
+    let (day, kind) = parse_file_name_ref(file)?;
+    Some((tenant, day, kind))
+}
+
+/// `P/<tenant>/<file>` into tenant and file, unvalidated; callers that see
+/// the same tenant many times in a row validate it once.
+pub fn split_plan_key<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
+    let rest = if prefix.is_empty() {
+        key
+    } else {
+        key.strip_prefix(prefix)?.strip_prefix('/')?
+    };
+    let (tenant, file) = rest.split_once('/')?;
+    if file.contains('/') {
+        return None;
+    }
+    Some((tenant, file))
 }
 
 /// Parses the file part (`20773.plan.snappy`, `20773.inprogress.1700000000`…).
 pub fn parse_file_name(file: &str) -> Option<(i32, PlanFile)> {
+    parse_file_name_ref(file).map(|(d, k)| (d, k.to_owned()))
+}
+
+/// [`parse_file_name`] without allocating.
+pub fn parse_file_name_ref(file: &str) -> Option<(i32, PlanFileRef<'_>)> {
     let (day, rest) = file.split_once('.')?;
-    if day.is_empty() || !day.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let day: i32 = day.parse().ok()?;
+    let day = i32::try_from(parse_digits(day)?).ok()?;
     let kind = match rest {
-        "plan" => PlanFile::Plan(PlanCompression::None),
-        "plan.gz" => PlanFile::Plan(PlanCompression::Gzip),
-        "plan.snappy" => PlanFile::Plan(PlanCompression::Snappy),
-        "progress" => PlanFile::Progress { cortex_unix: None },
-        "failed" => PlanFile::Failed { cortex: false },
-        "error" => PlanFile::Failed { cortex: true },
-        "staged" => PlanFile::Staged,
+        "plan" => PlanFileRef::Plan(PlanCompression::None),
+        "plan.gz" => PlanFileRef::Plan(PlanCompression::Gzip),
+        "plan.snappy" => PlanFileRef::Plan(PlanCompression::Snappy),
+        "progress" => PlanFileRef::Progress { cortex_unix: None },
+        "failed" => PlanFileRef::Failed { cortex: false },
+        "error" => PlanFileRef::Failed { cortex: true },
+        "staged" => PlanFileRef::Staged,
         _ => {
-            let (kind, arg) = rest.split_once('.')?;
+            let Some((kind, arg)) = rest.split_once('.') else {
+                return Some((day, PlanFileRef::Other));
+            };
             match kind {
-                "inprogress" | "starting" | "progress" => PlanFile::Progress {
-                    cortex_unix: Some(parse_digits(arg)?),
+                "inprogress" | "starting" | "progress" => match parse_digits(arg) {
+                    Some(t) => PlanFileRef::Progress {
+                        cortex_unix: Some(t),
+                    },
+                    None => PlanFileRef::Other,
                 },
-                "attempt" => PlanFile::Attempt(u32::try_from(parse_digits(arg)?).ok()?),
+                "attempt" => match parse_digits(arg).and_then(|k| u32::try_from(k).ok()) {
+                    Some(k) if k > 0 => PlanFileRef::Attempt(k),
+                    _ => PlanFileRef::Other,
+                },
                 "finished" if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                    PlanFile::Finished(arg.to_string())
+                    PlanFileRef::Finished(arg)
                 }
-                _ => PlanFile::Other,
+                _ => PlanFileRef::Other,
             }
         }
     };
@@ -141,7 +226,7 @@ pub fn parse_file_name(file: &str) -> Option<(i32, PlanFile)> {
 }
 
 fn parse_digits(s: &str) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
@@ -174,13 +259,51 @@ mod tests {
             p("migration/a/1.finished.01M807KRWAX1DQHCCBKNVQ59J7").map(|x| x.1),
             Some(PlanFile::Finished("01M807KRWAX1DQHCCBKNVQ59J7".into()))
         );
-        assert_eq!(p("migration/a/1.error").map(|x| x.1), Some(PlanFile::Failed { cortex: true }));
-        assert_eq!(p("migration/a/1.attempt.3").map(|x| x.1), Some(PlanFile::Attempt(3)));
+        assert_eq!(
+            p("migration/a/1.error").map(|x| x.1),
+            Some(PlanFile::Failed { cortex: true })
+        );
+        assert_eq!(
+            p("migration/a/1.attempt.3").map(|x| x.1),
+            Some(PlanFile::Attempt(3))
+        );
         assert_eq!(p("migration/scan-complete"), None);
         assert_eq!(p("migration/../x/1.plan"), None);
         assert_eq!(p("migration/a/b/1.plan"), None);
         assert_eq!(p("migration/a/x1.plan"), None);
         assert_eq!(p("migration/a/1.finished.../x").map(|x| x.1), None);
+        assert_eq!(
+            p("migration/a/1.attempt.0").map(|x| x.1),
+            Some(PlanFile::Other)
+        );
+        assert_eq!(
+            p("migration/a/1.inprogress.x").map(|x| x.1),
+            Some(PlanFile::Other)
+        );
+        assert_eq!(p("migration/a/99999999999.plan"), None);
+        assert_eq!(p("migration/a/1.weird").map(|x| x.1), Some(PlanFile::Other));
+        assert_eq!(
+            parse_plan_key("", "t/5.failed"),
+            Some((
+                PlanId {
+                    tenant: "t".into(),
+                    day: 5
+                },
+                PlanFile::Failed { cortex: false }
+            ))
+        );
+    }
+
+    #[test]
+    fn borrowed_parse_borrows() {
+        let key = String::from("m/t/7.finished.01ABC");
+        let (tenant, day, kind) = parse_plan_key_ref("m", &key).unwrap();
+        assert_eq!(
+            (tenant, day, kind),
+            ("t", 7, PlanFileRef::Finished("01ABC"))
+        );
+        assert_eq!(scan_complete_key("m"), "m/scan-complete");
+        assert_eq!(scan_complete_key(""), "scan-complete");
     }
 
     #[test]
@@ -189,7 +312,10 @@ mod tests {
             tenant: "t".into(),
             day: 20773,
         };
-        assert_eq!(id.plan_key("m", PlanCompression::Snappy), "m/t/20773.plan.snappy");
+        assert_eq!(
+            id.plan_key("m", PlanCompression::Snappy),
+            "m/t/20773.plan.snappy"
+        );
         assert_eq!(day_to_date(20773), "2026-11-16");
         assert_eq!(date_to_day("2026-11-16"), Some(20773));
         assert_eq!(id.day_start_ms(), 20773 * 86_400_000);

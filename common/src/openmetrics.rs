@@ -38,7 +38,7 @@ mod number;
 mod syntax;
 
 #[cfg(test)]
-use number::{parse_go_float, parse_timestamp, parse_value};
+use number::{parse_go_float, parse_timestamp};
 use syntax::{check_comment, scan_series, scan_value_and_timestamp};
 
 /// Longest line accepted, so that a file without newlines cannot exhaust

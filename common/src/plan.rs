@@ -434,7 +434,8 @@ impl<R: BufRead> Iterator for PlanReader<R> {
 enum Output<W: Write> {
     Plain(BufWriter<W>),
     Gzip(flate2::write::GzEncoder<W>),
-    Snappy(snap::write::FrameEncoder<W>),
+    // Boxed: the encoder holds its 64 KiB-block buffers inline.
+    Snappy(Box<snap::write::FrameEncoder<W>>),
 }
 
 impl<W: Write> Output<W> {
@@ -464,7 +465,9 @@ impl<W: Write> PlanWriter<W> {
                 out,
                 flate2::Compression::default(),
             )),
-            PlanCompression::Snappy => Output::Snappy(snap::write::FrameEncoder::new(out)),
+            PlanCompression::Snappy => {
+                Output::Snappy(Box::new(snap::write::FrameEncoder::new(out)))
+            }
         };
         let mut w = PlanWriter {
             out,
@@ -521,7 +524,7 @@ impl<W: Write> PlanWriter<W> {
         let mut inner = match self.out {
             Output::Plain(w) => w.into_inner().map_err(|e| e.into_error())?,
             Output::Gzip(w) => w.finish()?,
-            Output::Snappy(w) => w.into_inner().map_err(|e| e.into_error())?,
+            Output::Snappy(w) => (*w).into_inner().map_err(|e| e.into_error())?,
         };
         inner.flush()?;
         Ok(inner)

@@ -3,6 +3,10 @@
 //!
 //! They are JSON so that a person mending a campaign by hand can read them
 //! with `cat`, and so that `status` can sum totals from finished files.
+//! Fields added after the first release carry `#[serde(default)]`, so files
+//! written by older builders still parse. Cortex's own status files are
+//! plain text, not JSON; readers treat an unparsable file as a reason or a
+//! block name given verbatim.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +51,18 @@ pub struct ProgressRecord {
     pub stage: String,
     pub series_done: u64,
     pub attempt: u32,
+    /// The block this claim will upload: with `builder`, what a builder
+    /// compares to know the progress file is still its own.
+    #[serde(default)]
+    pub block: String,
+}
+
+impl ProgressRecord {
+    /// True when `self` and `other` are the same claim (same builder, same
+    /// block), whatever their heartbeats say.
+    pub fn same_claim(&self, other: &ProgressRecord) -> bool {
+        self.builder == other.builder && self.block == other.block && self.started == other.started
+    }
 }
 
 /// The content of `<day>.attempt.<k>`: which builder tried and which block
@@ -56,8 +72,28 @@ pub struct AttemptRecord {
     pub builder: String,
     pub block: String,
     pub started: String,
+    /// The URL of the bucket the block goes to, when not the plan bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_progress_files_parse_and_claims_compare() {
+        let old = r#"{"builder":"b","started":"s","heartbeat":"h","stage":"x","series_done":0,"attempt":1}"#;
+        let p: ProgressRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(p.block, "");
+        let mut q = p.clone();
+        q.heartbeat = "later".into();
+        assert!(p.same_claim(&q));
+        q.block = "01ABC".into();
+        assert!(!p.same_claim(&q));
+    }
 }

@@ -35,7 +35,10 @@ impl std::str::FromStr for SourceSpec {
             "openmetrics" => Ok(SourceSpec::OpenMetrics(PathBuf::from(rest))),
             "cortex" => Ok(SourceSpec::Cortex(PathBuf::from(rest))),
             "prometheus" => Ok(SourceSpec::Prometheus(
-                rest.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+                rest.split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             )),
             _ => Err(err("unknown kind")),
         }

@@ -42,6 +42,9 @@ pub enum StagedError {
     BadSeries { series: String, reason: String },
 }
 
+/// One series as staged: its labels and samples in time order.
+pub type StagedSeries = (Labels, Vec<(i64, f64)>);
+
 pub struct StagedWriter<W: Write> {
     out: snap::write::FrameEncoder<W>,
     buf: Vec<u8>,
@@ -64,7 +67,11 @@ impl<W: Write> StagedWriter<W> {
 
     /// Appends a series; series must come in increasing label order and
     /// samples in non-decreasing time order.
-    pub fn write_series(&mut self, labels: &Labels, samples: &[(i64, f64)]) -> Result<(), StagedError> {
+    pub fn write_series(
+        &mut self,
+        labels: &Labels,
+        samples: &[(i64, f64)],
+    ) -> Result<(), StagedError> {
         let bad = |reason: &str| StagedError::BadSeries {
             series: labels.to_string(),
             reason: reason.to_string(),
@@ -119,7 +126,10 @@ impl<W: Write> StagedWriter<W> {
         put_uvarint(&mut self.buf, self.series);
         put_uvarint(&mut self.buf, self.samples);
         self.out.write_all(&self.buf)?;
-        let mut w = self.out.into_inner().map_err(|e| io::Error::other(e.to_string()))?;
+        let mut w = self
+            .out
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?;
         w.flush()?;
         Ok(w)
     }
@@ -136,7 +146,8 @@ pub struct StagedReader<R: Read> {
 impl<R: Read> StagedReader<R> {
     pub fn new(mut r: R) -> Result<Self, StagedError> {
         let mut magic = [0u8; 8];
-        r.read_exact(&mut magic).map_err(|_| StagedError::BadMagic)?;
+        r.read_exact(&mut magic)
+            .map_err(|_| StagedError::BadMagic)?;
         if &magic != MAGIC {
             return Err(StagedError::BadMagic);
         }
@@ -149,12 +160,14 @@ impl<R: Read> StagedReader<R> {
     }
 
     /// The next series, or `None` after the end record.
-    pub fn next_series(&mut self) -> Result<Option<(Labels, Vec<(i64, f64)>)>, StagedError> {
+    pub fn next_series(&mut self) -> Result<Option<StagedSeries>, StagedError> {
         if self.done {
             return Ok(None);
         }
         if self.input.fill_buf()?.is_empty() {
-            return Err(StagedError::Truncated { series: self.series });
+            return Err(StagedError::Truncated {
+                series: self.series,
+            });
         }
         let n = read_uvarint(&mut self.input).map_err(|e| self.truncated(e))?;
         if n == 0 {
@@ -177,19 +190,22 @@ impl<R: Read> StagedReader<R> {
             let value = read_string(&mut self.input).map_err(|e| self.truncated(e))?;
             labels.push(Label { name, value });
         }
-        let labels = Labels::normalize(labels.into_iter().map(|l| (l.name, l.value))).map_err(|e| {
-            StagedError::BadSeries {
-                series: format!("#{}", self.series),
-                reason: e.to_string(),
-            }
-        })?;
+        let labels =
+            Labels::normalize(labels.into_iter().map(|l| (l.name, l.value))).map_err(|e| {
+                StagedError::BadSeries {
+                    series: format!("#{}", self.series),
+                    reason: e.to_string(),
+                }
+            })?;
         let nchunks = read_uvarint(&mut self.input).map_err(|e| self.truncated(e))?;
         let mut samples = Vec::new();
         let mut chunk = Vec::new();
         for _ in 0..nchunks {
             let len = read_uvarint(&mut self.input).map_err(|e| self.truncated(e))?;
             chunk.resize(usize::try_from(len).unwrap_or(usize::MAX).min(1 << 26), 0);
-            self.input.read_exact(&mut chunk).map_err(|e| self.truncated(e))?;
+            self.input
+                .read_exact(&mut chunk)
+                .map_err(|e| self.truncated(e))?;
             let it = XorIterator::new(&chunk).map_err(|e| StagedError::BadSeries {
                 series: labels.to_string(),
                 reason: e.to_string(),
@@ -208,7 +224,9 @@ impl<R: Read> StagedReader<R> {
 
     fn truncated(&self, e: io::Error) -> StagedError {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            StagedError::Truncated { series: self.series }
+            StagedError::Truncated {
+                series: self.series,
+            }
         } else {
             StagedError::Io(e)
         }
@@ -222,7 +240,10 @@ fn read_uvarint(r: &mut impl BufRead) -> io::Result<u64> {
         let mut b = [0u8; 1];
         r.read_exact(&mut b)?;
         if shift >= 64 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "uvarint overflows"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "uvarint overflows",
+            ));
         }
         x |= u64::from(b[0] & 0x7f) << shift;
         if b[0] < 0x80 {
@@ -235,11 +256,15 @@ fn read_uvarint(r: &mut impl BufRead) -> io::Result<u64> {
 fn read_string(r: &mut impl BufRead) -> io::Result<String> {
     let len = read_uvarint(r)?;
     if len > 1 << 20 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "label longer than 1 MiB"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "label longer than 1 MiB",
+        ));
     }
     let mut b = vec![0u8; len as usize];
     r.read_exact(&mut b)?;
-    String::from_utf8(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "label is not UTF-8"))
+    String::from_utf8(b)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "label is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -257,7 +282,8 @@ mod tests {
         let b = vec![(5, 1.0), (5, 2.0), (7, stale), (9, f64::INFINITY)];
         let mut w = StagedWriter::new(Vec::new()).unwrap();
         w.write_series(&ls(&[("__name__", "a")]), &a).unwrap();
-        w.write_series(&ls(&[("__name__", "b"), ("x", "café")]), &b).unwrap();
+        w.write_series(&ls(&[("__name__", "b"), ("x", "café")]), &b)
+            .unwrap();
         assert!(w.write_series(&ls(&[("__name__", "a")]), &a).is_err());
         let bytes = w.finish().unwrap();
         let mut r = StagedReader::new(&bytes[..]).unwrap();
@@ -274,7 +300,8 @@ mod tests {
     #[test]
     fn truncation_is_detected() {
         let mut w = StagedWriter::new(Vec::new()).unwrap();
-        w.write_series(&ls(&[("__name__", "a")]), &[(1, 1.0)]).unwrap();
+        w.write_series(&ls(&[("__name__", "a")]), &[(1, 1.0)])
+            .unwrap();
         let bytes = w.finish().unwrap();
         let cut = &bytes[..bytes.len() - 6];
         let mut r = StagedReader::new(cut).unwrap();

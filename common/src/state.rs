@@ -4,30 +4,69 @@
 //! are new, taken, done or failed. Names, sizes and times are enough
 //! (see [`crate::names`]), so a campaign of millions of plans costs one
 //! listing, not millions of reads.
+//!
+//! The grouping is built for that scale: names are parsed without
+//! allocating, a run of objects of the same plan (a sorted listing puts
+//! them side by side) touches the map once, and of each object only its
+//! time and size are kept. Not here: acting on the states (the scheduler
+//! and the builder do) or reading the files' contents ([`crate::records`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::bucket::ObjectInfo;
-use crate::names::{parse_plan_key, PlanCompression, PlanFile, PlanId};
+use crate::bucket::{Bucket, BucketError, ObjectInfo};
+use crate::names::{
+    join_prefix, parse_file_name_ref, split_plan_key, PlanCompression, PlanFileRef, PlanId,
+};
+use crate::tenant::validate_tenant;
+
+/// What the listing says of one object: enough to judge age and emptiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+impl From<&ObjectInfo> for Stamp {
+    fn from(o: &ObjectInfo) -> Self {
+        Stamp {
+            size: o.size,
+            last_modified: o.last_modified,
+        }
+    }
+}
+
+/// A Cortex progress object (`.inprogress.<unix>`, `.starting.<unix>`):
+/// its heartbeat is the time in its name, and it is kept by key so the
+/// scheduler can remove it when it goes stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CortexProgress {
+    pub key: String,
+    pub unix: i64,
+}
 
 /// Everything the listing says about one plan.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanFiles {
-    pub plans: Vec<(PlanCompression, ObjectInfo)>,
-    pub progress: Vec<ObjectInfo>,
-    /// Heartbeat times encoded in Cortex progress names (`.inprogress.<unix>`).
-    pub cortex_progress_unix: Vec<i64>,
-    pub attempts: Vec<u32>,
+    pub plans: Vec<(PlanCompression, Stamp)>,
+    /// Our `.progress`: its mtime is the last heartbeat.
+    pub progress: Option<Stamp>,
+    pub cortex_progress: Vec<CortexProgress>,
+    /// Attempt numbers and when each attempt file was written (the claim time).
+    pub attempts: Vec<(u32, Stamp)>,
+    /// Block IDs named by finished files.
     pub finished: Vec<String>,
-    pub failed: Vec<ObjectInfo>,
+    /// The newest finished file's time, for throughput.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Failed files: `true` for Cortex's `.error`.
+    pub failed: Vec<(bool, Stamp)>,
     pub staged: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PlanState {
-    /// A complete-looking plan file and nothing else: ready to claim.
+    /// A plan file and nothing else: ready to claim.
     New,
     /// Claimed, with a heartbeat younger than the stale timeout.
     InProgress,
@@ -41,6 +80,15 @@ pub enum PlanState {
 }
 
 impl PlanState {
+    pub const ALL: [PlanState; 6] = [
+        PlanState::New,
+        PlanState::InProgress,
+        PlanState::Stale,
+        PlanState::Finished,
+        PlanState::Failed,
+        PlanState::Invalid,
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             PlanState::New => "new",
@@ -51,11 +99,32 @@ impl PlanState {
             PlanState::Invalid => "invalid",
         }
     }
+
+    /// A name without spaces, for metrics labels and JSON keys.
+    pub fn key(&self) -> &'static str {
+        match self {
+            PlanState::InProgress => "in_progress",
+            s => s.name(),
+        }
+    }
+
+    /// Finished, failed and invalid plans wait for nobody but a person.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            PlanState::Finished | PlanState::Failed | PlanState::Invalid
+        )
+    }
 }
 
 impl PlanFiles {
-    /// The state and, for `Invalid`, why.
-    pub fn state(&self, now: DateTime<Utc>, stale_after: chrono::Duration) -> (PlanState, Option<String>) {
+    /// The state and, for `Invalid`, why. Rules in Cortex's order (plan
+    /// count, finished, failed, progress), plus staleness.
+    pub fn state(
+        &self,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> (PlanState, Option<String>) {
         if self.plans.len() != 1 {
             let why = if self.plans.is_empty() {
                 "status files without a plan file".to_string()
@@ -67,7 +136,11 @@ impl PlanFiles {
         if self.finished.len() > 1 {
             return (
                 PlanState::Invalid,
-                Some(format!("{} finished files: {}", self.finished.len(), self.finished.join(", "))),
+                Some(format!(
+                    "{} finished files: {}",
+                    self.finished.len(),
+                    self.finished.join(", ")
+                )),
             );
         }
         if !self.finished.is_empty() && !self.failed.is_empty() {
@@ -89,20 +162,69 @@ impl PlanFiles {
     /// The newest heartbeat: our progress file's mtime, or the time in a
     /// Cortex progress name.
     pub fn last_heartbeat(&self) -> Option<DateTime<Utc>> {
-        let ours = self.progress.iter().map(|o| o.last_modified);
+        let ours = self.progress.map(|s| s.last_modified);
         let cortex = self
-            .cortex_progress_unix
+            .cortex_progress
             .iter()
-            .filter_map(|&s| DateTime::from_timestamp(s, 0));
-        ours.chain(cortex).max()
+            .filter_map(|p| DateTime::from_timestamp(p.unix, 0))
+            .max();
+        ours.max(cortex)
     }
 
-    pub fn plan(&self) -> Option<&(PlanCompression, ObjectInfo)> {
+    /// When the current attempt was claimed (its attempt file's time).
+    pub fn claimed_at(&self) -> Option<DateTime<Utc>> {
+        self.attempts
+            .iter()
+            .max_by_key(|(k, _)| *k)
+            .map(|(_, s)| s.last_modified)
+    }
+
+    pub fn plan(&self) -> Option<&(PlanCompression, Stamp)> {
         self.plans.first()
     }
 
+    /// Attempts made so far, as the attempt files count them.
+    pub fn attempt_count(&self) -> u32 {
+        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
+    }
+
     pub fn next_attempt(&self) -> u32 {
-        self.attempts.iter().copied().max().unwrap_or(0) + 1
+        self.attempts
+            .iter()
+            .map(|(k, _)| *k)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1)
+    }
+
+    fn add(&mut self, key: &str, kind: PlanFileRef<'_>, o: &ObjectInfo) {
+        match kind {
+            PlanFileRef::Plan(c) => self.plans.push((c, o.into())),
+            PlanFileRef::Progress { cortex_unix: None } => {
+                // Only one object can have this name; keep the newest anyway.
+                let s = Stamp::from(o);
+                if self
+                    .progress
+                    .is_none_or(|p| p.last_modified < s.last_modified)
+                {
+                    self.progress = Some(s);
+                }
+            }
+            PlanFileRef::Progress {
+                cortex_unix: Some(t),
+            } => self.cortex_progress.push(CortexProgress {
+                key: key.to_string(),
+                unix: t,
+            }),
+            PlanFileRef::Attempt(k) => self.attempts.push((k, o.into())),
+            PlanFileRef::Finished(b) => {
+                self.finished.push(b.to_string());
+                self.finished_at = self.finished_at.max(Some(o.last_modified));
+            }
+            PlanFileRef::Failed { cortex } => self.failed.push((cortex, o.into())),
+            PlanFileRef::Staged => self.staged = true,
+            PlanFileRef::Other => {}
+        }
     }
 }
 
@@ -112,26 +234,99 @@ pub fn plans_from_listing<'a>(
     prefix: &str,
     objects: impl IntoIterator<Item = &'a ObjectInfo>,
 ) -> BTreeMap<PlanId, PlanFiles> {
-    let mut out: BTreeMap<PlanId, PlanFiles> = BTreeMap::new();
+    let mut groups: HashMap<(&'a str, i32), PlanFiles> = HashMap::new();
+    // The plan of the previous object, still outside the map: in a sorted
+    // listing the next object usually belongs to it too.
+    let mut current: Option<((&'a str, i32), PlanFiles)> = None;
+    let mut valid_tenant: Option<&'a str> = None;
     for o in objects {
-        let Some((id, file)) = parse_plan_key(prefix, &o.key) else {
+        let Some((tenant, file)) = split_plan_key(prefix, &o.key) else {
             continue;
         };
-        let e = out.entry(id).or_default();
-        match file {
-            PlanFile::Plan(c) => e.plans.push((c, o.clone())),
-            PlanFile::Progress { cortex_unix: None } => e.progress.push(o.clone()),
-            PlanFile::Progress {
-                cortex_unix: Some(t),
-            } => e.cortex_progress_unix.push(t),
-            PlanFile::Attempt(k) => e.attempts.push(k),
-            PlanFile::Finished(b) => e.finished.push(b),
-            PlanFile::Failed { .. } => e.failed.push(o.clone()),
-            PlanFile::Staged => e.staged = true,
-            PlanFile::Other => {}
+        if valid_tenant != Some(tenant) {
+            if validate_tenant(tenant).is_err() {
+                continue;
+            }
+            valid_tenant = Some(tenant);
+        }
+        let Some((day, kind)) = parse_file_name_ref(file) else {
+            continue;
+        };
+        let id = (tenant, day);
+        match &mut current {
+            Some((cid, files)) if *cid == id => files.add(&o.key, kind, o),
+            _ => {
+                if let Some((cid, files)) = current.take() {
+                    groups.insert(cid, files);
+                }
+                let mut files = groups.remove(&id).unwrap_or_default();
+                files.add(&o.key, kind, o);
+                current = Some((id, files));
+            }
         }
     }
-    out
+    if let Some((cid, files)) = current {
+        groups.insert(cid, files);
+    }
+    groups
+        .into_iter()
+        .map(|((tenant, day), files)| {
+            (
+                PlanId {
+                    tenant: tenant.to_string(),
+                    day,
+                },
+                files,
+            )
+        })
+        .collect()
+}
+
+/// The files of one plan, from a listing of its tenant's directory alone:
+/// what the builder checks right after claiming and the scheduler right
+/// before acting on a stale plan, when the full listing may be old.
+pub async fn list_plan_files(
+    bucket: &Bucket,
+    prefix: &str,
+    id: &PlanId,
+) -> Result<PlanFiles, BucketError> {
+    let dir = join_prefix(prefix, &id.tenant);
+    let (_, objects) = bucket.list_dir(&dir).await?;
+    let base = format!("{}.", id.day);
+    let mine = objects.iter().filter(|o| {
+        o.key
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with(&base))
+    });
+    Ok(plans_from_listing(prefix, mine)
+        .remove(id)
+        .unwrap_or_default())
+}
+
+/// How many plans are in each state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    counts: [u64; 6],
+}
+
+impl StateCounts {
+    pub fn add(&mut self, s: PlanState) {
+        self.counts[s as usize] += 1;
+    }
+    pub fn get(&self, s: PlanState) -> u64 {
+        self.counts[s as usize]
+    }
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+    /// Plans that still need a builder: new, in progress or stale.
+    pub fn pending(&self) -> u64 {
+        self.get(PlanState::New) + self.get(PlanState::InProgress) + self.get(PlanState::Stale)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (PlanState, u64)> + '_ {
+        PlanState::ALL.into_iter().map(|s| (s, self.get(s)))
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +339,15 @@ mod tests {
             size: 1,
             last_modified: Utc::now() - chrono::Duration::seconds(age_s),
         }
+    }
+
+    fn st(plans: &BTreeMap<PlanId, PlanFiles>, d: i32) -> PlanState {
+        plans[&PlanId {
+            tenant: "a".into(),
+            day: d,
+        }]
+            .state(Utc::now(), chrono::Duration::seconds(600))
+            .0
     }
 
     #[test]
@@ -162,23 +366,77 @@ mod tests {
             obj("m/a/6.plan.gz", 0),
             obj("m/a/7.finished.X", 0),
             obj("m/scan-complete", 0),
+            obj("m/bad tenant/8.plan", 0),
         ];
         let plans = plans_from_listing("m", &objs);
-        let st = |d: i32| {
-            plans[&PlanId {
-                tenant: "a".into(),
-                day: d,
-            }]
-                .state(Utc::now(), chrono::Duration::seconds(600))
-                .0
-        };
-        assert_eq!(st(1), PlanState::New);
-        assert_eq!(st(2), PlanState::InProgress);
-        assert_eq!(st(3), PlanState::Stale);
-        assert_eq!(st(4), PlanState::Finished);
-        assert_eq!(st(5), PlanState::Failed);
-        assert_eq!(st(6), PlanState::Invalid);
-        assert_eq!(st(7), PlanState::Invalid);
+        assert_eq!(st(&plans, 1), PlanState::New);
+        assert_eq!(st(&plans, 2), PlanState::InProgress);
+        assert_eq!(st(&plans, 3), PlanState::Stale);
+        assert_eq!(st(&plans, 4), PlanState::Finished);
+        assert_eq!(st(&plans, 5), PlanState::Failed);
+        assert_eq!(st(&plans, 6), PlanState::Invalid);
+        assert_eq!(st(&plans, 7), PlanState::Invalid);
         assert_eq!(plans.len(), 7);
+    }
+
+    #[test]
+    fn unsorted_listings_group_the_same() {
+        let now = Utc::now();
+        let o = |k: &str| ObjectInfo {
+            key: k.into(),
+            size: 3,
+            last_modified: now,
+        };
+        let sorted = vec![
+            o("m/a/1.attempt.1"),
+            o("m/a/1.attempt.2"),
+            o("m/a/1.plan"),
+            o("m/a/1.progress"),
+            o("m/b/1.plan"),
+            o("m/b/1.starting.1700000000"),
+        ];
+        let mut shuffled = sorted.clone();
+        shuffled.swap(0, 4);
+        shuffled.swap(1, 5);
+        let a = plans_from_listing("m", &sorted);
+        let b = plans_from_listing("m", &shuffled);
+        let norm = |m: BTreeMap<PlanId, PlanFiles>| {
+            m.into_iter()
+                .map(|(k, mut v)| {
+                    v.attempts.sort_by_key(|a| a.0);
+                    (k, v)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(norm(a.clone()), norm(b));
+        let pa = &a[&PlanId {
+            tenant: "a".into(),
+            day: 1,
+        }];
+        assert_eq!(pa.attempt_count(), 2);
+        assert_eq!(pa.next_attempt(), 3);
+        assert_eq!(pa.claimed_at(), Some(now));
+        let pb = &a[&PlanId {
+            tenant: "b".into(),
+            day: 1,
+        }];
+        assert_eq!(pb.cortex_progress[0].key, "m/b/1.starting.1700000000");
+        assert_eq!(
+            pb.state(now, chrono::Duration::seconds(60)).0,
+            PlanState::Stale,
+            "a Cortex progress file is judged by the time in its name"
+        );
+    }
+
+    #[test]
+    fn counts() {
+        let mut c = StateCounts::default();
+        c.add(PlanState::New);
+        c.add(PlanState::Stale);
+        c.add(PlanState::Finished);
+        assert_eq!(
+            (c.total(), c.pending(), c.get(PlanState::Finished)),
+            (3, 2, 1)
+        );
     }
 }

@@ -22,7 +22,9 @@ pub fn validate_tenant(id: &str) -> Result<(), TenantError> {
         return Err(TenantError::Empty);
     }
     if id.len() > MAX_TENANT_LEN {
-        return Err(TenantError::TooLong(id.chars().take(40).collect::<String>() + "…"));
+        return Err(TenantError::TooLong(
+            id.chars().take(40).collect::<String>() + "…",
+        ));
     }
     if id == "." || id == ".." {
         return Err(TenantError::Reserved(id.to_string()));
@@ -62,7 +64,17 @@ mod tests {
         for ok in ["alpha", "team_b.prod", "a-b_c.d!e*f'g(h)", &"x".repeat(150)] {
             validate_tenant(ok).unwrap();
         }
-        for bad in ["", ".", "..", "a/b", "a\nb", "a b", "é", "a:b", &"x".repeat(151)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\nb",
+            "a b",
+            "é",
+            "a:b",
+            &"x".repeat(151),
+        ] {
             assert!(validate_tenant(bad).is_err(), "{bad:?}");
         }
     }

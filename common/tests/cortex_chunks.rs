@@ -10,6 +10,8 @@ use common::cortex::encoding::{self, Encoding};
 use common::cortex::key::{external_key_from_filesystem_name, ChunkKey};
 use common::cortex::object::{decode_samples, encode_object};
 
+type SeriesKey = (String, Vec<(String, String)>);
+
 const CASES: [&str; 6] = [
     "v9-bigtable-doubledelta",
     "v10-gcp-varbit",
@@ -92,8 +94,8 @@ fn every_fixture_chunk_decodes_and_matches_the_summary() {
         let mut bytes = 0u64;
         let mut fingerprints = BTreeSet::new();
         let mut total_samples = 0usize;
-        let mut distinct: BTreeMap<(String, Vec<(String, String)>), BTreeSet<i64>> =
-            BTreeMap::new();
+        // (tenant, labels) -> distinct timestamps.
+        let mut distinct: BTreeMap<SeriesKey, BTreeSet<i64>> = BTreeMap::new();
         for (id, raw) in &objects {
             let user = id.split('/').next().unwrap();
             let key = ChunkKey::parse(user, id).unwrap();

@@ -397,3 +397,22 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn index_writer_refuses_unsorted_symbols_and_series() {
+    use common::tsdb::index::{IndexWriteError, IndexWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = IndexWriter::create(&dir.path().join("index"), 1 << 10).unwrap();
+    w.add_symbol("job").unwrap();
+    let e = w.add_symbol("instance").unwrap_err();
+    assert!(matches!(e, IndexWriteError::SymbolOutOfOrder { .. }), "{e}");
+    w.add_symbol("x").unwrap();
+    w.add_symbol("y").unwrap();
+    let l = |v: &str| Labels::normalize([("job", v)]).unwrap();
+    w.add_series(&l("y"), &[]).unwrap();
+    let e = w.add_series(&l("x"), &[]).unwrap_err();
+    assert!(
+        matches!(e, IndexWriteError::SeriesOutOfOrder { ref series, .. } if series == r#"{job="x"}"#),
+        "{e}"
+    );
+}

@@ -79,6 +79,22 @@ pub fn dump(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<DumpSampl
         .collect()
 }
 
+/// `promtool tsdb dump --min-time --max-time <db_dir>`, the lines exactly as
+/// printed (for comparing with dumps taken elsewhere byte for byte). Like
+/// [`dump`], it creates the `wal` directory promtool needs.
+pub fn dump_lines(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<String>> {
+    std::fs::create_dir_all(db_dir.join("wal"))
+        .context("creating the wal dir promtool dump needs")?;
+    let out = run(&[
+        "tsdb".as_ref(),
+        "dump".as_ref(),
+        format!("--min-time={min_time}").as_ref(),
+        format!("--max-time={max_time}").as_ref(),
+        db_dir.as_os_str(),
+    ])?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
 /// `promtool tsdb analyze <db_dir> <block_id>`; returns its report.
 pub fn analyze(db_dir: &Path, block_id: &str) -> Result<String> {
     run(&[

@@ -10,17 +10,18 @@
 //! formats. Cortex's code at commit 362e902a5d is the authority for every
 //! byte here (`pkg/chunk/{chunk.go, json_helpers.go, schema*.go, encoding/}`).
 
+pub mod config;
 pub mod encoding;
 pub mod key;
-
-pub use encoding::{Encoding, EncodingError, Sample};
-pub use key::{ChunkKey, KeyError};
 pub mod object;
+pub mod schema;
 mod snappy_frame;
 mod snappy_go;
 
+pub use config::CortexConfig;
+pub use encoding::{Encoding, EncodingError, Sample};
+pub use key::{ChunkKey, KeyError};
 pub use object::{
-    decode_object, encode_object, ChunkMetadata, ChunkObject, ObjectError, ObjectErrorKind,
+    decode_object, decode_samples, encode_object, ChunkMetadata, ChunkObject, ObjectError,
+    ObjectErrorKind,
 };
-pub mod config;
-pub mod schema;

@@ -8,23 +8,10 @@
 /// Go's `math.NaN()`, which promtool stores for a `NaN` value.
 pub(super) const GO_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
 
-/// A sample value.
-pub(super) fn parse_value(tok: &[u8]) -> Result<f64, String> {
-    // Fast path: small integers are exact in f64, whatever the parser.
-    if tok.len() <= 15 && !tok.is_empty() && tok.iter().all(u8::is_ascii_digit) {
-        return Ok(digits(tok) as f64);
-    }
-    parse_go_float(tok)
-}
-
 /// Seconds (a float) to milliseconds, as Prometheus' OpenMetrics parser:
-/// `int64(seconds * 1000)`.
+/// `int64(seconds * 1000)`. (Plain integers take a faster path in
+/// [`super::syntax`].)
 pub(super) fn parse_timestamp(tok: &[u8]) -> Result<i64, String> {
-    // Fast path: whole seconds below 10^12 give products below 2^53, so
-    // the float multiplication is exact and equals the integer one.
-    if tok.len() <= 12 && !tok.is_empty() && tok.iter().all(u8::is_ascii_digit) {
-        return Ok(digits(tok) as i64 * 1000);
-    }
     seconds_to_ms(parse_go_float(tok)?)
 }
 
@@ -35,15 +22,12 @@ pub(super) fn seconds_to_ms(secs: f64) -> Result<i64, String> {
     }
     let ms = secs * 1000.0;
     // Go's conversion of an out-of-range float is undefined; refuse it.
-    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&ms) {
+    // -2^63 is exact in f64; the range is [-2^63, 2^63).
+    let limit = -(i64::MIN as f64);
+    if !(-limit..limit).contains(&ms) {
         return Err("timestamp out of range".into());
     }
     Ok(ms as i64)
-}
-
-/// Value of an all-digit token of at most 19 digits (no overflow).
-fn digits(tok: &[u8]) -> u64 {
-    tok.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` behind Prometheus' `parseFloat`: no

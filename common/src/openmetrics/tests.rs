@@ -126,20 +126,26 @@ fn unicode_and_empty_label_sets() {
 
 #[test]
 fn integer_fast_paths_agree_with_float_path() {
-    for tok in ["0", "1", "999999999999", "1700000000", "123456789012345"] {
-        assert_eq!(
-            parse_value(tok.as_bytes()).unwrap().to_bits(),
-            parse_go_float(tok.as_bytes()).unwrap().to_bits()
-        );
-    }
-    for tok in ["0", "1", "1700000000", "999999999999"] {
+    // Up to 15 digits for values and 12 for timestamps take the integer
+    // path of the line scanner; longer ones the float path.
+    for tok in [
+        "0",
+        "1",
+        "999999999999",
+        "1700000000",
+        "9999999999999",
+        "123456789012345",
+        "9007199254740993",
+    ] {
+        let line = format!("m {tok} {tok}\n# EOF\n");
+        let mut p = OpenMetricsParser::new(line.as_bytes());
+        let s = p.next_sample().unwrap().unwrap();
         let f = parse_go_float(tok.as_bytes()).unwrap();
-        assert_eq!(
-            parse_timestamp(tok.as_bytes()).unwrap(),
-            (f * 1000.0) as i64
-        );
+        assert_eq!(s.value.to_bits(), f.to_bits(), "{tok}");
+        assert_eq!(s.timestamp_ms, (f * 1000.0) as i64, "{tok}");
+        assert_eq!(s.timestamp_ms, parse_timestamp(tok.as_bytes()).unwrap());
     }
-    // 13 digits take the float path, with its rounding.
+    // 2^53 + 1 seconds: the float path rounds, as Go does.
     assert_eq!(
         parse_timestamp(b"9007199254740993").unwrap(),
         9_007_199_254_740_992_000
@@ -148,10 +154,7 @@ fn integer_fast_paths_agree_with_float_path() {
         parse_timestamp(b"9300000000000000").unwrap_err(),
         "timestamp out of range"
     );
-    assert_eq!(
-        parse_timestamp(b"1700000000000").unwrap(),
-        1_700_000_000_000_000
-    );
+    assert_eq!(parse_timestamp(b"-9223372036854775.808").unwrap(), i64::MIN);
 }
 
 #[test]
