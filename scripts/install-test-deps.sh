@@ -24,6 +24,7 @@ if [ ! -x "$root/.venv/bin/moto_server" ]; then
   "$root/.venv/bin/pip" install -q --upgrade pip
   "$root/.venv/bin/pip" install -q 'moto[server]' boto3
 fi
+"$root/.venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null || "$root/.venv/bin/pip" install -q kubernetes-validate  # offline k8s schemas for tests/jobs_manifests.rs
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "cargo-nextest missing: tests will run with cargo test" >&2

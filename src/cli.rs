@@ -42,6 +42,12 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Generate a small source, convert it into DIR and verify the result.
     Demo(DemoArgs),
+    /// Watch the bucket: retry or fail stale plans, serve /status and /metrics.
+    Schedule(crate::schedule::ScheduleArgs),
+    /// Print the state of every plan, per tenant, with totals.
+    Status(crate::status::StatusArgs),
+    /// Delete failed files (and stale progress files) so plans run again.
+    Retry(crate::retry::RetryArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -75,7 +81,7 @@ pub struct TenantArgs {
 }
 
 impl TenantArgs {
-    fn filter(&self) -> TenantFilter {
+    pub fn filter(&self) -> TenantFilter {
         TenantFilter {
             allowed: self.allowed_tenants.clone(),
             ignored: self.ignore_tenants.clone(),
@@ -104,6 +110,74 @@ pub struct ScanArgs {
     /// Plan file compression.
     #[arg(long, value_enum, default_value = "snappy")]
     pub plan_compression: Compression,
+    #[command(flatten)]
+    pub tenants: TenantArgs,
+    #[command(flatten)]
+    pub cortex_scan: CortexScanArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+}
+
+/// Options of `--source prometheus:...`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PrometheusArgs {
+    /// Take each block's tenant from this Thanos external label (prometheus source).
+    #[arg(long)]
+    pub tenant_label: Option<String>,
+    /// Remove this label (a replica label) from every series before merging replicas; repeatable.
+    #[arg(long = "drop-label")]
+    pub drop_labels: Vec<String>,
+}
+
+impl PrometheusArgs {
+    pub fn options(&self) -> scanner::prometheus::PrometheusOptions {
+        scanner::prometheus::PrometheusOptions {
+            tenant_label: self.tenant_label.clone(),
+            drop_labels: self.drop_labels.clone(),
+        }
+    }
+}
+
+/// Reading a Cortex index (`--source cortex:CONFIG.yaml`): what the YAML does not say.
+#[derive(Args, Debug, Clone)]
+pub struct CortexScanArgs {
+    /// Parallel index reads (Bigtable row ranges, DynamoDB scan segments) and plan uploads.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Only these index tables (comma separated, exact names).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Scan at most this many index tables, newest first (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub tables_limit: usize,
+    /// Bigtable project, replacing storage.bigtable.project of the config.
+    #[arg(long)]
+    pub bigtable_project: Option<String>,
+    /// Bigtable instance, replacing storage.bigtable.instance of the config.
+    #[arg(long)]
+    pub bigtable_instance: Option<String>,
+    /// DynamoDB URL as in Cortex (dynamodb://REGION or http://KEY:SECRET@HOST:PORT), replacing the config's.
+    #[arg(long)]
+    pub dynamodb_url: Option<String>,
+    /// Cap on index read requests per second per store (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    pub index_rate_limit: f64,
+}
+
+impl CortexScanArgs {
+    fn options(&self, tenants: &TenantArgs) -> scanner::cortex::CortexScanOptions {
+        scanner::cortex::CortexScanOptions {
+            concurrency: self.concurrency.max(1),
+            tenants: tenants.filter(),
+            tables: self.tables.clone(),
+            tables_limit: self.tables_limit,
+            bigtable_project: self.bigtable_project.clone(),
+            bigtable_instance: self.bigtable_instance.clone(),
+            dynamodb_url: self.dynamodb_url.clone(),
+            requests_per_sec: (self.index_rate_limit > 0.0).then_some(self.index_rate_limit),
+            bigtable_emulator_host: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -136,6 +210,40 @@ pub struct BuildArgs {
     /// How often a building builder rewrites its progress file.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub heartbeat: Duration,
+    /// Fault injection for tests and drills: hold each claim this long before building.
+    #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration)]
+    pub pause_after_claim: Duration,
+    /// The source plans need to reach (cortex:CONFIG.yaml for Cortex plans).
+    #[arg(long)]
+    pub source: Option<SourceSpec>,
+    #[command(flatten)]
+    pub cortex: CortexArgs,
+}
+
+/// Reaching a Cortex chunk store (`--source cortex:CONFIG.yaml`).
+#[derive(Args, Debug, Clone)]
+pub struct CortexArgs {
+    /// Directory of the filesystem chunk store, replacing the config's.
+    #[arg(long)]
+    pub chunks_dir: Option<PathBuf>,
+    /// Chunk reads (and series) in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+impl CortexArgs {
+    /// The chunk store of `source`, when it is a Cortex one.
+    fn source(&self, source: Option<&SourceSpec>) -> Result<Option<Arc<builder::cortex::CortexSource>>> {
+        let Some(SourceSpec::Cortex(path)) = source else {
+            return Ok(None);
+        };
+        let fetch = builder::cortex::FetchOptions {
+            concurrency: self.concurrency.max(1),
+            ..Default::default()
+        };
+        let src = builder::cortex::CortexSource::load(path, self.chunks_dir.clone(), fetch)?;
+        Ok(Some(Arc::new(src)))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -164,6 +272,13 @@ pub struct VerifyArgs {
     /// Differences to print (all are counted).
     #[arg(long, default_value_t = 20)]
     pub max_differences: usize,
+    /// Prefix of plan files (Cortex sources are verified plan by plan).
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub prefix: String,
+    #[command(flatten)]
+    pub cortex: CortexArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -190,7 +305,9 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(a) => {
-            let cfg = builder_config(&a.bucket, a.output.as_deref(), &a.work, &a.tenants, a.name, a.poll_interval, a.heartbeat)?;
+            let mut cfg = builder_config(&a.bucket, a.output.as_deref(), &a.work, &a.tenants, a.name, a.poll_interval, a.heartbeat)?;
+            cfg.cortex = a.cortex.source(a.source.as_ref())?;
+            cfg.pause_after_claim = a.pause_after_claim;
             let summary = builder::run_builder(Arc::new(cfg), a.once).await?;
             crate::report::print_build(&summary);
             Ok(exit_code(summary.failed.is_empty()))
@@ -198,18 +315,26 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Run(a) => run(a).await,
         Command::Verify(a) => {
             let cfg = verify::VerifyConfig {
+                prometheus: a.prometheus.options(),
                 bucket: Bucket::open(&a.bucket)?,
                 tenant: a.tenant,
                 work_dir: a.work.work_dir,
                 memory_budget: a.work.memory_budget,
                 days: DayRange::default(),
                 max_reported: a.max_differences,
+                cortex: a.cortex.source(Some(&a.source))?.map(|source| verify::CortexVerify {
+                    source,
+                    prefix: a.prefix.clone(),
+                }),
             };
             let report = verify::verify(&cfg, &a.source).await?;
             crate::report::print_verify(&report);
             Ok(exit_code(report.ok()))
         }
         Command::Demo(a) => crate::demo::demo(a.dir).await,
+        Command::Schedule(a) => crate::schedule::schedule(a).await,
+        Command::Status(a) => crate::status::status(a).await,
+        Command::Retry(a) => crate::retry::retry(a).await,
     }
 }
 
@@ -220,8 +345,14 @@ async fn run(a: RunArgs) -> Result<ExitCode> {
     crate::report::print_scan(&report);
     let started = std::time::Instant::now();
     let mut handles = Vec::new();
+    // Cortex plans need the chunk store of the same config (chunk directory from the YAML).
+    let cortex = CortexArgs {
+        chunks_dir: None,
+        concurrency: 64,
+    }
+    .source(Some(&a.scan.source))?;
     for i in 0..a.builders.max(1) {
-        let cfg = builder_config(
+        let mut cfg = builder_config(
             &a.scan.bucket,
             a.output.as_deref(),
             &a.scan.work,
@@ -233,6 +364,7 @@ async fn run(a: RunArgs) -> Result<ExitCode> {
             Duration::from_millis(200),
             Duration::from_secs(60),
         )?;
+        cfg.cortex = cortex.clone();
         handles.push(tokio::spawn(builder::run_builder(Arc::new(cfg), true)));
     }
     let mut summary = builder::BuilderSummary::default();
@@ -243,7 +375,7 @@ async fn run(a: RunArgs) -> Result<ExitCode> {
     Ok(exit_code(summary.failed.is_empty()))
 }
 
-fn exit_code(ok: bool) -> ExitCode {
+pub fn exit_code(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -264,6 +396,8 @@ pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
         },
         days: DayRange { from: a.from, to: a.to },
         tenant: a.tenant.clone(),
+        cortex: a.cortex_scan.options(&a.tenants),
+        prometheus: a.prometheus.options(),
     })
 }
 
@@ -291,6 +425,9 @@ fn builder_config(
         poll_interval,
         heartbeat,
         tenants: tenants.filter(),
+        cortex: None,
+        block: None,
+        pause_after_claim: Duration::ZERO,
     })
 }
 

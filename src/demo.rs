@@ -52,6 +52,8 @@ pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         compression: PlanCompression::Snappy,
         days: DayRange::default(),
         tenant: Some(TENANT.into()),
+        cortex: Default::default(),
+        prometheus: Default::default(),
     };
     let scan = scanner::scan(&scan_cfg, &source).await?;
     crate::report::print_scan(&scan);
@@ -66,18 +68,23 @@ pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         poll_interval: Duration::from_millis(100),
         heartbeat: Duration::from_secs(30),
         tenants: TenantFilter::default(),
+        block: None,
+        pause_after_claim: Duration::ZERO,
+        cortex: None,
     };
     let summary = builder::run_builder(Arc::new(cfg), true).await?;
     crate::report::print_build(&summary);
 
     let report = verify::verify(
         &verify::VerifyConfig {
+            prometheus: Default::default(),
             bucket: bucket.clone(),
             tenant: Some(TENANT.into()),
             work_dir,
             memory_budget: 64 << 20,
             days: DayRange::default(),
             max_reported: 20,
+            cortex: None,
         },
         &source,
     )

@@ -8,6 +8,9 @@
 mod cli;
 mod demo;
 mod report;
+mod retry;
+mod schedule;
+mod status;
 
 use clap::Parser;
 

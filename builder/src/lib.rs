@@ -8,11 +8,15 @@
 //! (the scanner's job) or when a silent builder is dead (the scheduler's).
 
 pub mod blocks;
+pub mod claim;
+pub mod heartbeat;
+pub mod cortex;
 pub mod openmetrics;
 pub mod plan_build;
+pub mod prometheus;
 pub mod sink;
 pub mod worker;
 
-pub use worker::{run_builder, BuilderConfig, BuilderSummary};
+pub use worker::{run_builder, BuilderConfig, BuilderSummary, Outcome};
 
 pub use common::tenant::TenantFilter;

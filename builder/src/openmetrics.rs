@@ -13,7 +13,6 @@ use common::labels::Labels;
 use common::names::PlanId;
 use common::plan::PlanEntry;
 use common::staged::StagedReader;
-use ulid::Ulid;
 
 use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;
@@ -44,6 +43,7 @@ pub async fn build(
     let memory_budget = cfg.memory_budget;
     let tenant = id.tenant.clone();
     let parent = work.path().to_path_buf();
+    let block = cfg.block_ulid();
     let (dir, meta, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
         let mut readers = Vec::with_capacity(staged.len());
         for (key, local) in &staged {
@@ -52,7 +52,7 @@ pub async fn build(
                 .with_context(|| format!("staged samples {key}"))?;
             readers.push((key.clone(), r));
         }
-        let mut sink = DaySink::create(&parent, Ulid::new(), day_start, day_end, memory_budget)?;
+        let mut sink = DaySink::create(&parent, block, day_start, day_end, memory_budget)?;
         merge_into(&mut readers, &mut sink)?;
         Ok(sink.finish(&tenant)?)
     })

@@ -13,7 +13,7 @@ use common::labels::Labels;
 use common::tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
 use common::tsdb::chunks::DEFAULT_SEGMENT_SIZE;
 use common::tsdb::meta::{BlockMeta, ThanosMeta};
-use common::tsdb::xor::Chunker;
+use common::tsdb::xor::{Chunker, EncodedChunk};
 use ulid::Ulid;
 
 /// What went in and what came out of a block.
@@ -103,6 +103,32 @@ impl DaySink {
         self.stats.series += 1;
         self.stats.chunks += chunks.len() as u64;
         self.stats.samples_out += self.kept.len() as u64;
+        self.last_series = Some(labels.clone());
+        Ok(())
+    }
+
+    /// Adds one series that the source already deduplicated, clipped to the
+    /// day and cut into chunks (the Cortex builder does that per series in
+    /// parallel, before sorting). From `input` only the counts of what the
+    /// source read and dropped are taken: `samples_in`, `duplicates_*` and
+    /// `samples_outside_day`. Series without chunks only add their counts.
+    pub fn add_chunks(
+        &mut self,
+        labels: &Labels,
+        chunks: &[EncodedChunk],
+        input: &SinkStats,
+    ) -> Result<(), BlockWriteError> {
+        self.stats.samples_in += input.samples_in;
+        self.stats.duplicates_dropped += input.duplicates_dropped;
+        self.stats.duplicates_disagreeing += input.duplicates_disagreeing;
+        self.stats.samples_outside_day += input.samples_outside_day;
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.writer.add_series(labels, chunks)?;
+        self.stats.series += 1;
+        self.stats.chunks += chunks.len() as u64;
+        self.stats.samples_out += chunks.iter().map(|c| u64::from(c.num_samples)).sum::<u64>();
         self.last_series = Some(labels.clone());
         Ok(())
     }

@@ -1,23 +1,30 @@
 //! The builder loop: find a new plan, claim it, build it, publish the
 //! outcome, repeat.
 //!
-//! A plan is claimed by creating its progress file only if absent, so two
-//! builders never build the same plan at once. The outcome is published in
-//! an order that never loses work: the block (meta.json last), then the
-//! finished file naming it, then the progress file goes; on failure, the
-//! failed file with the reason, then the progress file goes.
+//! A plan is claimed by creating its progress file only if absent
+//! ([`crate::claim`]), and kept by a fenced heartbeat ([`crate::heartbeat`]).
+//! The moment the claim is lost the build is dropped (cancelled at its next
+//! await; a blocking step already running finishes and is thrown away), and
+//! nothing more is written for that plan. The outcome is published in an
+//! order that never loses work and never shows two blocks: the block with
+//! meta.json last, preceded by a check that the claim still holds; then,
+//! after another check, the finished file naming the block; then the
+//! progress file goes. On failure: the failed file with the reason, then
+//! the progress file goes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::bucket::Bucket;
-use common::names::{PlanCompression, PlanId, SCAN_COMPLETE};
-use common::records::{now_rfc3339, FailedRecord, FinishedRecord, ProgressRecord};
-use common::state::{plans_from_listing, PlanState};
+use common::names::{scan_complete_key, PlanId};
+use common::records::{now_rfc3339, FailedRecord, FinishedRecord};
 use tracing::{info, warn};
+use ulid::Ulid;
 
+use crate::claim::{claim_next, remove_earlier_blocks, Claimed};
+use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
 use common::tenant::TenantFilter;
 
@@ -35,6 +42,24 @@ pub struct BuilderConfig {
     pub poll_interval: Duration,
     pub heartbeat: Duration,
     pub tenants: TenantFilter,
+    /// The ULID of the block being built. The worker sets it for each
+    /// claimed plan (the attempt file names it before the build starts);
+    /// builds read it through [`BuilderConfig::block_ulid`].
+    pub block: Option<Ulid>,
+    /// Fault injection for tests and drills: hold every claim this long
+    /// (heartbeating) before building. Zero in normal operation.
+    pub pause_after_claim: Duration,
+    /// The Cortex chunk store (`--source cortex:CONFIG.yaml`); plans of
+    /// Cortex's kind fail without it.
+    pub cortex: Option<Arc<crate::cortex::CortexSource>>,
+}
+
+impl BuilderConfig {
+    /// The ULID the block of the current plan must carry; a fresh one
+    /// outside a claim (a build run by hand, a test).
+    pub fn block_ulid(&self) -> Ulid {
+        self.block.unwrap_or_else(Ulid::new)
+    }
 }
 
 /// Totals over the plans one builder finished or failed.
@@ -42,13 +67,27 @@ pub struct BuilderConfig {
 pub struct BuilderSummary {
     pub finished: Vec<FinishedRecord>,
     pub failed: Vec<(PlanId, String)>,
+    /// Plans whose claim was taken away while this builder held them; the
+    /// scheduler or another builder owns their outcome.
+    pub lost: Vec<PlanId>,
 }
 
 impl BuilderSummary {
     pub fn merge(&mut self, other: BuilderSummary) {
         self.finished.extend(other.finished);
         self.failed.extend(other.failed);
+        self.lost.extend(other.lost);
     }
+}
+
+/// How one claimed plan ended for this builder.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished(FinishedRecord),
+    /// The plan's own failure, recorded in its failed file.
+    Failed(String),
+    /// The claim was lost; nothing was published.
+    Lost,
 }
 
 /// Runs until there is nothing left to claim and the scan is complete
@@ -57,15 +96,16 @@ pub async fn run_builder(cfg: Arc<BuilderConfig>, once: bool) -> Result<BuilderS
     let mut summary = BuilderSummary::default();
     loop {
         match claim_next(&cfg).await? {
-            Some((id, plan_key)) => {
-                let outcome = build_and_publish(&cfg, &id, &plan_key).await?;
-                match outcome {
-                    Ok(rec) => summary.finished.push(rec),
-                    Err(reason) => summary.failed.push((id, reason)),
+            Some(claimed) => {
+                let id = claimed.id.clone();
+                match build_and_publish(&cfg, claimed).await? {
+                    Outcome::Finished(rec) => summary.finished.push(rec),
+                    Outcome::Failed(reason) => summary.failed.push((id, reason)),
+                    Outcome::Lost => summary.lost.push(id),
                 }
             }
             None => {
-                if once && cfg.bucket.exists(&format!("{}/{}", cfg.prefix, SCAN_COMPLETE)).await? {
+                if once && cfg.bucket.exists(&scan_complete_key(&cfg.prefix)).await? {
                     return Ok(summary);
                 }
                 tokio::time::sleep(cfg.poll_interval).await;
@@ -74,92 +114,113 @@ pub async fn run_builder(cfg: Arc<BuilderConfig>, once: bool) -> Result<BuilderS
     }
 }
 
-/// Lists the prefix and claims the first new plan this builder can get.
-async fn claim_next(cfg: &BuilderConfig) -> Result<Option<(PlanId, String)>> {
-    let objects = cfg.bucket.list(&cfg.prefix).await?;
-    let plans = plans_from_listing(&cfg.prefix, &objects);
-    let now = chrono::Utc::now();
-    let stale = chrono::Duration::days(365 * 100);
-    let mut candidates: Vec<(PlanId, PlanCompression)> = plans
-        .iter()
-        .filter(|(id, _)| cfg.tenants.allows(&id.tenant))
-        .filter(|(_, f)| f.state(now, stale).0 == PlanState::New)
-        .filter_map(|(id, f)| f.plan().map(|(c, _)| (id.clone(), *c)))
-        .collect();
-    // Newest day first, as Cortex does; builders start at different places
-    // in the list so that racing builders rarely collide on one claim.
-    candidates.sort_by(|a, b| b.0.day.cmp(&a.0.day).then_with(|| a.0.tenant.cmp(&b.0.tenant)));
-    if candidates.is_empty() {
-        return Ok(None);
-    }
-    let start = (fxhash(&cfg.name) as usize) % candidates.len();
-    for (id, c) in candidates[start..].iter().chain(candidates[..start].iter()) {
-        let progress = ProgressRecord {
-            builder: cfg.name.clone(),
-            started: now_rfc3339(),
-            heartbeat: now_rfc3339(),
-            stage: "claimed".into(),
-            series_done: 0,
-            attempt: 1,
-        };
-        let body = serde_json::to_vec(&progress)?;
-        if cfg
-            .bucket
-            .create_if_absent(&id.progress_key(&cfg.prefix), body)
-            .await?
-            .is_some()
-        {
-            info!(plan = %id, builder = %cfg.name, "claimed plan");
-            return Ok(Some((id.clone(), id.plan_key(&cfg.prefix, *c))));
-        }
-    }
-    Ok(None)
-}
-
 /// Builds a claimed plan and publishes the outcome. The outer error is a
 /// bucket failure while publishing (the plan stays claimed and the
-/// scheduler's stale detection takes over); the inner one is the plan's own
-/// failure, already recorded in its failed file.
-async fn build_and_publish(
-    cfg: &Arc<BuilderConfig>,
-    id: &PlanId,
-    plan_key: &str,
-) -> Result<Result<FinishedRecord, String>> {
+/// scheduler's stale detection takes over).
+pub async fn build_and_publish(cfg: &BuilderConfig, claimed: Claimed) -> Result<Outcome> {
     let started = Instant::now();
-    let heartbeat = spawn_heartbeat(cfg.clone(), id.clone());
-    let result = build_plan(cfg, id, plan_key).await;
-    heartbeat.abort();
-    let outcome = match result {
-        Ok(built) => Ok(publish_finished(cfg, id, built, started).await?),
-        Err(e) => {
+    let lease = claimed.lease.clone();
+    let heartbeat = lease.spawn(cfg.heartbeat);
+    let id = &claimed.id;
+    let plan_cfg = BuilderConfig {
+        block: Some(claimed.block),
+        ..cfg.clone()
+    };
+
+    let built = tokio::select! {
+        biased;
+        _ = lease.lost() => None,
+        r = prepare_and_build(&plan_cfg, &claimed) => Some(r),
+    };
+    let outcome = match built {
+        None => Outcome::Lost,
+        Some(Ok(built)) => {
+            let result = publish_finished(&plan_cfg, &claimed, &built, started).await;
+            if let Err(e) = std::fs::remove_dir_all(&built.dir) {
+                warn!(dir = %built.dir.display(), error = %e, "cannot remove local block");
+            }
+            match result? {
+                Some(rec) => Outcome::Finished(rec),
+                None => Outcome::Lost,
+            }
+        }
+        Some(Err(e)) => {
             let reason = format!("{e:#}");
             warn!(plan = %id, %reason, "plan failed");
-            let rec = FailedRecord {
-                reason: reason.clone(),
-                builder: cfg.name.clone(),
-                at: now_rfc3339(),
-                attempt: 1,
-            };
-            cfg.bucket
-                .put(&id.failed_key(&cfg.prefix), serde_json::to_vec_pretty(&rec)?)
-                .await?;
-            Err(reason)
+            if lease.still_mine().await? {
+                let rec = FailedRecord {
+                    reason: reason.clone(),
+                    builder: cfg.name.clone(),
+                    at: now_rfc3339(),
+                    attempt: claimed.attempt,
+                };
+                cfg.bucket
+                    .put(
+                        &id.failed_key(&cfg.prefix),
+                        serde_json::to_vec_pretty(&rec)?,
+                    )
+                    .await?;
+                Outcome::Failed(reason)
+            } else {
+                Outcome::Lost
+            }
         }
     };
-    cfg.bucket.delete(&id.progress_key(&cfg.prefix)).await?;
+    drop(heartbeat);
+    if !matches!(outcome, Outcome::Lost) && !lease.release().await? {
+        warn!(plan = %id, "progress file was no longer ours when releasing it");
+    }
+    if matches!(outcome, Outcome::Lost) {
+        warn!(plan = %id, "claim lost: stopped without publishing");
+    }
     Ok(outcome)
 }
 
+/// Everything between the claim and a block on local disk: the optional
+/// pause, removing earlier attempts' blocks, the build itself.
+async fn prepare_and_build(cfg: &BuilderConfig, claimed: &Claimed) -> Result<BuiltBlock> {
+    if !cfg.pause_after_claim.is_zero() {
+        claimed.lease.set_stage("paused").await;
+        tokio::time::sleep(cfg.pause_after_claim).await;
+    }
+    claimed.lease.set_stage("cleaning").await;
+    remove_earlier_blocks(cfg, claimed).await?;
+    claimed.lease.set_stage("building").await;
+    build_plan(cfg, &claimed.id, &claimed.plan_key).await
+}
+
+/// Uploads the block and writes the finished file, checking the claim
+/// before meta.json and before the finished file. `None` when the claim
+/// was lost on the way (a block without meta.json may be left; the next
+/// attempt removes it).
 async fn publish_finished(
     cfg: &BuilderConfig,
-    id: &PlanId,
-    built: BuiltBlock,
+    claimed: &Claimed,
+    built: &BuiltBlock,
     started: Instant,
-) -> Result<FinishedRecord> {
+) -> Result<Option<FinishedRecord>> {
+    let id = &claimed.id;
+    let lease = &claimed.lease;
     let block = built.meta.ulid.to_string();
-    let bytes = crate::blocks::upload_block(&cfg.output, &id.tenant, &block, &built.dir)
-        .await
-        .with_context(|| format!("plan {id}: uploading block {block}"))?;
+    if built.meta.ulid != claimed.block {
+        anyhow::bail!(
+            "plan {id}: the build produced block {block}, not {} as its attempt file says",
+            claimed.block
+        );
+    }
+    lease.set_stage("uploading").await;
+    let uploaded = tokio::select! {
+        biased;
+        _ = lease.lost() => None,
+        r = upload_fenced(&cfg.output, lease, &id.tenant, &block, &built.dir) => Some(r),
+    };
+    let Some(bytes) = uploaded
+        .transpose()
+        .with_context(|| format!("plan {id}: uploading block {block}"))?
+        .flatten()
+    else {
+        return Ok(None);
+    };
     let s = built.stats;
     let rec = FinishedRecord {
         block: block.clone(),
@@ -176,42 +237,60 @@ async fn publish_finished(
         bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
+    if !lease.still_mine().await? {
+        // meta.json is up but no finished file names the block: the next
+        // attempt's cleanup removes it, as its attempt file names it.
+        warn!(plan = %id, block = %block, "claim lost after upload; leaving the block to the next attempt");
+        return Ok(None);
+    }
     cfg.bucket
-        .put(&id.finished_key(&cfg.prefix, &block), serde_json::to_vec_pretty(&rec)?)
+        .put(
+            &id.finished_key(&cfg.prefix, &block),
+            serde_json::to_vec_pretty(&rec)?,
+        )
         .await?;
     for key in &built.consumed {
         cfg.bucket.delete(key).await?;
     }
-    if let Err(e) = std::fs::remove_dir_all(&built.dir) {
-        warn!(dir = %built.dir.display(), error = %e, "cannot remove local block");
-    }
     info!(plan = %id, block = %block, series = s.series, samples = s.samples_out, "plan finished");
-    Ok(rec)
+    Ok(Some(rec))
 }
 
-/// Rewrites the progress file every heartbeat period while the plan builds.
-fn spawn_heartbeat(cfg: Arc<BuilderConfig>, id: PlanId) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let started = now_rfc3339();
-        loop {
-            tokio::time::sleep(cfg.heartbeat).await;
-            let rec = ProgressRecord {
-                builder: cfg.name.clone(),
-                started: started.clone(),
-                heartbeat: now_rfc3339(),
-                stage: "building".into(),
-                series_done: 0,
-                attempt: 1,
-            };
-            let Ok(body) = serde_json::to_vec(&rec) else { return };
-            if let Err(e) = cfg.bucket.put(&id.progress_key(&cfg.prefix), body).await {
-                warn!(plan = %id, error = %e, "heartbeat failed");
-            }
+/// Chunk segments, index, then, if the claim still holds, meta.json.
+/// `Ok(None)` when the claim was lost before meta.json: the block stays
+/// partial, invisible to every reader.
+async fn upload_fenced(
+    bucket: &Bucket,
+    lease: &Lease,
+    tenant: &str,
+    block: &str,
+    dir: &Path,
+) -> Result<Option<u64>> {
+    let base = format!("{tenant}/{block}");
+    let chunks_dir = dir.join("chunks");
+    let mut segments = Vec::new();
+    for e in std::fs::read_dir(&chunks_dir)
+        .with_context(|| format!("reading {}", chunks_dir.display()))?
+    {
+        let e = e.with_context(|| format!("reading {}", chunks_dir.display()))?;
+        segments.push(e.file_name().to_string_lossy().into_owned());
+    }
+    segments.sort();
+    let mut files: Vec<(String, PathBuf)> = segments
+        .iter()
+        .map(|s| (format!("{base}/chunks/{s}"), chunks_dir.join(s)))
+        .collect();
+    files.push((format!("{base}/index"), dir.join("index")));
+    let meta = (format!("{base}/meta.json"), dir.join("meta.json"));
+    let mut bytes = 0u64;
+    for (key, file) in files.iter().chain(std::iter::once(&meta)) {
+        if key == &meta.0 && !lease.still_mine().await? {
+            return Ok(None);
         }
-    })
-}
-
-fn fxhash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+        bytes += std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        bucket.upload_file(key, file).await?;
+    }
+    Ok(Some(bytes))
 }

@@ -6,7 +6,9 @@
 //!
 //! - cortex: `{"sid":"<seriesID>","cs":["<chunkID>",...]}`, exactly what
 //!   Cortex's blocksconvert scanner writes, so its plans can be built here;
-//! - prometheus: `{"block":"<URL of a source block directory>"}`;
+//! - prometheus: `{"block":"<URL of a source block directory>"}`, plus
+//!   `"drop_labels":["replica",...]` when labels are to be removed from its
+//!   series before merging (absent means none, so older plans still read);
 //! - openmetrics: `{"staged":"<object path under the prefix>"}`.
 //!
 //! Plans are written plain, gzip or snappy-framed (the default, as Cortex
@@ -72,8 +74,12 @@ pub enum PlanEntry {
         series_id: String,
         chunk_ids: Vec<String>,
     },
-    /// One source block directory overlapping the day.
-    Prometheus { block: String },
+    /// One source block directory overlapping the day, and the labels to
+    /// remove from its series (replica labels) before merging.
+    Prometheus {
+        block: String,
+        drop_labels: Vec<String>,
+    },
     /// One staged object of sorted samples.
     OpenMetrics { staged: String },
 }
@@ -92,9 +98,18 @@ impl PlanEntry {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum EntryOut<'a> {
-    Cortex { sid: &'a str, cs: &'a [String] },
-    Prometheus { block: &'a str },
-    OpenMetrics { staged: &'a str },
+    Cortex {
+        sid: &'a str,
+        cs: &'a [String],
+    },
+    Prometheus {
+        block: &'a str,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        drop_labels: &'a [String],
+    },
+    OpenMetrics {
+        staged: &'a str,
+    },
 }
 
 /// Any plan line, as Cortex reads it: every field optional, unknown fields
@@ -107,6 +122,7 @@ struct Record {
     sid: Option<String>,
     cs: Option<Vec<String>>,
     block: Option<String>,
+    drop_labels: Option<Vec<String>>,
     staged: Option<String>,
     complete: Option<bool>,
 }
@@ -328,7 +344,10 @@ impl<R: BufRead> PlanReader<R> {
                 _ => return Ok(None),
             },
             PlanSource::Prometheus => match rec.block {
-                Some(block) if !block.is_empty() => PlanEntry::Prometheus { block },
+                Some(block) if !block.is_empty() => PlanEntry::Prometheus {
+                    block,
+                    drop_labels: rec.drop_labels.unwrap_or_default(),
+                },
                 _ => return Err(self.invalid("expected a prometheus entry {\"block\":\"<url>\"}")),
             },
             PlanSource::OpenMetrics => match rec.staged {
@@ -504,7 +523,9 @@ impl<W: Write> PlanWriter<W> {
                     cs: chunk_ids,
                 }
             }
-            PlanEntry::Prometheus { block } => EntryOut::Prometheus { block },
+            PlanEntry::Prometheus { block, drop_labels } => {
+                EntryOut::Prometheus { block, drop_labels }
+            }
             PlanEntry::OpenMetrics { staged } => EntryOut::OpenMetrics { staged },
         };
         self.write_line(&out)?;

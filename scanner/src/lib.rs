@@ -9,8 +9,10 @@
 //!
 //! It builds no blocks and claims no plans.
 
+pub mod cortex;
 pub mod generate;
 pub mod openmetrics;
+pub mod prometheus;
 mod scan;
 
 pub use scan::{scan, ScanConfig, ScanReport};

@@ -23,6 +23,10 @@ pub struct ScanConfig {
     pub days: DayRange,
     /// Target tenant for sources that carry none (OpenMetrics).
     pub tenant: Option<String>,
+    /// Settings of the Cortex index scan.
+    pub cortex: crate::cortex::CortexScanOptions,
+    /// Tenant label and replica labels of a Prometheus source.
+    pub prometheus: crate::prometheus::PrometheusOptions,
 }
 
 /// What a scan did.
@@ -35,12 +39,15 @@ pub struct ScanReport {
     pub spilled_runs: usize,
     /// Units skipped because an earlier scan finished them.
     pub already_scanned: Vec<String>,
+    /// Index tables read and entry counts (Cortex sources).
+    pub cortex: Option<crate::cortex::CortexStats>,
 }
 
 pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
     let report = match source {
         SourceSpec::OpenMetrics(path) => scan_openmetrics(cfg, path).await?,
-        other => bail!("scanning a {} source is not supported yet", other.kind()),
+        SourceSpec::Prometheus(sources) => crate::prometheus::scan_prometheus(cfg, sources).await?,
+        SourceSpec::Cortex(path) => crate::cortex::scan_cortex(cfg, path).await?,
     };
     cfg.bucket
         .put(&format!("{}/{}", cfg.prefix, SCAN_COMPLETE), common::records::now_rfc3339())

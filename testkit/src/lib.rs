@@ -8,5 +8,6 @@
 //! also hide in the checker; label sets are plain `(name, value)` pairs.
 //! Never linked into the binary.
 
+pub mod emulators;
 pub mod openmetrics;
 pub mod promtool;

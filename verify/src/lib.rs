@@ -9,6 +9,11 @@
 //!
 //! It does not repair anything and writes nothing to the bucket.
 
+mod cortex;
+mod prometheus;
+
+pub use cortex::CortexVerify;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -35,6 +40,10 @@ pub struct VerifyConfig {
     pub days: DayRange,
     /// Differences kept for the report; all are counted.
     pub max_reported: usize,
+    /// The chunk store and plan prefix, for `--source cortex:...`.
+    pub cortex: Option<CortexVerify>,
+    /// Tenant label and replica labels, for `--source prometheus:...`.
+    pub prometheus: scanner::prometheus::PrometheusOptions,
 }
 
 /// One way the blocks differ from the source.
@@ -129,7 +138,11 @@ impl VerifyReport {
 pub async fn verify(cfg: &VerifyConfig, source: &SourceSpec) -> Result<VerifyReport> {
     match source {
         SourceSpec::OpenMetrics(path) => verify_openmetrics(cfg, path).await,
-        other => bail!("verifying a {} source is not supported yet", other.kind()),
+        SourceSpec::Cortex(_) => match &cfg.cortex {
+            Some(cv) => cortex::verify_cortex(cfg, cv).await,
+            None => bail!("verifying a cortex source needs its chunk store configuration"),
+        },
+        SourceSpec::Prometheus(sources) => prometheus::verify_prometheus(cfg, sources).await,
     }
 }
 

@@ -10,7 +10,9 @@
 //! formats. Cortex's code at commit 362e902a5d is the authority for every
 //! byte here (`pkg/chunk/{chunk.go, json_helpers.go, schema*.go, encoding/}`).
 
+pub mod bigtable;
 pub mod config;
+pub mod dynamodb;
 pub mod encoding;
 pub mod key;
 pub mod object;

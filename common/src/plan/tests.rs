@@ -42,9 +42,16 @@ fn round_trips_every_source_and_compression() {
         ),
         (
             Some(PlanSource::Prometheus),
-            vec![PlanEntry::Prometheus {
-                block: "s3://b/p/01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
-            }],
+            vec![
+                PlanEntry::Prometheus {
+                    block: "s3://b/p/01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+                    drop_labels: vec![],
+                },
+                PlanEntry::Prometheus {
+                    block: "file:///data/01ARZ3NDEKTSV4RRFFQ69G5FAW".into(),
+                    drop_labels: vec!["replica".into(), "prometheus".into()],
+                },
+            ],
         ),
         (
             Some(PlanSource::OpenMetrics),
@@ -195,7 +202,10 @@ fn writer_refuses_entries_readers_would_drop_or_reject() {
     assert!(w.write_entry(&cortex("", &["c"])).is_err());
     assert!(w.write_entry(&cortex("s", &[])).is_err());
     assert!(w
-        .write_entry(&PlanEntry::Prometheus { block: "x".into() })
+        .write_entry(&PlanEntry::Prometheus {
+            block: "x".into(),
+            drop_labels: vec![],
+        })
         .is_err());
 }
 
@@ -229,4 +239,25 @@ fn iterator_stops_after_an_error() {
     let mut r = PlanReader::new("p.plan", &b"{\"user\":\"u\",\"day_index\":1}\n"[..]).unwrap();
     assert!(matches!(r.next(), Some(Err(PlanError::Incomplete { .. }))));
     assert!(r.next().is_none());
+}
+
+#[test]
+fn prometheus_entries_without_drop_labels_still_read() {
+    let text = "{\"user\":\"t\",\"day_index\":3,\"source\":\"prometheus\"}\n{\"block\":\"file:///a/B\"}\n{\"complete\":true}\n";
+    let mut r = PlanReader::new("t/3.plan", text.as_bytes()).unwrap();
+    assert_eq!(
+        r.next_entry().unwrap(),
+        Some(PlanEntry::Prometheus {
+            block: "file:///a/B".into(),
+            drop_labels: vec![],
+        })
+    );
+    // Written without the field when empty, so such plans look as before.
+    let mut w = PlanWriter::new(Vec::new(), PlanCompression::None, r.header()).unwrap();
+    w.write_entry(&PlanEntry::Prometheus {
+        block: "file:///a/B".into(),
+        drop_labels: vec![],
+    })
+    .unwrap();
+    assert_eq!(String::from_utf8(w.finish().unwrap()).unwrap(), text);
 }

@@ -1,0 +1,220 @@
+//! Building one Cortex plan: entries streamed from the plan file, series
+//! loaded in parallel, sorted by labels on disk, written as one block that
+//! must pass the health check before anyone sees it.
+//!
+//! Memory is bounded by configuration: at most `concurrency` series are in
+//! flight, the sort spills beyond half the memory budget, the block writer
+//! gets the other half. The plan itself is never held in memory.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use common::extsort::ExternalSorter;
+use common::names::PlanId;
+use common::plan::{PlanEntry, PlanReader};
+use common::tsdb::health::check_block;
+use common::tsdb::meta::BlockMeta;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use ulid::Ulid;
+
+use super::fetch::ChunkFetcher;
+use super::merge::{merge_same_labels, MergedSeries};
+use super::record::SeriesRecord;
+use super::series::SeriesLoader;
+use super::CortexSource;
+use crate::plan_build::BuiltBlock;
+use crate::sink::{DaySink, SinkStats};
+
+/// Where and how to build: the parts of the builder configuration a Cortex
+/// plan needs.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    pub work_dir: PathBuf,
+    pub memory_budget: usize,
+    /// The ULID the block must carry (named by the claim's attempt file).
+    pub block: Ulid,
+}
+
+/// Builds the Cortex plan downloaded to `local_plan` into a block under
+/// `work`, health-checked.
+pub async fn build_plan(
+    ctx: &BuildContext,
+    source: &CortexSource,
+    id: &PlanId,
+    plan_key: &str,
+    local_plan: &Path,
+    work: tempfile::TempDir,
+) -> Result<BuiltBlock> {
+    let f = File::open(local_plan).with_context(|| format!("opening {}", local_plan.display()))?;
+    let mut reader = PlanReader::new(plan_key, BufReader::with_capacity(1 << 20, f))?;
+    let h = reader.header();
+    if h.user != id.tenant || h.day_index != id.day {
+        bail!(
+            "header names tenant {:?} day {}, the file is at tenant {:?} day {}",
+            h.user,
+            h.day_index,
+            id.tenant,
+            id.day
+        );
+    }
+    let fetcher = ChunkFetcher::for_day(
+        &source.config,
+        id.day,
+        source.chunks_dir.as_deref(),
+        source.fetch.clone(),
+    )?;
+    let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
+    let loader = Arc::new(SeriesLoader::new(
+        Arc::new(fetcher),
+        &id.tenant,
+        day_start,
+        day_end,
+    ));
+    let in_flight = source.fetch.concurrency.max(1);
+
+    let (tx, rx) = mpsc::channel::<SeriesRecord>(in_flight);
+    let aborted = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (parent, budget, tenant, aborted, block) = (
+            work.path().to_path_buf(),
+            ctx.memory_budget,
+            id.tenant.clone(),
+            Arc::clone(&aborted),
+            ctx.block,
+        );
+        tokio::task::spawn_blocking(move || {
+            let day = (day_start, day_end);
+            write_block(rx, &parent, budget, block, day, &tenant, &aborted)
+        })
+    };
+
+    let entries = std::iter::from_fn(|| reader.next_entry().transpose());
+    let mut loaded = futures::stream::iter(entries)
+        .map(|entry| {
+            let loader = Arc::clone(&loader);
+            async move {
+                match entry? {
+                    PlanEntry::Cortex {
+                        series_id,
+                        chunk_ids,
+                    } => Ok(loader.load(series_id, chunk_ids).await?),
+                    other => bail!("a {} entry in a cortex plan", other.source()),
+                }
+            }
+        })
+        .buffer_unordered(in_flight);
+    let mut failure = None;
+    while let Some(r) = loaded.next().await {
+        match r {
+            Ok(Some(series)) => {
+                if tx.send(SeriesRecord(series)).await.is_err() {
+                    // The writer stopped; its error is reported below.
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(loaded);
+    if failure.is_some() {
+        aborted.store(true, Ordering::SeqCst);
+    }
+    drop(tx);
+    let written = writer.await.context("block writer task")?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (dir, meta, stats) = written?;
+    let load = loader.stats();
+    tracing::info!(
+        plan = plan_key,
+        series = load.series,
+        chunks_fetched = load.chunks_fetched,
+        chunks_not_found = load.chunks_not_found,
+        chunk_bytes = load.chunk_bytes,
+        samples_out = stats.samples_out,
+        duplicates = stats.duplicates_dropped,
+        "cortex plan built"
+    );
+    let health_dir = dir.clone();
+    tokio::task::spawn_blocking(move || check_block(&health_dir))
+        .await
+        .context("health check task")?
+        .context("the block fails the health check and is not uploaded")?;
+    Ok(BuiltBlock {
+        dir,
+        meta,
+        stats,
+        consumed: Vec::new(),
+        work,
+    })
+}
+
+/// Sorts the merged series by labels, merges same-label ones and writes the
+/// block. Runs on a blocking thread; stops early when `aborted`.
+fn write_block(
+    mut rx: mpsc::Receiver<SeriesRecord>,
+    parent: &Path,
+    memory_budget: usize,
+    block: Ulid,
+    (day_start, day_end): (i64, i64),
+    tenant: &str,
+    aborted: &AtomicBool,
+) -> Result<(PathBuf, BlockMeta, SinkStats)> {
+    let half = (memory_budget / 2).max(1);
+    let mut sorter = ExternalSorter::<SeriesRecord>::new(parent, half)?;
+    while let Some(r) = rx.blocking_recv() {
+        sorter.push(r).context("sorting series")?;
+    }
+    if aborted.load(Ordering::SeqCst) {
+        bail!("aborted");
+    }
+    let mut sink = DaySink::create(parent, block, day_start, day_end, half)?;
+    let mut group: Option<(MergedSeries, Vec<MergedSeries>)> = None;
+    for r in sorter.finish().context("sorting series")? {
+        let SeriesRecord(s) = r.context("reading sorted series")?;
+        group = match group.take() {
+            Some((first, mut rest)) if first.labels == s.labels => {
+                rest.push(s);
+                Some((first, rest))
+            }
+            Some((first, rest)) => {
+                flush(&mut sink, first, rest, day_start, day_end)?;
+                Some((s, Vec::new()))
+            }
+            None => Some((s, Vec::new())),
+        };
+    }
+    if let Some((first, rest)) = group {
+        flush(&mut sink, first, rest, day_start, day_end)?;
+    }
+    if sink.stats().series == 0 {
+        bail!("no samples of any series fall inside the day");
+    }
+    Ok(sink.finish(tenant)?)
+}
+
+fn flush(
+    sink: &mut DaySink,
+    first: MergedSeries,
+    rest: Vec<MergedSeries>,
+    day_start: i64,
+    day_end: i64,
+) -> Result<()> {
+    if !rest.is_empty() {
+        tracing::debug!(series = %first.labels, ids = rest.len() + 1, "series IDs with the same labels merged");
+    }
+    let m = merge_same_labels(first, rest, day_start, day_end)?;
+    sink.add_chunks(&m.labels, &m.chunks, &m.counts)
+        .with_context(|| format!("series {}", m.labels))?;
+    Ok(())
+}

@@ -1,0 +1,461 @@
+//! Fetching Cortex chunk objects from the chunk store of a schema period.
+//!
+//! Cortex's builder reads every chunk of a plan from the chunk client of the
+//! schema period holding the plan's day: the period's `object_store`, or its
+//! `store` when that is empty. Supported here: the filesystem object store
+//! (file name = std base64 of the external key, under the config's
+//! directory or `--chunks-dir`), S3 (key = external key; with several
+//! buckets, `fnv32a(key) % n` picks one) and GCS (key = external key).
+//! A missing object is reported as `None`, as Cortex's object clients do, so
+//! the caller can count and skip it; other failures are retried with
+//! backoff. Chunks stored in Bigtable or DynamoDB chunk tables are refused
+//! with a clear error (not implemented yet).
+//!
+//! Decoding the fetched bytes is not done here ([`common::cortex::object`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::cortex::config::{AwsConfig, ChunkStore, CortexConfig, PeriodConfig};
+use common::cortex::key::s3_bucket_index;
+use common::cortex::ChunkKey;
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::ObjectStore;
+use tokio::sync::Semaphore;
+
+/// How chunk fetching behaves; defaults are Cortex's (§8.2 step 2).
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// Object reads in flight at once (over all series of a plan).
+    pub concurrency: usize,
+    /// Attempts after the first for an object that failed (not "not found").
+    pub retries: u32,
+    /// First backoff; doubled after each failure up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            concurrency: 64,
+            retries: 5,
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why chunks cannot be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no schema period covers day {day} (the first starts on day {first:?})")]
+    NoPeriod { day: i32, first: Option<i64> },
+    #[error("chunk store {store:?} of the schema period from day {from_day}: {reason}")]
+    Unsupported {
+        store: String,
+        from_day: i64,
+        reason: String,
+    },
+    #[error("chunk store configuration: {0}")]
+    Config(String),
+    #[error("chunk {key}: reading {file}: {source}")]
+    File {
+        key: String,
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("chunk {key}: {store}: {source} (after {attempts} attempts)")]
+    Store {
+        key: String,
+        store: String,
+        attempts: u32,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("chunk {key}: cannot be an object name: {reason}")]
+    BadKey { key: String, reason: String },
+}
+
+enum Backend {
+    /// Directory of Cortex's filesystem object store.
+    Filesystem(PathBuf),
+    /// One or more buckets; S3 spreads keys over several by FNV-1a.
+    Objects {
+        kind: &'static str,
+        names: Vec<String>,
+        stores: Vec<Arc<dyn ObjectStore>>,
+    },
+}
+
+/// Reads chunk objects of one schema period's chunk store.
+pub struct ChunkFetcher {
+    backend: Backend,
+    permits: Semaphore,
+    opts: FetchOptions,
+}
+
+impl std::fmt::Debug for ChunkFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl ChunkFetcher {
+    /// The fetcher for the chunk store of the period holding `day`.
+    /// `chunks_dir` replaces the filesystem store's directory.
+    pub fn for_day(
+        config: &CortexConfig,
+        day: i32,
+        chunks_dir: Option<&Path>,
+        opts: FetchOptions,
+    ) -> Result<Self, FetchError> {
+        let period = config
+            .schema
+            .period_for_day(i64::from(day))
+            .ok_or_else(|| FetchError::NoPeriod {
+                day,
+                first: config.schema.configs.first().map(|p| p.from_day),
+            })?;
+        let backend = backend_for(config, period, chunks_dir)?;
+        Ok(ChunkFetcher {
+            backend,
+            permits: Semaphore::new(opts.concurrency.max(1)),
+            opts,
+        })
+    }
+
+    /// A fetcher reading a filesystem chunk store in `dir`.
+    pub fn filesystem(dir: &Path, opts: FetchOptions) -> Self {
+        ChunkFetcher {
+            backend: Backend::Filesystem(dir.to_path_buf()),
+            permits: Semaphore::new(opts.concurrency.max(1)),
+            opts,
+        }
+    }
+
+    /// Where chunks come from, for messages.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Filesystem(d) => format!("filesystem chunk store {}", d.display()),
+            Backend::Objects { kind, names, .. } => {
+                format!("{kind} chunk store {}", names.join(","))
+            }
+        }
+    }
+
+    /// Whether reads are local file reads, which callers do on a blocking
+    /// thread instead of through the async runtime.
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Filesystem(_))
+    }
+
+    /// Reads one chunk from a local store; `None` if it does not exist.
+    /// Blocking; only for [`ChunkFetcher::is_local`] fetchers.
+    pub fn fetch_local(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, FetchError> {
+        let Backend::Filesystem(dir) = &self.backend else {
+            return Err(FetchError::Config(format!(
+                "{} is not a local chunk store",
+                self.describe()
+            )));
+        };
+        let file = local_path(dir, key);
+        match std::fs::read(&file) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(FetchError::File {
+                key: key.external_key(),
+                file,
+                source,
+            }),
+        }
+    }
+
+    /// Fetches one chunk; `None` if the store does not have it. Retries
+    /// other failures with backoff; at most `concurrency` reads run at once.
+    pub async fn fetch(&self, key: &ChunkKey) -> Result<Option<Bytes>, FetchError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Config("chunk fetcher closed".into()))?;
+        let (store, name) = match &self.backend {
+            Backend::Filesystem(_) => {
+                let data = self.fetch_local_async(key).await?;
+                return Ok(data.map(Bytes::from));
+            }
+            Backend::Objects { names, stores, .. } => {
+                let ext = key.external_key();
+                let i = s3_bucket_index(&ext, stores.len()).unwrap_or(0);
+                match (stores.get(i), names.get(i)) {
+                    (Some(s), Some(n)) => (s.clone(), n.clone()),
+                    _ => return Err(FetchError::Config("no bucket configured".into())),
+                }
+            }
+        };
+        let ext = key.external_key();
+        let path = common::bucket::parse_key(&ext).map_err(|e| FetchError::BadKey {
+            key: ext.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut backoff = self.opts.min_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = match store.get(&path).await {
+                Ok(r) => r.bytes().await,
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(b) => return Ok(Some(b)),
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(source) if attempt > self.opts.retries => {
+                    return Err(FetchError::Store {
+                        key: ext,
+                        store: name,
+                        attempts: attempt,
+                        source,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(chunk = %ext, bucket = %name, attempt, error = %e, "chunk fetch failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    async fn fetch_local_async(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, FetchError> {
+        let Backend::Filesystem(dir) = &self.backend else {
+            return Ok(None);
+        };
+        let file = local_path(dir, key);
+        match tokio::fs::read(&file).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(FetchError::File {
+                key: key.external_key(),
+                file,
+                source,
+            }),
+        }
+    }
+}
+
+/// The file of a chunk: Thanos' filesystem bucket joins the base64 name to
+/// its root, so a `/` inside the name (base64 has them) makes subdirectories.
+fn local_path(dir: &Path, key: &ChunkKey) -> PathBuf {
+    let name = key.filesystem_name();
+    dir.join(name.trim_start_matches('/'))
+}
+
+fn backend_for(
+    config: &CortexConfig,
+    period: &PeriodConfig,
+    chunks_dir: Option<&Path>,
+) -> Result<Backend, FetchError> {
+    let store_name = if period.object_store.is_empty() {
+        period.store.clone()
+    } else {
+        period.object_store.clone()
+    };
+    let unsupported = |reason: String| FetchError::Unsupported {
+        store: store_name.clone(),
+        from_day: period.from_day,
+        reason,
+    };
+    match period.chunk_store() {
+        ChunkStore::Filesystem => {
+            let dir = match (chunks_dir, &config.storage.filesystem) {
+                (Some(d), _) => d.to_path_buf(),
+                (None, Some(fs)) if !fs.directory.is_empty() => PathBuf::from(&fs.directory),
+                _ => {
+                    return Err(unsupported(
+                        "no `storage.filesystem.directory` in the config and no --chunks-dir"
+                            .into(),
+                    ))
+                }
+            };
+            if !dir.is_dir() {
+                return Err(unsupported(format!("{} is not a directory", dir.display())));
+            }
+            Ok(Backend::Filesystem(dir))
+        }
+        ChunkStore::S3 => {
+            let aws = config
+                .storage
+                .aws
+                .as_ref()
+                .ok_or_else(|| unsupported("no `storage.aws` section in the config".into()))?;
+            s3_backend(aws).map_err(unsupported)
+        }
+        ChunkStore::Gcs => {
+            let gcs = config
+                .storage
+                .gcs
+                .as_ref()
+                .filter(|g| !g.bucket_name.is_empty())
+                .ok_or_else(|| unsupported("no `storage.gcs.bucket_name` in the config".into()))?;
+            let store = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(&gcs.bucket_name)
+                .build()
+                .map_err(|e| unsupported(e.to_string()))?;
+            Ok(Backend::Objects {
+                kind: "gcs",
+                names: vec![format!("gs://{}", gcs.bucket_name)],
+                stores: vec![Arc::new(store)],
+            })
+        }
+        ChunkStore::IndexStore(_) => Err(unsupported(
+            "chunks in Bigtable/DynamoDB/Cassandra chunk tables are not supported yet".into(),
+        )),
+        ChunkStore::Other(o) => Err(unsupported(format!("unknown chunk store {o:?}"))),
+    }
+}
+
+/// S3 stores from Cortex's `aws` section: `s3` is `s3://region/bucket[,bucket]`
+/// or `http(s)://key:secret@host:port/bucket[,bucket]` (an endpoint, as
+/// emulators use); `bucketnames` overrides the buckets. The usual AWS
+/// variables (`AWS_ENDPOINT_URL`, credentials, region) fill what the URL
+/// leaves out.
+fn s3_backend(aws: &AwsConfig) -> Result<Backend, String> {
+    let buckets = aws.buckets();
+    if buckets.is_empty() {
+        return Err("no S3 bucket in `storage.aws.s3` or `bucketnames`".into());
+    }
+    let mut base = AmazonS3Builder::from_env();
+    if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err() {
+        base = base.with_region("us-east-1");
+    }
+    if let Some(s3) = aws.s3.as_deref().filter(|s| !s.is_empty()) {
+        let url = url::Url::parse(s3).map_err(|e| format!("`storage.aws.s3` {s3:?}: {e}"))?;
+        match url.scheme() {
+            "s3" => {
+                if let Some(host) = url.host_str().filter(|h| !h.contains('.')) {
+                    base = base.with_region(host);
+                }
+            }
+            "http" | "https" => {
+                let host = url
+                    .host_str()
+                    .ok_or_else(|| format!("`storage.aws.s3` {s3:?} has no host"))?;
+                let endpoint = match url.port() {
+                    Some(p) => format!("{}://{host}:{p}", url.scheme()),
+                    None => format!("{}://{host}", url.scheme()),
+                };
+                base = base
+                    .with_endpoint(endpoint)
+                    .with_allow_http(url.scheme() == "http");
+                if !url.username().is_empty() {
+                    base = base
+                        .with_access_key_id(percent_decode(url.username()))
+                        .with_secret_access_key(percent_decode(url.password().unwrap_or("")));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "`storage.aws.s3` scheme {other:?} is not supported"
+                ))
+            }
+        }
+    }
+    base = base.with_virtual_hosted_style_request(!aws.s3forcepathstyle);
+    let mut stores: Vec<Arc<dyn ObjectStore>> = Vec::with_capacity(buckets.len());
+    for b in &buckets {
+        let store = base
+            .clone()
+            .with_bucket_name(b)
+            .build()
+            .map_err(|e| format!("bucket {b}: {e}"))?;
+        stores.push(Arc::new(store));
+    }
+    Ok(Backend::Objects {
+        kind: "s3",
+        names: buckets.iter().map(|b| format!("s3://{b}")).collect(),
+        stores,
+    })
+}
+
+/// Decodes `%XX` escapes (keys and secrets in Cortex's S3 URL are escaped).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ChunkKey {
+        ChunkKey::parse("u", "u/1:2:3:4").expect("key")
+    }
+
+    #[test]
+    fn filesystem_reads_base64_names_and_reports_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key();
+        std::fs::write(dir.path().join(k.filesystem_name()), b"abc").unwrap();
+        let f = ChunkFetcher::filesystem(dir.path(), FetchOptions::default());
+        assert_eq!(f.fetch_local(&k).unwrap().as_deref(), Some(&b"abc"[..]));
+        let missing = ChunkKey::parse("u", "u/1:2:3:5").unwrap();
+        assert!(f.fetch_local(&missing).unwrap().is_none());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(
+            rt.block_on(f.fetch(&k)).unwrap().as_deref(),
+            Some(&b"abc"[..])
+        );
+        assert!(rt.block_on(f.fetch(&missing)).unwrap().is_none());
+    }
+
+    fn config(yaml: &str) -> CortexConfig {
+        CortexConfig::parse(yaml).expect("config")
+    }
+
+    #[test]
+    fn chunk_tables_are_refused_clearly() {
+        let c = config(
+            "configs:\n- from: 2020-01-01\n  store: bigtable\n  schema: v9\n  index: {prefix: i_, period: 168h}\n  chunks: {prefix: c_, period: 168h}\n",
+        );
+        let err = ChunkFetcher::for_day(&c, 20000, None, FetchOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+        let err = ChunkFetcher::for_day(&c, 10, None, FetchOptions::default()).unwrap_err();
+        assert!(matches!(err, FetchError::NoPeriod { .. }), "{err}");
+    }
+
+    #[test]
+    fn s3_url_with_endpoint_and_several_buckets() {
+        let c = config(
+            "storage:\n  aws:\n    s3: http://k%2Fx:s@127.0.0.1:9/b1,b2\n    s3forcepathstyle: true\nconfigs:\n- from: 2020-01-01\n  store: aws-dynamo\n  object_store: s3\n  schema: v11\n",
+        );
+        let f = ChunkFetcher::for_day(&c, 20000, None, FetchOptions::default()).unwrap();
+        assert_eq!(f.describe(), "s3 chunk store s3://b1,s3://b2");
+        assert!(!f.is_local());
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
+}

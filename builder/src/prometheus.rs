@@ -1,0 +1,635 @@
+//! Building a plan of Prometheus blocks: the blocks of every replica that
+//! overlap the day, merged by series into one block.
+//!
+//! Entries come in preference order (first source listed, then earlier
+//! blocks), and so do the samples handed to the sink for each series, so
+//! that of equal timestamps the sink keeps the first source's value.
+//!
+//! A block's series come sorted by their full label sets. Removing replica
+//! labels (`drop_labels`) can break that order: `{a="1",r="x"}` sorts after
+//! `{a="1",b="2",r="x"}`, but `{a="1"}` sorts before `{a="1",b="2"}`, and two
+//! series of one block may become one. So each block with labels to drop is
+//! checked first, reading its index only; if the order survives (the usual
+//! case: a replica label that no series carries, or one every series
+//! carries in the same place), its series are streamed as they are,
+//! otherwise they go through the external sort, bounded by the memory
+//! budget. Only chunks overlapping the day are decoded.
+//!
+//! Not for: deciding which blocks belong to a day (the scanner), or chunk
+//! cutting and deduplication (the sink).
+
+use std::cmp::Ordering;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use common::bucket::Bucket;
+use common::extsort::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
+use common::extsort::{ExternalSorter, SortRecord, Sorted};
+use common::labels::Labels;
+use common::names::PlanId;
+use common::plan::PlanEntry;
+use common::tsdb::block_reader::{BlockReadError, BlockReader};
+use common::tsdb::chunks::ChunkMeta;
+use tracing::info;
+
+use crate::plan_build::BuiltBlock;
+use crate::sink::DaySink;
+use crate::worker::BuilderConfig;
+
+/// Why the series of a source block cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("block {block}: series {series} comes after {previous}: the index is not sorted")]
+    OutOfOrder {
+        block: String,
+        series: String,
+        previous: String,
+    },
+    #[error("block {block}: series {series} has no label left after dropping {dropped:?}")]
+    EmptyAfterDrop {
+        block: String,
+        series: String,
+        dropped: Vec<String>,
+    },
+    #[error("block URL {url:?}: {reason}")]
+    BadBlockUrl { url: String, reason: &'static str },
+}
+
+pub async fn build(
+    cfg: &BuilderConfig,
+    id: &PlanId,
+    entries: Vec<PlanEntry>,
+    work: tempfile::TempDir,
+) -> Result<BuiltBlock> {
+    let mut sources = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let PlanEntry::Prometheus { block, drop_labels } = e else {
+            bail!("not a prometheus entry");
+        };
+        let dir = fetch_block(&block, &work.path().join(format!("src-{i}")))
+            .await
+            .with_context(|| format!("fetching source block {block}"))?;
+        sources.push(SourceInput {
+            url: block,
+            dir,
+            drop_labels,
+        });
+    }
+    let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
+    let budget = cfg.memory_budget;
+    let tenant = id.tenant.clone();
+    let parent = work.path().to_path_buf();
+    let block = cfg.block_ulid();
+    let (dir, meta, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut sink = DaySink::create(
+            &parent,
+            block,
+            day_start,
+            day_end,
+            (budget / 2).max(1 << 20),
+        )?;
+        let merged = merge_blocks(
+            &sources,
+            &parent,
+            day_start,
+            day_end,
+            budget / 2,
+            &mut |l, s| sink.add_series(l, s).map_err(anyhow::Error::from),
+        )?;
+        info!(
+            blocks = sources.len(),
+            resorted = merged.resorted,
+            "source blocks merged"
+        );
+        Ok(sink.finish(&tenant)?)
+    })
+    .await??;
+    Ok(BuiltBlock {
+        dir,
+        meta,
+        stats,
+        consumed: Vec::new(),
+        work,
+    })
+}
+
+/// One source block of a plan, on local disk.
+#[derive(Clone, Debug)]
+pub struct SourceInput {
+    pub url: String,
+    pub dir: PathBuf,
+    pub drop_labels: Vec<String>,
+}
+
+/// What a merge did beyond the sink's counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MergeStats {
+    /// Blocks whose series had to be re-sorted after dropping labels.
+    pub resorted: usize,
+}
+
+/// The local directory of a block URL: in place for `file://` URLs and
+/// plain paths, otherwise downloaded into `dest` (which must not exist).
+pub async fn fetch_block(url: &str, dest: &Path) -> Result<PathBuf> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(bad_url(url, "file:// URLs need an absolute path").into());
+        }
+        return Ok(PathBuf::from(path));
+    }
+    if !url.contains("://") {
+        return Ok(PathBuf::from(url));
+    }
+    let Some((parent, name)) = url.trim_end_matches('/').rsplit_once('/') else {
+        return Err(bad_url(url, "no block directory name").into());
+    };
+    // The name comes from a plan in the bucket: it must be a block ULID,
+    // which also keeps it from escaping the work dir.
+    if ulid::Ulid::from_string(name).is_err() {
+        return Err(bad_url(url, "the last path element is not a block ULID").into());
+    }
+    let bucket = Bucket::open(parent)?;
+    let block_dir = dest.join(name);
+    let objects = bucket.list(name).await?;
+    if objects.is_empty() {
+        bail!("block {url}: no objects");
+    }
+    for o in objects {
+        let rel = o.key.strip_prefix(&format!("{name}/")).unwrap_or(&o.key);
+        let safe = Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(bad_url(
+                url,
+                "an object name inside the block is not a plain relative path",
+            )
+            .into());
+        }
+        let file = block_dir.join(rel);
+        if let Some(p) = file.parent() {
+            std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+        }
+        bucket.download_file(&o.key, &file).await?;
+    }
+    Ok(block_dir)
+}
+
+fn bad_url(url: &str, reason: &'static str) -> MergeError {
+    MergeError::BadBlockUrl {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// Merges the series of `sources` (in preference order) restricted to
+/// chunks overlapping `[day_start, day_end)`, calling `out` once per series
+/// in label order with the samples of all sources, time-ordered, the
+/// preferred source's first among equal timestamps. Sort runs go under
+/// `work`, bounded by `sort_budget` bytes in all.
+pub fn merge_blocks(
+    sources: &[SourceInput],
+    work: &Path,
+    day_start: i64,
+    day_end: i64,
+    sort_budget: usize,
+    out: &mut dyn FnMut(&Labels, &[(i64, f64)]) -> Result<()>,
+) -> Result<MergeStats> {
+    let mut readers = Vec::with_capacity(sources.len());
+    for s in sources {
+        readers.push(BlockReader::open(&s.dir).with_context(|| format!("source block {}", s.url))?);
+    }
+    let mut needs_sort = Vec::with_capacity(sources.len());
+    for (s, r) in sources.iter().zip(&readers) {
+        needs_sort.push(!order_survives(r, s)?);
+    }
+    let sorting = needs_sort.iter().filter(|&&n| n).count();
+    let mut stats = MergeStats { resorted: sorting };
+    let per_sort = (sort_budget / sorting.max(1)).max(1 << 20);
+    let window = (day_start, day_end);
+    let mut streams = Vec::with_capacity(sources.len());
+    for ((s, r), sort) in sources.iter().zip(&readers).zip(needs_sort) {
+        streams.push(if sort {
+            Stream::Sorted(sort_block(r, s, window, work, per_sort)?)
+        } else {
+            Stream::Direct(Box::new(DirectStream {
+                reader: r,
+                source: s,
+                series: Box::new(r.series()),
+                previous: None,
+                window,
+            }))
+        });
+    }
+    let mut heads = Vec::with_capacity(streams.len());
+    for st in &mut streams {
+        heads.push(st.next()?);
+    }
+    let mut samples = Vec::new();
+    loop {
+        let Some(min) = heads.iter().flatten().map(|(l, _)| l).min().cloned() else {
+            break;
+        };
+        samples.clear();
+        for (head, st) in heads.iter_mut().zip(&mut streams) {
+            // A re-sorted block may hold the series more than once (two of
+            // its series became one): take every copy.
+            while head.as_ref().is_some_and(|(l, _)| *l == min) {
+                if let Some((_, s)) = head.take() {
+                    samples.extend(s);
+                }
+                *head = st.next()?;
+            }
+        }
+        // Stable: equal timestamps keep source preference order.
+        samples.sort_by_key(|&(t, _)| t);
+        out(&min, &samples)?;
+    }
+    stats.resorted = sorting;
+    Ok(stats)
+}
+
+/// Whether the block's series stay strictly sorted once the labels are
+/// dropped; reads the index only.
+fn order_survives(r: &BlockReader, s: &SourceInput) -> Result<bool> {
+    if s.drop_labels.is_empty() {
+        return Ok(true);
+    }
+    let mut previous: Option<Labels> = None;
+    for item in r.series() {
+        let (labels, _) = item.with_context(|| format!("source block {}", s.url))?;
+        let dropped = labels.without(&s.drop_labels);
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.cmp(&dropped) != Ordering::Less)
+        {
+            return Ok(false);
+        }
+        previous = Some(dropped);
+    }
+    Ok(true)
+}
+
+/// The samples of the chunks of one series that overlap the window.
+fn window_samples(
+    r: &BlockReader,
+    chunks: &[ChunkMeta],
+    (start, end): (i64, i64),
+) -> Result<Vec<(i64, f64)>, BlockReadError> {
+    let mut out = Vec::new();
+    for c in chunks
+        .iter()
+        .filter(|c| c.max_time >= start && c.min_time < end)
+    {
+        out.extend(r.chunk_samples(c)?);
+    }
+    Ok(out)
+}
+
+/// The series of a block (labels dropped), or the error naming it.
+fn dropped_labels(s: &SourceInput, labels: &Labels) -> Result<Labels, MergeError> {
+    let dropped = labels.without(&s.drop_labels);
+    if dropped.is_empty() {
+        return Err(MergeError::EmptyAfterDrop {
+            block: s.url.clone(),
+            series: labels.to_string(),
+            dropped: s.drop_labels.clone(),
+        });
+    }
+    Ok(dropped)
+}
+
+type SeriesIter<'a> =
+    Box<dyn Iterator<Item = Result<(Labels, Vec<ChunkMeta>), BlockReadError>> + 'a>;
+
+enum Stream<'a> {
+    Direct(Box<DirectStream<'a>>),
+    Sorted(Sorted<SeriesRecord>),
+}
+
+impl Stream<'_> {
+    fn next(&mut self) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+        match self {
+            Stream::Direct(d) => d.next(),
+            Stream::Sorted(s) => match s.next() {
+                None => Ok(None),
+                Some(r) => {
+                    let r = r.context("reading re-sorted series back")?;
+                    Ok(Some((r.labels, r.samples)))
+                }
+            },
+        }
+    }
+}
+
+/// A block read in index order, with a check that the order holds.
+struct DirectStream<'a> {
+    reader: &'a BlockReader,
+    source: &'a SourceInput,
+    series: SeriesIter<'a>,
+    previous: Option<Labels>,
+    window: (i64, i64),
+}
+
+impl DirectStream<'_> {
+    fn next(&mut self) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+        let ctx = || format!("source block {}", self.source.url);
+        for item in self.series.by_ref() {
+            let (labels, chunks) = item.with_context(ctx)?;
+            let labels = dropped_labels(self.source, &labels)?;
+            if let Some(p) = &self.previous {
+                if *p >= labels {
+                    return Err(MergeError::OutOfOrder {
+                        block: self.source.url.clone(),
+                        series: labels.to_string(),
+                        previous: p.to_string(),
+                    }
+                    .into());
+                }
+            }
+            self.previous = Some(labels.clone());
+            let samples = window_samples(self.reader, &chunks, self.window).with_context(ctx)?;
+            if !samples.is_empty() {
+                return Ok(Some((labels, samples)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Every series of a block with labels dropped, sorted by the new labels
+/// (stable: copies of one series stay in index order).
+fn sort_block(
+    r: &BlockReader,
+    s: &SourceInput,
+    window: (i64, i64),
+    work: &Path,
+    budget: usize,
+) -> Result<Sorted<SeriesRecord>> {
+    let ctx = || format!("source block {}", s.url);
+    let mut sorter = ExternalSorter::new(work, budget)
+        .with_context(|| format!("sort runs in {}", work.display()))?;
+    for item in r.series() {
+        let (labels, chunks) = item.with_context(ctx)?;
+        let labels = dropped_labels(s, &labels)?;
+        let samples = window_samples(r, &chunks, window).with_context(ctx)?;
+        if !samples.is_empty() {
+            sorter
+                .push(SeriesRecord { labels, samples })
+                .with_context(ctx)?;
+        }
+    }
+    sorter.finish().with_context(ctx)
+}
+
+/// A series of a re-sorted block; ordered by labels only.
+struct SeriesRecord {
+    labels: Labels,
+    samples: Vec<(i64, f64)>,
+}
+
+impl PartialEq for SeriesRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.labels == other.labels
+    }
+}
+impl Eq for SeriesRecord {}
+impl PartialOrd for SeriesRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SeriesRecord {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.labels.cmp(&other.labels)
+    }
+}
+
+impl SortRecord for SeriesRecord {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.labels.encode(out);
+        put_uvarint(out, self.samples.len() as u64);
+        let mut prev = 0i64;
+        for &(t, v) in &self.samples {
+            put_varint(out, t.wrapping_sub(prev));
+            put_f64(out, v);
+            prev = t;
+        }
+    }
+
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        let labels = Labels::decode(buf)?;
+        let n = get_uvarint(buf)? as usize;
+        let mut samples = Vec::with_capacity(n.min(1 << 20));
+        let mut prev = 0i64;
+        for _ in 0..n {
+            prev = prev.wrapping_add(get_varint(buf)?);
+            samples.push((prev, get_f64(buf)?));
+        }
+        Ok(SeriesRecord { labels, samples })
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.labels.heap_size() + self.samples.capacity() * 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::tsdb::block_writer::{BlockWriter, BlockWriterOptions};
+    use common::tsdb::xor::Chunker;
+
+    const H: i64 = 3_600_000;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::normalize(pairs.iter().copied()).unwrap()
+    }
+
+    /// Writes a block of `series` (sorted here) covering `[min, max)`.
+    fn write_block(
+        parent: &Path,
+        min: i64,
+        max: i64,
+        mut series: Vec<(Labels, Vec<(i64, f64)>)>,
+    ) -> PathBuf {
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        let opts = BlockWriterOptions {
+            min_time: min,
+            max_time: max,
+            ulid: ulid::Ulid::new(),
+            memory_budget: 1 << 20,
+            segment_size: 1 << 20,
+        };
+        let mut w = BlockWriter::create(parent, opts).unwrap();
+        for (l, samples) in &series {
+            let mut c = Chunker::new();
+            let mut chunks: Vec<_> = samples.iter().filter_map(|&(t, v)| c.push(t, v)).collect();
+            chunks.extend(c.finish());
+            w.add_series(l, &chunks).unwrap();
+        }
+        w.finish(None).unwrap().0
+    }
+
+    fn input(dir: PathBuf, drop: &[&str]) -> SourceInput {
+        SourceInput {
+            url: format!("file://{}", dir.display()),
+            dir,
+            drop_labels: drop.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn merge(
+        sources: &[SourceInput],
+        work: &Path,
+        start: i64,
+        end: i64,
+    ) -> (Vec<(Labels, Vec<(i64, f64)>)>, MergeStats) {
+        let mut out = Vec::new();
+        let stats = merge_blocks(sources, work, start, end, 1 << 20, &mut |l, s| {
+            out.push((l.clone(), s.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        (out, stats)
+    }
+
+    #[test]
+    fn replicas_merge_by_series_first_source_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write_block(
+            dir.path(),
+            0,
+            4 * H,
+            vec![
+                (
+                    labels(&[("__name__", "up"), ("replica", "a")]),
+                    vec![(0, 1.0), (H, 2.0)],
+                ),
+                (
+                    labels(&[("__name__", "x"), ("replica", "a")]),
+                    vec![(H, 5.0)],
+                ),
+            ],
+        );
+        let b = write_block(
+            dir.path(),
+            0,
+            4 * H,
+            vec![
+                (
+                    labels(&[("__name__", "up"), ("replica", "b")]),
+                    vec![(H, 20.0), (2 * H, 30.0)],
+                ),
+                (
+                    labels(&[("__name__", "only_b"), ("replica", "b")]),
+                    vec![(0, 7.0)],
+                ),
+            ],
+        );
+        let sources = [input(a, &["replica"]), input(b, &["replica"])];
+        let (out, stats) = merge(&sources, dir.path(), 0, 4 * H);
+        assert_eq!(stats.resorted, 0);
+        let names: Vec<String> = out.iter().map(|(l, _)| l.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                r#"{__name__="only_b"}"#,
+                r#"{__name__="up"}"#,
+                r#"{__name__="x"}"#
+            ]
+        );
+        // Both copies of t=H, replica a's first: the sink keeps it.
+        assert_eq!(out[1].1, vec![(0, 1.0), (H, 2.0), (H, 20.0), (2 * H, 30.0)]);
+    }
+
+    #[test]
+    fn dropping_labels_that_change_the_order_resorts_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        // Index order: {a="1",b="2",r="x"} < {a="1",r="x"}; without r the
+        // order flips, and r="x"/r="y" of one series become one.
+        let blk = write_block(
+            dir.path(),
+            0,
+            2 * H,
+            vec![
+                (labels(&[("a", "1"), ("r", "x")]), vec![(10, 1.0)]),
+                (
+                    labels(&[("a", "1"), ("b", "2"), ("r", "x")]),
+                    vec![(10, 2.0)],
+                ),
+                (
+                    labels(&[("a", "1"), ("b", "2"), ("r", "y")]),
+                    vec![(20, 3.0)],
+                ),
+            ],
+        );
+        let (out, stats) = merge(&[input(blk.clone(), &["r"])], dir.path(), 0, 2 * H);
+        assert_eq!(stats.resorted, 1);
+        let got: Vec<(String, Vec<(i64, f64)>)> = out
+            .iter()
+            .map(|(l, s)| (l.to_string(), s.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (r#"{a="1"}"#.to_string(), vec![(10, 1.0)]),
+                (r#"{a="1", b="2"}"#.to_string(), vec![(10, 2.0), (20, 3.0)]),
+            ]
+        );
+        // Without dropping, the block streams as it is.
+        let (out, stats) = merge(&[input(blk, &[])], dir.path(), 0, 2 * H);
+        assert_eq!((stats.resorted, out.len()), (0, 3));
+    }
+
+    #[test]
+    fn only_chunks_overlapping_the_window_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // 300 samples a minute apart: chunks of 120, the first two before 2h.
+        let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * 60_000, i as f64)).collect();
+        let blk = write_block(dir.path(), 0, 6 * H, vec![(labels(&[("a", "1")]), samples)]);
+        let (out, _) = merge(&[input(blk.clone(), &[])], dir.path(), 2 * H, 6 * H);
+        assert_eq!(out[0].1.first(), Some(&(240 * 60_000, 240.0)));
+        let (out, _) = merge(&[input(blk, &[])], dir.path(), 7 * H, 8 * H);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_series_with_only_dropped_labels_is_an_error_naming_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let blk = write_block(
+            dir.path(),
+            0,
+            H,
+            vec![(labels(&[("replica", "a")]), vec![(1, 1.0)])],
+        );
+        let src = input(blk, &["replica"]);
+        let err = merge_blocks(
+            &[src.clone()],
+            dir.path(),
+            0,
+            H,
+            1 << 20,
+            &mut |_, _| Ok(()),
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&src.url) && text.contains("no label left"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn remote_block_urls_must_end_in_a_ulid() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = fetch_block("s3://bucket/prefix/../../etc", dir.path())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a block ULID"), "{err}");
+        let p = fetch_block("file:///data/01ARZ3NDEKTSV4RRFFQ69G5FAV", dir.path())
+            .await
+            .unwrap();
+        assert_eq!(p, PathBuf::from("/data/01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+    }
+}

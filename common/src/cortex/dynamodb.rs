@@ -1,0 +1,499 @@
+//! A DynamoDB client for Cortex index and chunk tables (`aws-dynamo` store).
+//!
+//! - [`DynamoClient::list_tables`]: table discovery.
+//! - [`DynamoClient::scan_segment`]: one segment of a parallel full `Scan`
+//!   (`h` and `r` only), page by page.
+//! - [`DynamoClient::fetch_chunks`]: chunk objects by external key from a
+//!   chunk table (hash `h` = key, range `r` = `c`, value attribute `c`).
+//! - [`DynamoClient::create_index_table`] / [`DynamoClient::put_items`]:
+//!   loading test data.
+//!
+//! Where to connect comes from Cortex's `dynamodb_url` (see
+//! [`DynamoEndpoint::parse`]) or, failing that, the usual AWS environment
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials chain). Throttling and
+//! transient errors are retried by the SDK's standard retry strategy;
+//! unprocessed batch items are retried here. The request rate can be capped.
+//!
+//! It knows nothing about Cortex entries beyond the attribute names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    PutRequest, ScalarAttributeType, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::bigtable::limits::{RateLimiter, RetryPolicy};
+
+/// Keys per `BatchGetItem` (the API's limit).
+const GET_BATCH: usize = 100;
+/// Items per `BatchWriteItem` (the API's limit).
+const WRITE_BATCH: usize = 25;
+const RANGE_VALUE_CHUNK: &[u8] = b"c";
+
+/// A DynamoDB request that failed, naming the table.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("dynamodb_url {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("dynamodb {op} on {table}: {reason}")]
+    Request {
+        op: &'static str,
+        table: String,
+        reason: String,
+    },
+    #[error("dynamodb {op} on {table}: {reason} still unprocessed after {attempts} attempts")]
+    Unprocessed {
+        op: &'static str,
+        table: String,
+        reason: String,
+        attempts: u32,
+    },
+}
+
+/// Where Cortex's `dynamodb_url` points.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DynamoEndpoint {
+    /// `None`: the AWS endpoint of the region (or `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Static credentials from the URL's user info.
+    pub key: Option<(String, String)>,
+}
+
+impl DynamoEndpoint {
+    /// Cortex's forms: `dynamodb://REGION`, `dynamodb://KEY:SECRET@REGION`
+    /// (AWS endpoints), and `http(s)://[KEY:SECRET@]HOST[:PORT][/...]` (an
+    /// endpoint such as a local DynamoDB; region from `AWS_REGION`, else
+    /// `us-east-1`). Table names in the path are ignored, as in Cortex.
+    pub fn parse(url: &str) -> Result<Self, DynamoError> {
+        let bad = |reason: &str| DynamoError::Url {
+            url: redact(url),
+            reason: reason.to_string(),
+        };
+        let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let key = (!u.username().is_empty()).then(|| {
+            (
+                percent_decode(u.username()),
+                percent_decode(u.password().unwrap_or("")),
+            )
+        });
+        let host = u.host_str().unwrap_or("").to_string();
+        match u.scheme() {
+            "dynamodb" => {
+                if host.is_empty() {
+                    return Err(bad("no region"));
+                }
+                Ok(DynamoEndpoint {
+                    endpoint: None,
+                    region: Some(host),
+                    key,
+                })
+            }
+            scheme @ ("http" | "https") => {
+                if host.is_empty() {
+                    return Err(bad("no host"));
+                }
+                let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                Ok(DynamoEndpoint {
+                    endpoint: Some(format!("{scheme}://{host}{port}")),
+                    region: None,
+                    key,
+                })
+            }
+            other => Err(bad(&format!("scheme {other:?} is not supported"))),
+        }
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable>".to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Connection settings.
+#[derive(Clone, Debug, Default)]
+pub struct DynamoOptions {
+    /// Cortex's `dynamodb_url`; `None`: the AWS environment alone.
+    pub url: Option<String>,
+    pub retry: RetryPolicy,
+    /// Requests per second over this client; `None`: unlimited.
+    pub requests_per_sec: Option<f64>,
+}
+
+/// One page of a scan segment: `(h, r)` of each item.
+pub type ScanPage = Vec<(String, Vec<u8>)>;
+
+/// A client for the DynamoDB tables of one account and region. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DynamoClient {
+    client: Client,
+    retry: RetryPolicy,
+    limiter: Arc<RateLimiter>,
+}
+
+impl DynamoClient {
+    pub async fn connect(opts: &DynamoOptions) -> Result<Self, DynamoError> {
+        let ep = match &opts.url {
+            Some(u) if !u.is_empty() => DynamoEndpoint::parse(u)?,
+            _ => DynamoEndpoint::default(),
+        };
+        // ring, not aws-lc: the TLS stack the rest of the binary already uses.
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        if let Some(region) = &ep.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &ep.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        if let Some((k, s)) = &ep.key {
+            loader = loader.credentials_provider(Credentials::new(
+                k.clone(),
+                s.clone(),
+                None,
+                None,
+                "cortex-dynamodb-url",
+            ));
+        }
+        let sdk = loader.load().await;
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk).retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(opts.retry.retries.saturating_add(1))
+                .with_initial_backoff(opts.retry.min_backoff)
+                .with_max_backoff(opts.retry.max_backoff),
+        );
+        // A local endpoint needs some region to sign with.
+        if sdk.region().is_none() {
+            conf = conf.region(Region::new("us-east-1"));
+        }
+        Ok(DynamoClient {
+            client: Client::from_conf(conf.build()),
+            retry: opts.retry,
+            limiter: Arc::new(RateLimiter::new(opts.requests_per_sec)),
+        })
+    }
+
+    fn err<E>(op: &'static str, table: &str, e: E) -> DynamoError
+    where
+        E: std::error::Error + 'static,
+    {
+        DynamoError::Request {
+            op,
+            table: table.to_string(),
+            reason: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    /// Every table name, sorted.
+    pub async fn list_tables(&self) -> Result<Vec<String>, DynamoError> {
+        let mut names = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            self.limiter.acquire().await;
+            let resp = self
+                .client
+                .list_tables()
+                .set_exclusive_start_table_name(start.take())
+                .send()
+                .await
+                .map_err(|e| Self::err("ListTables", "*", e))?;
+            names.extend(resp.table_names().iter().cloned());
+            match resp.last_evaluated_table_name() {
+                Some(n) => start = Some(n.to_string()),
+                None => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Creates a table with Cortex's key schema (`h` string hash key, `r`
+    /// binary range key), on demand billing. For loading test data.
+    pub async fn create_index_table(&self, table: &str) -> Result<(), DynamoError> {
+        let attr = |name: &str, t| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(t)
+                .build()
+                .map_err(|e| Self::err("CreateTable", table, e))
+        };
+        let key = |name: &str, t| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .map_err(|e| Self::err("CreateTable", table, e))
+        };
+        self.client
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(attr("h", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("r", ScalarAttributeType::B)?)
+            .key_schema(key("h", KeyType::Hash)?)
+            .key_schema(key("r", KeyType::Range)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| Self::err("CreateTable", table, e))?;
+        Ok(())
+    }
+
+    /// Writes items `(h, r, c)` (`c` omitted when `None`, as Cortex does for
+    /// empty values). For loading test data.
+    pub async fn put_items(
+        &self,
+        table: &str,
+        items: &[(String, Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), DynamoError> {
+        for batch in items.chunks(WRITE_BATCH) {
+            let mut requests = Vec::with_capacity(batch.len());
+            for (h, r, c) in batch {
+                let mut put = PutRequest::builder()
+                    .item("h", AttributeValue::S(h.clone()))
+                    .item("r", AttributeValue::B(Blob::new(r.clone())));
+                if let Some(c) = c {
+                    put = put.item("c", AttributeValue::B(Blob::new(c.clone())));
+                }
+                let put = put
+                    .build()
+                    .map_err(|e| Self::err("BatchWriteItem", table, e))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(table.to_string(), requests)]);
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                self.limiter.acquire().await;
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| Self::err("BatchWriteItem", table, e))?;
+                pending = resp.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > self.retry.retries {
+                        return Err(DynamoError::Unprocessed {
+                            op: "BatchWriteItem",
+                            table: table.to_string(),
+                            reason: "items".into(),
+                            attempts: attempt,
+                        });
+                    }
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one segment of a parallel scan of `table`.
+    pub fn scan_segment(&self, table: &str, segment: i32, total_segments: i32) -> SegmentScan {
+        SegmentScan {
+            client: self.clone(),
+            table: table.to_string(),
+            segment,
+            total_segments,
+            start: None,
+            done: false,
+        }
+    }
+
+    /// Fetches chunk objects by external key from a chunk table. The result
+    /// is aligned with `keys`; `None` for a key without an item.
+    pub async fn fetch_chunks(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, DynamoError> {
+        let mut found: HashMap<String, Vec<u8>> = HashMap::with_capacity(keys.len());
+        let mut unique: Vec<&String> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for batch in unique.chunks(GET_BATCH) {
+            let mut ka = KeysAndAttributes::builder().projection_expression("h, c");
+            for k in batch {
+                ka = ka.keys(HashMap::from([
+                    ("h".to_string(), AttributeValue::S((*k).clone())),
+                    (
+                        "r".to_string(),
+                        AttributeValue::B(Blob::new(RANGE_VALUE_CHUNK.to_vec())),
+                    ),
+                ]));
+            }
+            let ka = ka
+                .build()
+                .map_err(|e| Self::err("BatchGetItem", table, e))?;
+            let mut pending = HashMap::from([(table.to_string(), ka)]);
+            let mut attempt = 0;
+            loop {
+                self.limiter.acquire().await;
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| Self::err("BatchGetItem", table, e))?;
+                for item in resp
+                    .responses
+                    .unwrap_or_default()
+                    .remove(table)
+                    .unwrap_or_default()
+                {
+                    if let (Some(AttributeValue::S(h)), Some(AttributeValue::B(c))) =
+                        (item.get("h"), item.get("c"))
+                    {
+                        found.insert(h.clone(), c.clone().into_inner());
+                    }
+                }
+                pending = resp.unprocessed_keys.unwrap_or_default();
+                pending.retain(|_, v| !v.keys().is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                attempt += 1;
+                if attempt > self.retry.retries {
+                    return Err(DynamoError::Unprocessed {
+                        op: "BatchGetItem",
+                        table: table.to_string(),
+                        reason: "keys".into(),
+                        attempts: attempt,
+                    });
+                }
+                tokio::time::sleep(self.retry.backoff(attempt)).await;
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+}
+
+/// Pages of one parallel-scan segment.
+pub struct SegmentScan {
+    client: DynamoClient,
+    table: String,
+    segment: i32,
+    total_segments: i32,
+    start: Option<HashMap<String, AttributeValue>>,
+    done: bool,
+}
+
+impl SegmentScan {
+    /// The next page of `(h, r)` pairs; `None` when the segment is done.
+    /// Items without a string `h` or binary `r` are not Cortex entries and
+    /// are left out (counted in the second value).
+    pub async fn next_page(&mut self) -> Result<Option<(ScanPage, u64)>, DynamoError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.client.limiter.acquire().await;
+        let resp = self
+            .client
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(self.segment)
+            .total_segments(self.total_segments)
+            .projection_expression("h, r")
+            .set_exclusive_start_key(self.start.take())
+            .send()
+            .await
+            .map_err(|e| DynamoClient::err("Scan", &self.table, e))?;
+        self.start = resp.last_evaluated_key.filter(|k| !k.is_empty());
+        self.done = self.start.is_none();
+        let mut page = Vec::with_capacity(resp.items.as_ref().map_or(0, Vec::len));
+        let mut odd = 0;
+        for mut item in resp.items.unwrap_or_default() {
+            match (item.remove("h"), item.remove("r")) {
+                (Some(AttributeValue::S(h)), Some(AttributeValue::B(r))) => {
+                    page.push((h, r.into_inner()))
+                }
+                _ => odd += 1,
+            }
+        }
+        Ok(Some((page, odd)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cortex_urls() {
+        assert_eq!(
+            DynamoEndpoint::parse("dynamodb://us-west-2").unwrap(),
+            DynamoEndpoint {
+                endpoint: None,
+                region: Some("us-west-2".into()),
+                key: None
+            }
+        );
+        assert_eq!(
+            DynamoEndpoint::parse("http://AK:s%2Fecret@127.0.0.1:4566/ignored").unwrap(),
+            DynamoEndpoint {
+                endpoint: Some("http://127.0.0.1:4566".into()),
+                region: None,
+                key: Some(("AK".into(), "s/ecret".into()))
+            }
+        );
+        assert_eq!(
+            DynamoEndpoint::parse("dynamodb://k:s@eu-west-1")
+                .unwrap()
+                .key,
+            Some(("k".into(), "s".into()))
+        );
+        let err = DynamoEndpoint::parse("ftp://k:secret@host")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not supported") && !err.contains("secret"),
+            "{err}"
+        );
+        assert!(DynamoEndpoint::parse("dynamodb://").is_err());
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
+}

@@ -1,0 +1,546 @@
+//! Prometheus and Thanos blocks to plans: one plan per tenant and UTC day,
+//! naming every source block (of any replica) that overlaps the day.
+//!
+//! A source is a Prometheus data directory, a snapshot directory (both hold
+//! one directory per block, named by its ULID), a single block directory, or
+//! a bucket URL (`file://`, `s3://`, `gs://`) with block directories at its
+//! root, as Thanos and Prometheus uploads leave them. Several sources are
+//! replicas of the same data; their order is the order of preference for
+//! samples with equal timestamps, so plan entries keep it: first source
+//! first, then its blocks by start time.
+//!
+//! What is skipped, with a warning: block directories without `meta.json`
+//! (being written, or a partial upload), blocks with `deletion-mark.json`,
+//! entries that are not ULID directories (`*.tmp-for-creation`,
+//! `*.tmp-for-deletion`), and the head (`wal/`, `chunks_head/`,
+//! `chunk_snapshot.*`): samples not yet compacted into a block are not
+//! converted. What is refused, naming the block: downsampled Thanos blocks
+//! (resolution > 0) and blocks whose meta.json counts native histogram
+//! samples (the builder also refuses any non-XOR chunk it meets).
+//!
+//! The scanner reads only meta.json files; series and samples are the
+//! builder's business. Discovery is public because `verify` re-reads the
+//! same sources.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use common::bucket::Bucket;
+use common::names::{PlanId, SCANNED_PREFIX};
+use common::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
+use common::tenant::validate_tenant;
+use common::tsdb::meta::{BlockMeta, META_FILENAME};
+use tracing::{info, warn};
+use ulid::Ulid;
+
+use crate::openmetrics::DayRange;
+use crate::scan::{ScanConfig, ScanReport};
+
+const DAY_MS: i64 = 86_400_000;
+/// Thanos' marker of a block its compactor is about to delete.
+pub const DELETION_MARK: &str = "deletion-mark.json";
+
+/// Options of a Prometheus source beyond its locations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrometheusOptions {
+    /// Take the tenant from this Thanos external label of each block
+    /// (falling back to `--tenant` for blocks without it).
+    pub tenant_label: Option<String>,
+    /// Labels removed from every series before replicas are merged.
+    pub drop_labels: Vec<String>,
+}
+
+/// One block of a source, found by [`discover`].
+#[derive(Clone, Debug)]
+pub struct SourceBlock {
+    /// Position of its source in the `--source` list: lower wins ties.
+    pub source: usize,
+    /// URL of the block directory: `file:///abs/dir/<ULID>` or `<bucket URL>/<ULID>`.
+    pub url: String,
+    pub meta: BlockMeta,
+}
+
+impl SourceBlock {
+    /// The UTC days the block's `[minTime, maxTime)` touches.
+    pub fn days(&self) -> std::ops::RangeInclusive<i64> {
+        let first = self.meta.min_time.div_euclid(DAY_MS);
+        let last = (self.meta.max_time - 1).div_euclid(DAY_MS);
+        first..=last
+    }
+}
+
+/// Something discovery left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub location: String,
+    pub reason: &'static str,
+}
+
+/// The blocks of all sources, in preference order (source, then start
+/// time, then ULID), and what was skipped.
+#[derive(Clone, Debug, Default)]
+pub struct Discovery {
+    pub blocks: Vec<SourceBlock>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Finds the blocks of every source. Refuses blocks this tool cannot
+/// convert (downsampled, native histograms) with an error naming them.
+pub async fn discover(sources: &[String]) -> Result<Discovery> {
+    if sources.is_empty() {
+        bail!("a prometheus source needs at least one directory or bucket URL");
+    }
+    let mut out = Discovery::default();
+    for (i, src) in sources.iter().enumerate() {
+        let mut blocks = Vec::new();
+        if is_remote(src) {
+            discover_bucket(i, src, &mut blocks, &mut out.skipped).await?;
+        } else {
+            let dir = local_path(src)?;
+            discover_dir(i, &dir, &mut blocks, &mut out.skipped)?;
+        }
+        for b in &blocks {
+            check_convertible(b)?;
+        }
+        blocks.sort_by_key(|b| (b.meta.min_time, b.meta.ulid));
+        if blocks.is_empty() {
+            warn!(source = %src, "no blocks found");
+        }
+        out.blocks.extend(blocks);
+    }
+    for s in &out.skipped {
+        warn!(location = %s.location, reason = s.reason, "skipped");
+    }
+    Ok(out)
+}
+
+/// Whether a source names an object store rather than a local directory.
+pub fn is_remote(src: &str) -> bool {
+    src.contains("://") && !src.starts_with("file://")
+}
+
+/// The local directory of a plain path or `file://` URL; it must exist.
+pub fn local_path(src: &str) -> Result<PathBuf> {
+    let p = match src.strip_prefix("file://") {
+        Some(rest) if rest.starts_with('/') => PathBuf::from(rest),
+        Some(_) => bail!("prometheus source {src:?}: file:// URLs need an absolute path"),
+        None => PathBuf::from(src),
+    };
+    std::fs::canonicalize(&p).with_context(|| format!("prometheus source {src:?}: {}", p.display()))
+}
+
+/// Why a directory entry of a data dir is not a block to convert; `None`
+/// for a block to read.
+fn skip_reason(name: &str, path: &Path) -> Option<&'static str> {
+    if matches!(name, "wal" | "chunks_head") || name.starts_with("chunk_snapshot.") {
+        return Some("head and WAL are not converted (only samples compacted into blocks are)");
+    }
+    if Ulid::from_string(name).is_err() {
+        return Some(if name.contains(".tmp-for-") {
+            "block being created or deleted by Prometheus"
+        } else {
+            "not a block directory"
+        });
+    }
+    if !path.join(META_FILENAME).is_file() {
+        return Some("no meta.json: block being written or partly uploaded");
+    }
+    if path.join(DELETION_MARK).is_file() {
+        return Some("marked for deletion (deletion-mark.json)");
+    }
+    None
+}
+
+fn discover_dir(
+    source: usize,
+    dir: &Path,
+    blocks: &mut Vec<SourceBlock>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<()> {
+    // A single block directory given directly.
+    let own_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if dir.join(META_FILENAME).is_file() && Ulid::from_string(&own_name).is_ok() {
+        return match skip_reason(&own_name, dir) {
+            None => {
+                blocks.push(local_block(source, dir)?);
+                Ok(())
+            }
+            Some(reason) => {
+                skipped.push(Skipped {
+                    location: dir.display().to_string(),
+                    reason,
+                });
+                Ok(())
+            }
+        };
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let mut names = Vec::new();
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        match skip_reason(&name, &path) {
+            None => blocks.push(local_block(source, &path)?),
+            Some("not a block directory") => {}
+            Some(reason) => skipped.push(Skipped {
+                location: path.display().to_string(),
+                reason,
+            }),
+        }
+    }
+    Ok(())
+}
+
+fn local_block(source: usize, dir: &Path) -> Result<SourceBlock> {
+    let meta = BlockMeta::read(dir).with_context(|| format!("block {}", dir.display()))?;
+    let raw = std::fs::read(dir.join(META_FILENAME))
+        .with_context(|| format!("block {}", dir.display()))?;
+    check_histograms(&raw, &dir.display().to_string())?;
+    Ok(SourceBlock {
+        source,
+        url: format!("file://{}", dir.display()),
+        meta,
+    })
+}
+
+async fn discover_bucket(
+    source: usize,
+    url: &str,
+    blocks: &mut Vec<SourceBlock>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<()> {
+    let bucket = Bucket::open(url)?;
+    let (dirs, _) = bucket.list_dir("").await?;
+    for d in dirs {
+        let location = bucket.key_url(&d);
+        if Ulid::from_string(&d).is_err() {
+            continue;
+        }
+        let Some(raw) = bucket.get_opt(&format!("{d}/{META_FILENAME}")).await? else {
+            skipped.push(Skipped {
+                location,
+                reason: "no meta.json: block being written or partly uploaded",
+            });
+            continue;
+        };
+        if bucket.exists(&format!("{d}/{DELETION_MARK}")).await? {
+            skipped.push(Skipped {
+                location,
+                reason: "marked for deletion (deletion-mark.json)",
+            });
+            continue;
+        }
+        let meta = BlockMeta::from_json(&raw).with_context(|| format!("block {location}"))?;
+        check_histograms(&raw, &location)?;
+        blocks.push(SourceBlock {
+            source,
+            url: location,
+            meta,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses what the builder could not convert faithfully.
+fn check_convertible(b: &SourceBlock) -> Result<()> {
+    let resolution = b
+        .meta
+        .thanos
+        .as_ref()
+        .map_or(0, |t| t.downsample.resolution);
+    if resolution > 0 {
+        bail!(
+            "block {}: downsampled to {resolution} ms resolution; only raw blocks (resolution 0) can be converted",
+            b.url
+        );
+    }
+    Ok(())
+}
+
+/// Prometheus counts native histogram samples in `stats.numHistogramSamples`,
+/// a field our `BlockMeta` does not keep.
+fn check_histograms(raw: &[u8], location: &str) -> Result<()> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).with_context(|| format!("block {location}: meta.json"))?;
+    let n = v
+        .pointer("/stats/numHistogramSamples")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if n > 0 {
+        bail!("block {location}: holds {n} native histogram samples; only float (XOR) series can be converted");
+    }
+    Ok(())
+}
+
+/// The tenant of a block: its external label `tenant_label` if set and
+/// present, otherwise `default`.
+pub fn block_tenant(
+    b: &SourceBlock,
+    opts: &PrometheusOptions,
+    default: Option<&str>,
+) -> Result<String> {
+    let from_label = opts
+        .tenant_label
+        .as_ref()
+        .and_then(|name| b.meta.thanos.as_ref()?.labels.get(name).cloned());
+    let tenant = match (from_label, default) {
+        (Some(t), _) => t,
+        (None, Some(t)) => t.to_string(),
+        (None, None) => match &opts.tenant_label {
+            Some(name) => bail!(
+                "block {}: no external label {name:?} in meta.json, and no --tenant",
+                b.url
+            ),
+            None => bail!("a prometheus source needs --tenant or --tenant-label"),
+        },
+    };
+    validate_tenant(&tenant).with_context(|| format!("tenant of block {}", b.url))?;
+    Ok(tenant)
+}
+
+/// Blocks grouped by tenant and day, each group in preference order.
+pub fn group_by_day<'a>(
+    blocks: &'a [SourceBlock],
+    opts: &PrometheusOptions,
+    default_tenant: Option<&str>,
+    days: DayRange,
+) -> Result<BTreeMap<(String, i32), Vec<&'a SourceBlock>>> {
+    let mut out: BTreeMap<(String, i32), Vec<&SourceBlock>> = BTreeMap::new();
+    for b in blocks {
+        if b.meta.max_time <= b.meta.min_time {
+            continue;
+        }
+        let tenant = block_tenant(b, opts, default_tenant)?;
+        for day in b.days() {
+            let Ok(day) = i32::try_from(day) else {
+                continue;
+            };
+            if days.contains(day) {
+                out.entry((tenant.clone(), day)).or_default().push(b);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The scan unit of a source list: stable across runs, different for
+/// another list or another order (the order decides which replica wins).
+pub fn unit_name(sources: &[String]) -> String {
+    // FNV-1a: short, stable, no dependency; collisions only cost a rescan.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, s) in sources.iter().enumerate() {
+        let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
+        for &byte in sep.iter().chain(s.as_bytes()) {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("prometheus-{h:016x}")
+}
+
+pub(crate) async fn scan_prometheus(cfg: &ScanConfig, sources: &[String]) -> Result<ScanReport> {
+    let opts = &cfg.prometheus;
+    if opts.tenant_label.is_none() && cfg.tenant.is_none() {
+        bail!("a prometheus source needs --tenant or --tenant-label");
+    }
+    if let Some(t) = &cfg.tenant {
+        validate_tenant(t).with_context(|| "--tenant")?;
+    }
+    let unit = unit_name(sources);
+    let marker = format!("{}/{}{}", cfg.prefix, SCANNED_PREFIX, unit);
+    let mut report = ScanReport::default();
+    if cfg.bucket.exists(&marker).await? {
+        info!(unit = %unit, "already scanned, skipping");
+        report.already_scanned.push(unit);
+        return Ok(report);
+    }
+    let found = discover(sources).await?;
+    let groups = group_by_day(&found.blocks, opts, cfg.tenant.as_deref(), cfg.days)?;
+    for b in &found.blocks {
+        report.series += b.meta.stats.num_series;
+        report.samples += b.meta.stats.num_samples;
+    }
+    for ((tenant, day), blocks) in groups {
+        let id = PlanId {
+            tenant: tenant.clone(),
+            day,
+        };
+        let header = PlanHeader {
+            user: tenant,
+            day_index: day,
+            source: Some(PlanSource::Prometheus),
+        };
+        let mut w = PlanWriter::new(Vec::new(), cfg.compression, &header)?;
+        for b in &blocks {
+            w.write_entry(&PlanEntry::Prometheus {
+                block: b.url.clone(),
+                drop_labels: opts.drop_labels.clone(),
+            })?;
+        }
+        let plan = w.finish()?;
+        cfg.bucket
+            .put(&id.plan_key(&cfg.prefix, cfg.compression), plan)
+            .await?;
+        info!(plan = %id, blocks = blocks.len(), "plan written");
+        report.plans.push(id);
+    }
+    cfg.bucket
+        .put(&marker, common::records::now_rfc3339())
+        .await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(source: usize, min: i64, max: i64, labels: &[(&str, &str)]) -> SourceBlock {
+        let thanos = common::tsdb::meta::ThanosMeta {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        SourceBlock {
+            source,
+            url: format!("file:///s{source}/{min}"),
+            meta: BlockMeta {
+                ulid: Ulid::new(),
+                min_time: min,
+                max_time: max,
+                stats: Default::default(),
+                compaction: Default::default(),
+                version: 1,
+                thanos: Some(thanos),
+            },
+        }
+    }
+
+    #[test]
+    fn blocks_go_to_every_day_they_touch_in_source_order() {
+        // 20h to 50h: days 0, 1 and 2; maxTime is exclusive, so a block
+        // ending exactly at midnight does not touch the next day.
+        let blocks = vec![
+            block(0, 20 * 3_600_000, 50 * 3_600_000, &[]),
+            block(1, 0, DAY_MS, &[]),
+        ];
+        let g = group_by_day(
+            &blocks,
+            &PrometheusOptions::default(),
+            Some("t"),
+            DayRange::default(),
+        )
+        .unwrap();
+        let days: Vec<i32> = g.keys().map(|(_, d)| *d).collect();
+        assert_eq!(days, vec![0, 1, 2]);
+        let day0: Vec<usize> = g[&("t".to_string(), 0)].iter().map(|b| b.source).collect();
+        assert_eq!(day0, vec![0, 1]);
+        let only = DayRange {
+            from: Some(1),
+            to: Some(2),
+        };
+        let g = group_by_day(&blocks, &PrometheusOptions::default(), Some("t"), only).unwrap();
+        assert_eq!(g.keys().map(|(_, d)| *d).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn tenant_from_external_label_or_flag() {
+        let opts = PrometheusOptions {
+            tenant_label: Some("tenant".into()),
+            drop_labels: vec![],
+        };
+        let b = block(0, 0, 1, &[("tenant", "team-a")]);
+        assert_eq!(block_tenant(&b, &opts, None).unwrap(), "team-a");
+        let unlabelled = block(0, 0, 1, &[]);
+        assert_eq!(
+            block_tenant(&unlabelled, &opts, Some("dflt")).unwrap(),
+            "dflt"
+        );
+        let err = block_tenant(&unlabelled, &opts, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no external label \"tenant\""), "{err}");
+        let bad = block(0, 0, 1, &[("tenant", "../etc")]);
+        assert!(block_tenant(&bad, &opts, None).is_err());
+    }
+
+    #[test]
+    fn refuses_downsampled_and_histogram_blocks() {
+        let mut b = block(0, 0, 1, &[]);
+        if let Some(t) = b.meta.thanos.as_mut() {
+            t.downsample.resolution = 300_000;
+        }
+        let err = check_convertible(&b).unwrap_err().to_string();
+        assert!(err.contains("downsampled") && err.contains(&b.url), "{err}");
+        let raw = br#"{"stats":{"numSamples":5,"numHistogramSamples":2}}"#;
+        let err = check_histograms(raw, "file:///x/B")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("native histogram") && err.contains("file:///x/B"),
+            "{err}"
+        );
+        assert!(check_histograms(br#"{"stats":{"numSamples":5}}"#, "x").is_ok());
+    }
+
+    #[test]
+    fn data_dir_discovery_skips_head_partial_and_deleted_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |name: &str, meta: bool, mark: bool| {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            if meta {
+                let m = block(0, 0, 1000, &[]).meta;
+                let m = BlockMeta {
+                    ulid: Ulid::from_string(name).unwrap(),
+                    ..m
+                };
+                std::fs::write(p.join(META_FILENAME), m.to_json()).unwrap();
+            }
+            if mark {
+                std::fs::write(p.join(DELETION_MARK), "{}").unwrap();
+            }
+        };
+        mk("01ARZ3NDEKTSV4RRFFQ69G5FAV", true, false);
+        mk("01ARZ3NDEKTSV4RRFFQ69G5FAW", false, false);
+        mk("01ARZ3NDEKTSV4RRFFQ69G5FAX", true, true);
+        std::fs::create_dir_all(dir.path().join("wal")).unwrap();
+        std::fs::create_dir_all(dir.path().join("chunks_head")).unwrap();
+        std::fs::create_dir_all(
+            dir.path()
+                .join("01ARZ3NDEKTSV4RRFFQ69G5FAY.tmp-for-creation"),
+        )
+        .unwrap();
+        let mut blocks = Vec::new();
+        let mut skipped = Vec::new();
+        discover_dir(0, dir.path(), &mut blocks, &mut skipped).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert!(blocks[0].url.ends_with("/01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+        let reasons: Vec<&str> = skipped.iter().map(|s| s.reason).collect();
+        assert_eq!(reasons.len(), 5, "{skipped:?}");
+        assert!(reasons.iter().any(|r| r.contains("no meta.json")));
+        assert!(reasons.iter().any(|r| r.contains("deletion")));
+        assert!(reasons.iter().any(|r| r.contains("being created")));
+        assert_eq!(reasons.iter().filter(|r| r.contains("head")).count(), 2);
+    }
+
+    #[test]
+    fn unit_names_depend_on_list_and_order() {
+        let a = unit_name(&["x".into(), "y".into()]);
+        assert_eq!(a, unit_name(&["x".into(), "y".into()]));
+        assert_ne!(a, unit_name(&["y".into(), "x".into()]));
+        assert_ne!(a, unit_name(&["xy".into()]));
+        assert!(a.starts_with("prometheus-"));
+    }
+}

@@ -1,0 +1,163 @@
+//! The contents the scheduler reads besides the listing: finished files
+//! (for totals) and the first failed files (for their reasons), each read
+//! once and remembered by key.
+//!
+//! Plan states never depend on these reads; a file that cannot be read now
+//! is simply tried again at the next scan.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use common::bucket::Bucket;
+use common::names::PlanId;
+use common::records::{FailedRecord, FinishedRecord};
+use common::state::{PlanFiles, PlanState};
+use futures::StreamExt;
+use tracing::warn;
+
+/// Reads in flight at once.
+const CONCURRENT_READS: usize = 16;
+/// Failed files whose reason is read per scan at most.
+const MAX_REASONS: usize = 100;
+/// A reason longer than this is cut, so a page stays readable.
+const MAX_REASON_LEN: usize = 2000;
+
+#[derive(Debug, Default)]
+pub struct ContentCache {
+    /// Finished key to its record; `None` when it is not our JSON (Cortex
+    /// writes the block ID alone).
+    finished: HashMap<String, Option<FinishedRecord>>,
+    /// Failed plans to (the failed file's time, its reason).
+    failed: BTreeMap<PlanId, (DateTime<Utc>, String)>,
+}
+
+impl ContentCache {
+    /// Reads what is new since the last call and forgets what vanished.
+    pub async fn refresh(
+        &mut self,
+        bucket: &Bucket,
+        prefix: &str,
+        plans: &BTreeMap<PlanId, PlanFiles>,
+    ) {
+        let mut wanted_finished = Vec::new();
+        let mut listed_finished = std::collections::HashSet::new();
+        let mut wanted_failed = Vec::new();
+        let far = chrono::Duration::days(365 * 100);
+        let now = Utc::now();
+        for (id, files) in plans {
+            for b in &files.finished {
+                let key = id.finished_key(prefix, b);
+                if !self.finished.contains_key(&key) {
+                    wanted_finished.push(key.clone());
+                }
+                listed_finished.insert(key);
+            }
+            if files.state(now, far).0 == PlanState::Failed && wanted_failed.len() < MAX_REASONS {
+                if let Some(&(cortex, stamp)) = files.failed.first() {
+                    let fresh = self
+                        .failed
+                        .get(id)
+                        .is_some_and(|(t, _)| *t == stamp.last_modified);
+                    if !fresh {
+                        let key = if cortex {
+                            format!("{}.error", id.base(prefix))
+                        } else {
+                            id.failed_key(prefix)
+                        };
+                        wanted_failed.push((id.clone(), key, stamp.last_modified));
+                    }
+                }
+            }
+        }
+        self.finished.retain(|k, _| listed_finished.contains(k));
+        self.failed
+            .retain(|id, _| plans.get(id).is_some_and(|f| !f.failed.is_empty()));
+
+        let mut reads = futures::stream::iter(wanted_finished)
+            .map(|key| async move {
+                let r = bucket.get_opt(&key).await;
+                (key, r)
+            })
+            .buffer_unordered(CONCURRENT_READS);
+        while let Some((key, r)) = reads.next().await {
+            match r {
+                Ok(Some(bytes)) => {
+                    self.finished
+                        .insert(key, serde_json::from_slice::<FinishedRecord>(&bytes).ok());
+                }
+                Ok(None) => {}
+                Err(e) => warn!(key, error = %e, "cannot read finished file; will retry"),
+            }
+        }
+        let mut reads = futures::stream::iter(wanted_failed)
+            .map(|(id, key, at)| async move {
+                let r = bucket.get_opt(&key).await;
+                (id, key, at, r)
+            })
+            .buffer_unordered(CONCURRENT_READS);
+        while let Some((id, key, at, r)) = reads.next().await {
+            match r {
+                Ok(Some(bytes)) => {
+                    self.failed.insert(id, (at, failure_reason(&bytes)));
+                }
+                Ok(None) => {}
+                Err(e) => warn!(key, error = %e, "cannot read failed file; will retry"),
+            }
+        }
+    }
+
+    pub fn finished(&self, prefix: &str, id: &PlanId, block: &str) -> Option<FinishedRecord> {
+        self.finished
+            .get(&id.finished_key(prefix, block))
+            .cloned()
+            .flatten()
+    }
+
+    pub fn reasons(&self) -> BTreeMap<PlanId, String> {
+        self.failed
+            .iter()
+            .map(|(id, (_, r))| (id.clone(), r.clone()))
+            .collect()
+    }
+}
+
+/// The reason in a failed file: our JSON, or Cortex's plain text.
+pub fn failure_reason(bytes: &[u8]) -> String {
+    let mut s = match serde_json::from_slice::<FailedRecord>(bytes) {
+        Ok(r) => format!("{} (attempt {}, {})", r.reason, r.attempt, r.builder),
+        Err(_) => String::from_utf8_lossy(bytes).trim().to_string(),
+    };
+    if s.len() > MAX_REASON_LEN {
+        let mut cut = MAX_REASON_LEN;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_from_json_and_text() {
+        let rec = FailedRecord {
+            reason: "bad chunk".into(),
+            builder: "b1".into(),
+            at: "t".into(),
+            attempt: 2,
+        };
+        assert_eq!(
+            failure_reason(&serde_json::to_vec(&rec).unwrap()),
+            "bad chunk (attempt 2, b1)"
+        );
+        assert_eq!(
+            failure_reason(b"Obsolete progress file found\n"),
+            "Obsolete progress file found"
+        );
+        assert!(failure_reason(&vec![b'x'; 5000]).len() < 2100);
+    }
+}

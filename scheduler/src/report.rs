@@ -1,0 +1,555 @@
+//! The status of a campaign, from one listing and the finished files:
+//! counts per state and per tenant, the oldest plan in progress, totals,
+//! throughput and an estimate of the time left.
+//!
+//! One [`StatusReport`] feeds the scheduler's `/status` page (HTML and
+//! JSON), its `/metrics`, and the `status` command's terminal table, so
+//! they always agree. Not here: acting on states (see [`crate::stale`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use common::names::{day_to_date, PlanId};
+use common::records::FinishedRecord;
+use common::state::{PlanFiles, PlanState, StateCounts};
+use serde::Serialize;
+
+/// Plans listed by name in the report at most (failed, invalid).
+const MAX_LISTED: usize = 100;
+/// Throughput is measured over the plans finished this long before now.
+const THROUGHPUT_WINDOW_S: i64 = 15 * 60;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StateCountsJson {
+    pub new: u64,
+    pub in_progress: u64,
+    pub stale: u64,
+    pub finished: u64,
+    pub failed: u64,
+    pub invalid: u64,
+}
+
+impl From<&StateCounts> for StateCountsJson {
+    fn from(c: &StateCounts) -> Self {
+        StateCountsJson {
+            new: c.get(PlanState::New),
+            in_progress: c.get(PlanState::InProgress),
+            stale: c.get(PlanState::Stale),
+            finished: c.get(PlanState::Finished),
+            failed: c.get(PlanState::Failed),
+            invalid: c.get(PlanState::Invalid),
+        }
+    }
+}
+
+/// Sums over finished files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub blocks: u64,
+    pub series: u64,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    pub duplicates_dropped: u64,
+    pub bytes: u64,
+    /// Finished files that could not be read as our JSON (Cortex writes the
+    /// block ID alone): counted as blocks, not in the other sums.
+    pub unreadable: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, r: Option<&FinishedRecord>) {
+        self.blocks += 1;
+        match r {
+            Some(r) => {
+                self.series += r.series;
+                self.samples_in += r.samples_in;
+                self.samples_out += r.samples_out;
+                self.duplicates_dropped += r.duplicates_dropped;
+                self.bytes += r.bytes;
+            }
+            None => self.unreadable += 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TenantStatus {
+    pub tenant: String,
+    pub states: StateCountsJson,
+    pub totals: Totals,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanRef {
+    pub tenant: String,
+    pub day: i32,
+    pub date: String,
+}
+
+impl From<&PlanId> for PlanRef {
+    fn from(id: &PlanId) -> Self {
+        PlanRef {
+            tenant: id.tenant.clone(),
+            day: id.day,
+            date: day_to_date(id.day),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InProgressPlan {
+    pub plan: PlanRef,
+    /// When the current attempt was claimed, if an attempt file says so.
+    pub claimed_at: Option<String>,
+    pub age_seconds: Option<i64>,
+    pub heartbeat_age_seconds: Option<i64>,
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProblemPlan {
+    pub plan: PlanRef,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StatusReport {
+    pub generated_at: String,
+    pub scan_complete: bool,
+    pub plans: u64,
+    pub states: StateCountsJson,
+    pub tenants: Vec<TenantStatus>,
+    pub oldest_in_progress: Option<InProgressPlan>,
+    pub totals: Totals,
+    /// Plans finished per hour, from the finished files' times.
+    pub plans_per_hour: Option<f64>,
+    /// Plans left (new, in progress, stale) at the current throughput.
+    pub eta_seconds: Option<f64>,
+    /// The first failed plans (all are counted in `states`).
+    pub failed: Vec<ProblemPlan>,
+    pub invalid: Vec<ProblemPlan>,
+    /// Set by the scheduler: plans it turned into retries and failures.
+    pub scheduler: Option<SchedulerCounters>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct SchedulerCounters {
+    pub scans: u64,
+    pub retries: u64,
+    pub failed_stale: u64,
+    pub last_scan_seconds: f64,
+}
+
+/// Each plan's state, in one pass; what the benchmark measures.
+pub fn classify(
+    plans: &BTreeMap<PlanId, PlanFiles>,
+    now: DateTime<Utc>,
+    stale_after: chrono::Duration,
+) -> (StateCounts, Vec<PlanState>) {
+    let mut counts = StateCounts::default();
+    let states = plans
+        .values()
+        .map(|f| {
+            let s = f.state(now, stale_after).0;
+            counts.add(s);
+            s
+        })
+        .collect();
+    (counts, states)
+}
+
+/// Builds the report. `finished` gives each finished plan's record (`None`
+/// when unreadable or not yet read); `failed_reasons` the reasons read
+/// from the first failed files.
+pub fn build_report(
+    plans: &BTreeMap<PlanId, PlanFiles>,
+    now: DateTime<Utc>,
+    stale_after: chrono::Duration,
+    scan_complete: bool,
+    finished: &dyn Fn(&PlanId, &str) -> Option<FinishedRecord>,
+    failed_reasons: &BTreeMap<PlanId, String>,
+) -> StatusReport {
+    let mut counts = StateCounts::default();
+    let mut tenants: BTreeMap<&str, (StateCounts, Totals)> = BTreeMap::new();
+    let mut totals = Totals::default();
+    let mut oldest: Option<(DateTime<Utc>, &PlanId, &PlanFiles)> = None;
+    let mut recent = 0u64;
+    let mut first_finish: Option<DateTime<Utc>> = None;
+    let mut last_finish: Option<DateTime<Utc>> = None;
+    let mut failed = Vec::new();
+    let mut invalid = Vec::new();
+    for (id, files) in plans {
+        let (state, why) = files.state(now, stale_after);
+        counts.add(state);
+        let t = tenants.entry(id.tenant.as_str()).or_default();
+        t.0.add(state);
+        match state {
+            PlanState::Finished => {
+                let rec = files.finished.first().and_then(|b| finished(id, b));
+                totals.add(rec.as_ref());
+                t.1.add(rec.as_ref());
+                if let Some(at) = files.finished_at {
+                    if (now - at).num_seconds() <= THROUGHPUT_WINDOW_S {
+                        recent += 1;
+                    }
+                    first_finish = Some(first_finish.map_or(at, |f| f.min(at)));
+                    last_finish = Some(last_finish.map_or(at, |f| f.max(at)));
+                }
+            }
+            PlanState::InProgress | PlanState::Stale => {
+                let since = files.claimed_at().or(files.last_heartbeat()).unwrap_or(now);
+                if oldest.is_none_or(|(t, _, _)| since < t) {
+                    oldest = Some((since, id, files));
+                }
+            }
+            PlanState::Failed if failed.len() < MAX_LISTED => failed.push(ProblemPlan {
+                plan: id.into(),
+                reason: failed_reasons
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| "(reason not read)".into()),
+            }),
+            PlanState::Invalid if invalid.len() < MAX_LISTED => invalid.push(ProblemPlan {
+                plan: id.into(),
+                reason: why.unwrap_or_default(),
+            }),
+            _ => {}
+        }
+    }
+    let plans_per_hour = if recent > 0 {
+        Some(recent as f64 * 3600.0 / THROUGHPUT_WINDOW_S as f64)
+    } else {
+        match (first_finish, last_finish) {
+            (Some(a), Some(b)) if b > a => Some(
+                counts.get(PlanState::Finished) as f64 * 3600.0 / (b - a).num_milliseconds() as f64
+                    * 1000.0,
+            ),
+            _ => None,
+        }
+    };
+    let pending = counts.pending();
+    let eta_seconds = match plans_per_hour {
+        _ if pending == 0 => Some(0.0),
+        Some(r) if r > 0.0 => Some(pending as f64 / r * 3600.0),
+        _ => None,
+    };
+    StatusReport {
+        generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        scan_complete,
+        plans: counts.total(),
+        states: (&counts).into(),
+        tenants: tenants
+            .into_iter()
+            .map(|(tenant, (c, t))| TenantStatus {
+                tenant: tenant.to_string(),
+                states: (&c).into(),
+                totals: t,
+            })
+            .collect(),
+        oldest_in_progress: oldest.map(|(since, id, f)| InProgressPlan {
+            plan: id.into(),
+            claimed_at: f
+                .claimed_at()
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            age_seconds: Some((now - since).num_seconds()),
+            heartbeat_age_seconds: f.last_heartbeat().map(|t| (now - t).num_seconds()),
+            attempts: f.attempt_count(),
+        }),
+        totals,
+        plans_per_hour,
+        eta_seconds,
+        failed,
+        invalid,
+        scheduler: None,
+    }
+}
+
+impl StatusReport {
+    pub fn pending(&self) -> u64 {
+        self.states.new + self.states.in_progress + self.states.stale
+    }
+
+    /// True once the scan is complete and no plan waits for a builder.
+    pub fn done(&self) -> bool {
+        self.scan_complete && self.pending() == 0
+    }
+
+    /// True when done and every plan finished.
+    pub fn all_finished(&self) -> bool {
+        self.done() && self.states.failed == 0 && self.states.invalid == 0
+    }
+
+    /// The table `status` prints in a terminal.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
+            "tenant",
+            "new",
+            "running",
+            "stale",
+            "finished",
+            "failed",
+            "invalid",
+            "samples out",
+            "bytes"
+        );
+        for t in &self.tenants {
+            let c = &t.states;
+            let _ = writeln!(
+                s,
+                "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
+                t.tenant,
+                c.new,
+                c.in_progress,
+                c.stale,
+                c.finished,
+                c.failed,
+                c.invalid,
+                t.totals.samples_out,
+                t.totals.bytes
+            );
+        }
+        let c = &self.states;
+        let _ = writeln!(
+            s,
+            "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
+            "TOTAL",
+            c.new,
+            c.in_progress,
+            c.stale,
+            c.finished,
+            c.failed,
+            c.invalid,
+            self.totals.samples_out,
+            self.totals.bytes
+        );
+        let _ = writeln!(
+            s,
+            "plans {}  series {}  samples in {}  duplicates dropped {}  scan {}",
+            self.plans,
+            self.totals.series,
+            self.totals.samples_in,
+            self.totals.duplicates_dropped,
+            if self.scan_complete {
+                "complete"
+            } else {
+                "not complete"
+            }
+        );
+        if let Some(o) = &self.oldest_in_progress {
+            let _ = writeln!(
+                s,
+                "oldest in progress: {}/{} ({}), {}s, attempt {}",
+                o.plan.tenant,
+                o.plan.day,
+                o.plan.date,
+                o.age_seconds.unwrap_or(0),
+                o.attempts
+            );
+        }
+        if let Some(r) = self.plans_per_hour {
+            let eta = self.eta_seconds.map_or("unknown".into(), human_seconds);
+            let _ = writeln!(s, "throughput {r:.1} plans/hour, time left {eta}");
+        }
+        for p in &self.failed {
+            let _ = writeln!(
+                s,
+                "FAILED {}/{} ({}): {}",
+                p.plan.tenant, p.plan.day, p.plan.date, p.reason
+            );
+        }
+        for p in &self.invalid {
+            let _ = writeln!(
+                s,
+                "INVALID {}/{} ({}): {}",
+                p.plan.tenant, p.plan.day, p.plan.date, p.reason
+            );
+        }
+        s
+    }
+
+    /// The `/status` page: the same table as HTML, escaped.
+    pub fn render_html(&self) -> String {
+        let mut s = String::from(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>blocksconvert status</title>\
+             <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}\
+             td:first-child,th:first-child{text-align:left}</style></head><body>\
+             <h1>blocksconvert</h1>",
+        );
+        let _ = write!(
+            s,
+            "<p>{} plans; scan {}; generated {}. <a href=\"?format=json\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
+            self.plans,
+            if self.scan_complete { "complete" } else { "not complete" },
+            esc(&self.generated_at)
+        );
+        s.push_str("<table><tr><th>tenant</th><th>new</th><th>in progress</th><th>stale</th><th>finished</th><th>failed</th><th>invalid</th><th>samples out</th><th>bytes</th></tr>");
+        let row = |s: &mut String, name: &str, c: &StateCountsJson, t: &Totals| {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                c.new,
+                c.in_progress,
+                c.stale,
+                c.finished,
+                c.failed,
+                c.invalid,
+                t.samples_out,
+                t.bytes
+            );
+        };
+        for t in &self.tenants {
+            row(&mut s, &t.tenant, &t.states, &t.totals);
+        }
+        row(&mut s, "TOTAL", &self.states, &self.totals);
+        s.push_str("</table>");
+        if let Some(o) = &self.oldest_in_progress {
+            let _ = write!(
+                s,
+                "<p>Oldest in progress: {}/{} ({}), {} s, attempt {}</p>",
+                esc(&o.plan.tenant),
+                o.plan.day,
+                o.plan.date,
+                o.age_seconds.unwrap_or(0),
+                o.attempts
+            );
+        }
+        if let Some(r) = self.plans_per_hour {
+            let eta = self.eta_seconds.map_or("unknown".into(), human_seconds);
+            let _ = write!(
+                s,
+                "<p>Throughput {r:.1} plans/hour; time left {}</p>",
+                esc(&eta)
+            );
+        }
+        for (title, list) in [("Failed", &self.failed), ("Invalid", &self.invalid)] {
+            if list.is_empty() {
+                continue;
+            }
+            let _ = write!(s, "<h2>{title}</h2><ul>");
+            for p in list {
+                let _ = write!(
+                    s,
+                    "<li>{}/{} ({}): {}</li>",
+                    esc(&p.plan.tenant),
+                    p.plan.day,
+                    p.plan.date,
+                    esc(&p.reason)
+                );
+            }
+            s.push_str("</ul>");
+        }
+        s.push_str("</body></html>\n");
+        s
+    }
+}
+
+/// `1h 02m`, `3m 05s`, `12s`.
+pub fn human_seconds(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::bucket::ObjectInfo;
+    use common::state::plans_from_listing;
+
+    #[test]
+    fn report_counts_totals_and_escapes() {
+        let now = Utc::now();
+        let o = |k: &str, age: i64| ObjectInfo {
+            key: k.into(),
+            size: 1,
+            last_modified: now - chrono::Duration::seconds(age),
+        };
+        let objs = vec![
+            o("m/a/1.plan", 0),
+            o("m/a/1.finished.01B", 60),
+            o("m/a/2.plan", 0),
+            o("m/a/2.attempt.1", 100),
+            o("m/a/2.progress", 5),
+            o("m/b'/3.plan", 0),
+            o("m/b'/3.failed", 0),
+            o("m/b'/4.plan", 0),
+            o("m/scan-complete", 0),
+        ];
+        let plans = plans_from_listing("m", &objs);
+        let rec = FinishedRecord {
+            samples_out: 7,
+            bytes: 100,
+            ..FinishedRecord::default()
+        };
+        let mut reasons = BTreeMap::new();
+        reasons.insert(
+            PlanId {
+                tenant: "b'".into(),
+                day: 3,
+            },
+            "<boom>".to_string(),
+        );
+        let r = build_report(
+            &plans,
+            now,
+            chrono::Duration::seconds(60),
+            true,
+            &|_, b| (b == "01B").then(|| rec.clone()),
+            &reasons,
+        );
+        assert_eq!(r.plans, 4);
+        assert_eq!(
+            (
+                r.states.new,
+                r.states.in_progress,
+                r.states.finished,
+                r.states.failed
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(r.totals.samples_out, 7);
+        assert_eq!(r.tenants.len(), 2);
+        assert_eq!(
+            r.oldest_in_progress.as_ref().unwrap().age_seconds,
+            Some(100)
+        );
+        assert!(r.plans_per_hour.unwrap() > 0.0);
+        assert!(!r.done());
+        let html = r.render_html();
+        assert!(html.contains("&lt;boom&gt;") && !html.contains("<boom>"));
+        assert!(html.contains("b&#39;"));
+        assert!(r.render_text().contains("FAILED b'/3"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["states"]["in_progress"], 1);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_seconds(12.0), "12s");
+        assert_eq!(human_seconds(185.0), "3m 05s");
+        assert_eq!(human_seconds(3720.0), "1h 02m");
+    }
+}

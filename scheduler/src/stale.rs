@@ -1,0 +1,133 @@
+//! What the scheduler does to a plan whose builder went silent.
+//!
+//! A progress file whose heartbeat (its mtime, or the time in a Cortex
+//! progress name) is older than the stale timeout means the builder died
+//! or lost the bucket. The plan becomes a retry (its progress files are
+//! deleted, so any builder can claim it again) or, once as many attempts
+//! as allowed were made (the attempt files count them), a failed file.
+//!
+//! Before acting, the plan's files are listed again on their own: the full
+//! listing may be minutes old, and a heartbeat since then means the
+//! builder lives. **Race window:** a heartbeat landing between that second
+//! listing and the delete is lost with the file; the builder's next
+//! heartbeat then finds its claim gone and stops without publishing (see
+//! `builder::heartbeat`), and the plan is retried. That costs one rebuild,
+//! never a second block.
+
+use chrono::{DateTime, Utc};
+use common::bucket::{Bucket, BucketError};
+use common::names::PlanId;
+use common::records::{now_rfc3339, FailedRecord};
+use common::state::{list_plan_files, PlanState};
+use tracing::{info, warn};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleAction {
+    /// Progress removed; the plan is new again.
+    Retried { attempts: u32 },
+    /// Attempts exhausted: a failed file was written, progress removed.
+    Failed { attempts: u32 },
+    /// Not stale any more (a heartbeat since the listing) or already gone.
+    Skipped,
+}
+
+/// Retries or fails one plan found stale in a listing.
+pub async fn handle_stale(
+    bucket: &Bucket,
+    prefix: &str,
+    id: &PlanId,
+    now: DateTime<Utc>,
+    stale_after: chrono::Duration,
+    max_attempts: u32,
+) -> Result<StaleAction, BucketError> {
+    let files = list_plan_files(bucket, prefix, id).await?;
+    if files.state(now, stale_after).0 != PlanState::Stale {
+        return Ok(StaleAction::Skipped);
+    }
+    let attempts = files.attempt_count();
+    let silent = files
+        .last_heartbeat()
+        .map_or(0, |t| (now - t).num_seconds());
+    let action = if attempts >= max_attempts.max(1) {
+        let rec = FailedRecord {
+            reason: format!(
+                "no heartbeat for {silent}s (stale after {}s) on attempt {attempts} of {max_attempts}",
+                stale_after.num_seconds()
+            ),
+            builder: "scheduler".into(),
+            at: now_rfc3339(),
+            attempt: attempts,
+        };
+        let body = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+        bucket.put(&id.failed_key(prefix), body).await?;
+        warn!(plan = %id, attempts, "stale after the last allowed attempt: failed");
+        StaleAction::Failed { attempts }
+    } else {
+        info!(plan = %id, attempts, silent_s = silent, "stale: retrying");
+        StaleAction::Retried { attempts }
+    };
+    if files.progress.is_some() {
+        bucket.delete(&id.progress_key(prefix)).await?;
+    }
+    for p in &files.cortex_progress {
+        bucket.delete(&p.key).await?;
+    }
+    Ok(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::records::AttemptRecord;
+
+    async fn stale_plan(bucket: &Bucket, attempts: u32) -> PlanId {
+        let id = PlanId {
+            tenant: "t".into(),
+            day: 9,
+        };
+        bucket.put("m/t/9.plan", "x").await.unwrap();
+        bucket.put("m/t/9.progress", "{}").await.unwrap();
+        for k in 1..=attempts {
+            let rec = AttemptRecord {
+                builder: "b".into(),
+                block: "01B".into(),
+                started: now_rfc3339(),
+                output: None,
+            };
+            bucket
+                .put(&id.attempt_key("m", k), serde_json::to_vec(&rec).unwrap())
+                .await
+                .unwrap();
+        }
+        id
+    }
+
+    #[tokio::test]
+    async fn retries_then_fails() {
+        let bucket = Bucket::open("memory://").unwrap();
+        let id = stale_plan(&bucket, 1).await;
+        let later = Utc::now() + chrono::Duration::seconds(120);
+        let stale = chrono::Duration::seconds(60);
+        // Not stale yet: nothing happens.
+        let a = handle_stale(&bucket, "m", &id, Utc::now(), stale, 2)
+            .await
+            .unwrap();
+        assert_eq!(a, StaleAction::Skipped);
+        let a = handle_stale(&bucket, "m", &id, later, stale, 2)
+            .await
+            .unwrap();
+        assert_eq!(a, StaleAction::Retried { attempts: 1 });
+        assert!(!bucket.exists("m/t/9.progress").await.unwrap());
+        assert!(!bucket.exists("m/t/9.failed").await.unwrap());
+
+        let id = stale_plan(&bucket, 2).await;
+        let a = handle_stale(&bucket, "m", &id, later, stale, 2)
+            .await
+            .unwrap();
+        assert_eq!(a, StaleAction::Failed { attempts: 2 });
+        assert!(!bucket.exists("m/t/9.progress").await.unwrap());
+        let f: FailedRecord =
+            serde_json::from_slice(&bucket.get("m/t/9.failed").await.unwrap()).unwrap();
+        assert!(f.reason.contains("attempt 2 of 2"), "{}", f.reason);
+    }
+}

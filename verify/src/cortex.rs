@@ -1,0 +1,268 @@
+//! Verifying a Cortex campaign: every plan against the block its finished
+//! file names, sample for sample.
+//!
+//! For each plan under the prefix (finished or not), the expected series are
+//! rebuilt from the chunk store: chunk IDs from the plan, chunks fetched,
+//! decoded, checked against their keys and merged with the Cortex rules
+//! (shared with the builder, they are the definition of "expected"); the
+//! actual series are read back from the block with our block reader, which
+//! checks every CRC. A plan without a finished file is a missing block.
+//!
+//! It trusts nothing of the builder's output but the block itself, and it
+//! writes nothing.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use builder::blocks::local_block;
+use builder::cortex::merge::{merge_same_labels, MergedSeries};
+use builder::cortex::record::SeriesRecord;
+use builder::cortex::{ChunkFetcher, CortexSource, SeriesLoader};
+use common::extsort::ExternalSorter;
+use common::labels::Labels;
+use common::names::PlanId;
+use common::plan::{PlanEntry, PlanReader};
+use common::state::plans_from_listing;
+use common::tsdb::block_reader::BlockReader;
+use common::tsdb::xor::XorIterator;
+use futures::StreamExt;
+
+use super::{compare_samples, Difference, VerifyConfig, VerifyReport};
+
+/// What verifying a Cortex source needs besides [`VerifyConfig`].
+#[derive(Clone, Debug)]
+pub struct CortexVerify {
+    pub source: Arc<CortexSource>,
+    /// Where the plans are in the bucket.
+    pub prefix: String,
+}
+
+pub async fn verify_cortex(cfg: &VerifyConfig, cv: &CortexVerify) -> Result<VerifyReport> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .with_context(|| format!("creating work dir {}", cfg.work_dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("verify-cortex-")
+        .tempdir_in(&cfg.work_dir)
+        .with_context(|| format!("creating a dir in {}", cfg.work_dir.display()))?;
+    let objects = cfg.bucket.list(&cv.prefix).await?;
+    let plans = plans_from_listing(&cv.prefix, &objects);
+    let mut report = VerifyReport::default();
+    for (id, files) in plans {
+        if cfg.tenant.as_ref().is_some_and(|t| *t != id.tenant) || !cfg.days.contains(id.day) {
+            continue;
+        }
+        let Some((compression, _)) = files.plans.first() else {
+            continue;
+        };
+        report.days += 1;
+        let block = match files.finished.as_slice() {
+            [] => {
+                let d = Difference::MissingBlock {
+                    tenant: id.tenant.clone(),
+                    day: id.day,
+                };
+                report.differ(d, cfg.max_reported);
+                continue;
+            }
+            [one] => one.clone(),
+            many => {
+                let d = Difference::DuplicateBlocks {
+                    tenant: id.tenant.clone(),
+                    day: id.day,
+                    blocks: many.to_vec(),
+                };
+                report.differ(d, cfg.max_reported);
+                continue;
+            }
+        };
+        let plan_key = id.plan_key(&cv.prefix, *compression);
+        let plan_dir = tempfile::Builder::new()
+            .prefix("plan-")
+            .tempdir_in(work.path())
+            .with_context(|| format!("creating a dir in {}", work.path().display()))?;
+        let file_name = plan_key.rsplit('/').next().unwrap_or(&plan_key);
+        let local_plan = plan_dir.path().join(file_name);
+        cfg.bucket.download_file(&plan_key, &local_plan).await?;
+        let sorted = expected_series(cfg, cv, &id, &plan_key, &local_plan, plan_dir.path()).await?;
+        let dir = local_block(&cfg.bucket, &id.tenant, &block, plan_dir.path()).await?;
+        let (tenant, day, max) = (id.tenant.clone(), id.day, cfg.max_reported);
+        let day_report = tokio::task::spawn_blocking(move || {
+            compare_plan(sorted, &dir, &tenant, day, max)
+                .with_context(|| format!("plan {plan_key}: block {}", dir.display()))
+        })
+        .await??;
+        report.series += day_report.series;
+        report.samples += day_report.samples;
+        report.differences += day_report.differences;
+        let room = cfg.max_reported.saturating_sub(report.reported.len());
+        report
+            .reported
+            .extend(day_report.reported.into_iter().take(room));
+    }
+    Ok(report)
+}
+
+/// The plan's series as the chunk store has them, in label order.
+async fn expected_series(
+    cfg: &VerifyConfig,
+    cv: &CortexVerify,
+    id: &PlanId,
+    plan_key: &str,
+    local_plan: &Path,
+    scratch: &Path,
+) -> Result<common::extsort::Sorted<SeriesRecord>> {
+    let src = &cv.source;
+    let f = File::open(local_plan).with_context(|| format!("opening {}", local_plan.display()))?;
+    let mut reader = PlanReader::new(plan_key, BufReader::with_capacity(1 << 20, f))?;
+    let fetcher = ChunkFetcher::for_day(
+        &src.config,
+        id.day,
+        src.chunks_dir.as_deref(),
+        src.fetch.clone(),
+    )
+    .with_context(|| format!("plan {plan_key}"))?;
+    let loader = Arc::new(SeriesLoader::new(
+        Arc::new(fetcher),
+        &id.tenant,
+        id.day_start_ms(),
+        id.day_end_ms(),
+    ));
+    let mut sorter = ExternalSorter::<SeriesRecord>::new(scratch, cfg.memory_budget.max(1 << 20))?;
+    let entries = std::iter::from_fn(|| reader.next_entry().transpose());
+    let mut loaded = futures::stream::iter(entries)
+        .map(|entry| {
+            let loader = Arc::clone(&loader);
+            async move {
+                match entry? {
+                    PlanEntry::Cortex {
+                        series_id,
+                        chunk_ids,
+                    } => Ok(loader.load(series_id, chunk_ids).await?),
+                    other => bail!("a {} entry in a cortex plan", other.source()),
+                }
+            }
+        })
+        .buffer_unordered(src.fetch.concurrency.max(1));
+    while let Some(r) = loaded.next().await {
+        if let Some(s) = r.with_context(|| format!("plan {plan_key}"))? {
+            sorter.push(SeriesRecord(s))?;
+        }
+    }
+    Ok(sorter.finish()?)
+}
+
+fn samples_of(s: &MergedSeries) -> Result<Vec<(i64, f64)>> {
+    let mut out = Vec::new();
+    for c in &s.chunks {
+        for sample in XorIterator::new(&c.data)? {
+            out.push(sample?);
+        }
+    }
+    Ok(out)
+}
+
+/// Merge-joins expected series (sorted, same labels adjacent) with the
+/// block's series.
+fn compare_plan(
+    expected: common::extsort::Sorted<SeriesRecord>,
+    block_dir: &Path,
+    tenant: &str,
+    day: i32,
+    max: usize,
+) -> Result<VerifyReport> {
+    let (day_start, day_end) = (
+        i64::from(day) * 86_400_000,
+        (i64::from(day) + 1) * 86_400_000,
+    );
+    let mut report = VerifyReport::default();
+    let block = BlockReader::open(block_dir)?;
+    let mut actual = block.series();
+    let mut next_actual = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+        let Some(r) = actual.next() else {
+            return Ok(None);
+        };
+        let (labels, chunks) = r?;
+        let mut samples = Vec::new();
+        for c in &chunks {
+            samples.extend(block.chunk_samples(c)?);
+        }
+        Ok(Some((labels, samples)))
+    };
+    // Groups of expected series with equal labels, merged as the builder must.
+    let mut expected = expected.peekable();
+    let mut next_expected = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+        loop {
+            let Some(r) = expected.next() else {
+                return Ok(None);
+            };
+            let SeriesRecord(first) = r?;
+            let mut rest = Vec::new();
+            while let Some(Ok(SeriesRecord(next))) = expected.peek() {
+                if next.labels != first.labels {
+                    break;
+                }
+                if let Some(r) = expected.next() {
+                    rest.push(r?.0);
+                }
+            }
+            let m = merge_same_labels(first, rest, day_start, day_end)?;
+            if !m.chunks.is_empty() {
+                let samples = samples_of(&m)?;
+                return Ok(Some((m.labels, samples)));
+            }
+        }
+    };
+    let mut e = next_expected()?;
+    let mut a = next_actual()?;
+    loop {
+        let order = match (&e, &a) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((el, _)), Some((al, _))) => el.cmp(al),
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                if let (Some((labels, es)), Some((_, acts))) = (&e, &a) {
+                    report.series += 1;
+                    report.samples += es.len() as u64;
+                    compare_samples(&mut report, tenant, day, &labels.to_string(), es, acts, max);
+                }
+                e = next_expected()?;
+                a = next_actual()?;
+            }
+            std::cmp::Ordering::Less => {
+                if let Some((labels, _)) = &e {
+                    let series = labels.to_string();
+                    report.differ(
+                        Difference::MissingSeries {
+                            tenant: tenant.into(),
+                            day,
+                            series,
+                        },
+                        max,
+                    );
+                }
+                e = next_expected()?;
+            }
+            std::cmp::Ordering::Greater => {
+                if let Some((labels, _)) = &a {
+                    let series = labels.to_string();
+                    report.differ(
+                        Difference::ExtraSeries {
+                            tenant: tenant.into(),
+                            day,
+                            series,
+                        },
+                        max,
+                    );
+                }
+                a = next_actual()?;
+            }
+        }
+    }
+    Ok(report)
+}
