@@ -26,24 +26,32 @@ async fn load(host: &str, case: &Path) {
     let mut o = BigtableOptions::new("fixture-project", "fixture-instance");
     o.emulator_host = Some(host.to_string());
     let client = BigtableClient::connect(&o).unwrap();
-    let tables: serde_json::Value = serde_json::from_slice(&std::fs::read(case.join("index/tables.json")).unwrap()).unwrap();
+    let tables: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(case.join("index/tables.json")).unwrap()).unwrap();
     for t in tables["tables"].as_array().unwrap() {
-        client.create_table(t["table"].as_str().unwrap(), &["f"]).await.unwrap();
+        client
+            .create_table(t["table"].as_str().unwrap(), &["f"])
+            .await
+            .unwrap();
     }
     for f in std::fs::read_dir(case.join("index")).unwrap() {
         let path = f.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
-        let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+        let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> =
+            BTreeMap::new();
         for line in std::io::BufReader::new(std::fs::File::open(&path).unwrap()).lines() {
             let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            by_table.entry(v["table"].as_str().unwrap().into()).or_default().push((
-                b64(v["row_key_b64"].as_str().unwrap()),
-                v["family"].as_str().unwrap().into(),
-                b64(v["qualifier_b64"].as_str().unwrap()),
-                b64(v["value_b64"].as_str().unwrap_or("")),
-            ));
+            by_table
+                .entry(v["table"].as_str().unwrap().into())
+                .or_default()
+                .push((
+                    b64(v["row_key_b64"].as_str().unwrap()),
+                    v["family"].as_str().unwrap().into(),
+                    b64(v["qualifier_b64"].as_str().unwrap()),
+                    b64(v["value_b64"].as_str().unwrap_or("")),
+                ));
         }
         for (t, cells) in by_table {
             client.write_cells(&t, &cells).await.unwrap();
@@ -64,7 +72,11 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
         std::fs::copy(c.path(), copy.join("chunks").join(c.file_name())).unwrap();
     }
     let analyze = promtool::analyze(&db, block.file_name().unwrap().to_str().unwrap());
-    assert!(analyze.is_ok(), "promtool analyze {}: {analyze:?}", block.display());
+    assert!(
+        analyze.is_ok(),
+        "promtool analyze {}: {analyze:?}",
+        block.display()
+    );
     let mut lines = promtool::dump_lines(&db, i64::MIN / 2, i64::MAX / 2).unwrap();
     lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     let mut h = Sha256::new();
@@ -72,7 +84,10 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
         h.update(l.as_bytes());
         h.update(b"\n");
     }
-    (lines.len(), h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    (
+        lines.len(),
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    )
 }
 
 #[test]
@@ -82,9 +97,14 @@ fn run_from_bigtable_index_matches_cortex_blocks() {
         eprintln!("skipping: promtool not installed");
         return;
     }
-    let Some(em) = emulators::bigtable().unwrap() else { return };
-    let case: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cortex/v11-hashed-bigchunk");
-    tokio::runtime::Runtime::new().unwrap().block_on(load(&em.addr, &case));
+    let Some(em) = emulators::bigtable().unwrap() else {
+        return;
+    };
+    let case: PathBuf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cortex/v11-hashed-bigchunk");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(load(&em.addr, &case));
     let tmp = tempfile::tempdir().unwrap();
     let bucket = tmp.path().join("bucket");
     std::fs::create_dir_all(&bucket).unwrap();
@@ -100,8 +120,19 @@ fn run_from_bigtable_index_matches_cortex_blocks() {
     .unwrap();
     let out = Command::new(BIN)
         .env("BIGTABLE_EMULATOR_HOST", &em.addr)
-        .args(["run", "--source", &format!("cortex:{}", cfg.display()), "--bucket", bucket.to_str().unwrap()])
-        .args(["--work-dir", tmp.path().join("work").to_str().unwrap(), "--builders", "2"])
+        .args([
+            "run",
+            "--source",
+            &format!("cortex:{}", cfg.display()),
+            "--bucket",
+            bucket.to_str().unwrap(),
+        ])
+        .args([
+            "--work-dir",
+            tmp.path().join("work").to_str().unwrap(),
+            "--builders",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -110,7 +141,8 @@ fn run_from_bigtable_index_matches_cortex_blocks() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(case.join("expected/dumps.json")).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(case.join("expected/dumps.json")).unwrap()).unwrap();
     let mut seen = 0;
     for tenant in std::fs::read_dir(&bucket).unwrap() {
         let tenant = tenant.unwrap();
@@ -120,15 +152,29 @@ fn run_from_bigtable_index_matches_cortex_blocks() {
         }
         for b in std::fs::read_dir(tenant.path()).unwrap() {
             let b = b.unwrap().path();
-            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(b.join("meta.json")).unwrap()).unwrap();
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(b.join("meta.json")).unwrap()).unwrap();
             let day = (meta["minTime"].as_i64().unwrap() / DAY_MS).to_string();
             let want = &expected[&name][&day];
             let (lines, sha) = sorted_dump(&b, tmp.path());
-            assert_eq!(lines as u64, want["lines"].as_u64().unwrap(), "{name} {day}: dump lines");
-            assert_eq!(sha, want["sha256"].as_str().unwrap(), "{name} {day}: dump sha256");
+            assert_eq!(
+                lines as u64,
+                want["lines"].as_u64().unwrap(),
+                "{name} {day}: dump lines"
+            );
+            assert_eq!(
+                sha,
+                want["sha256"].as_str().unwrap(),
+                "{name} {day}: dump sha256"
+            );
             seen += 1;
         }
     }
-    let want_blocks: usize = expected.as_object().unwrap().values().map(|d| d.as_object().unwrap().len()).sum();
+    let want_blocks: usize = expected
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|d| d.as_object().unwrap().len())
+        .sum();
     assert_eq!(seen, want_blocks, "blocks");
 }

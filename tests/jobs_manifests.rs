@@ -56,7 +56,7 @@ fn kubectl() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-/// The Python that has kubernetes-validate: the project's venv, or $PYTHON.
+/// The Python that has kubernetes-validate: the project's venv, or $BLOCKSCONVERT_PYTHON.
 fn python() -> PathBuf {
     std::env::var_os("BLOCKSCONVERT_PYTHON")
         .map(PathBuf::from)

@@ -182,6 +182,21 @@ fn openmetrics(series: &mut [TestSeries]) -> String {
     to_openmetrics(series).unwrap()
 }
 
+/// `generate` keeps samples seconds apart; spread them `factor` times
+/// wider from `start`, on whole seconds (which promtool reads back exactly).
+fn stretch(series: Vec<TestSeries>, start: i64, factor: i64) -> Vec<TestSeries> {
+    series
+        .into_iter()
+        .map(|mut s| {
+            for x in &mut s.samples {
+                x.0 = start + (x.0 - start) * factor / 1000 * 1000;
+            }
+            s.samples.dedup_by_key(|x| x.0);
+            s
+        })
+        .collect()
+}
+
 type Expected = BTreeMap<(String, i64), u64>;
 
 fn expected_of(series: &[TestSeries]) -> Expected {
@@ -274,7 +289,8 @@ fn data_dir_compacted_by_prometheus_converts_to_its_input() {
     }
     let dir = tempfile::tempdir().unwrap();
     // Four and a half days from 07:00, irregular samples, NaN and infinities.
-    let mut series = generate(&GenOptions {
+    // About 75 minutes of samples per series, spread to about 4.5 days.
+    let series = generate(&GenOptions {
         series: 40,
         max_samples: 300,
         start: DAY0 + 7 * H,
@@ -282,6 +298,10 @@ fn data_dir_compacted_by_prometheus_converts_to_its_input() {
         stale_markers: false,
         seed: 61,
     });
+    let mut series = stretch(series, DAY0 + 7 * H, 90);
+    series
+        .iter_mut()
+        .for_each(|s| s.samples.retain(|&(t, _)| t < DAY0 + 4 * DAY_MS + 19 * H));
     let input = dir.path().join("input.om");
     std::fs::write(&input, openmetrics(&mut series)).unwrap();
     let expected = expected_of(&series);
@@ -394,6 +414,9 @@ fn replicas_merge_with_drop_label_and_prometheus_agrees() {
         stale_markers: false,
         seed: 62,
     });
+    let mut base = stretch(base, DAY0 + 10 * H, 30);
+    base.iter_mut()
+        .for_each(|s| s.samples.retain(|&(t, _)| t < DAY0 + 2 * DAY_MS + 18 * H));
     let replica = |name: &str, from: i64, to: i64, skew: bool| -> Vec<TestSeries> {
         base.iter()
             .map(|s| {

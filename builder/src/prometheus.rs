@@ -113,6 +113,12 @@ pub async fn build(
     })
 }
 
+/// A series and its samples, as merged.
+pub type Series = (Labels, Vec<(i64, f64)>);
+
+/// Where merged series go, one call per series in label order.
+pub type SeriesOut<'a> = dyn FnMut(&Labels, &[(i64, f64)]) -> Result<()> + 'a;
+
 /// One source block of a plan, on local disk.
 #[derive(Clone, Debug)]
 pub struct SourceInput {
@@ -193,7 +199,7 @@ pub fn merge_blocks(
     day_start: i64,
     day_end: i64,
     sort_budget: usize,
-    out: &mut dyn FnMut(&Labels, &[(i64, f64)]) -> Result<()>,
+    out: &mut SeriesOut<'_>,
 ) -> Result<MergeStats> {
     let mut readers = Vec::with_capacity(sources.len());
     for s in sources {
@@ -204,7 +210,7 @@ pub fn merge_blocks(
         needs_sort.push(!order_survives(r, s)?);
     }
     let sorting = needs_sort.iter().filter(|&&n| n).count();
-    let mut stats = MergeStats { resorted: sorting };
+    let stats = MergeStats { resorted: sorting };
     let per_sort = (sort_budget / sorting.max(1)).max(1 << 20);
     let window = (day_start, day_end);
     let mut streams = Vec::with_capacity(sources.len());
@@ -226,10 +232,7 @@ pub fn merge_blocks(
         heads.push(st.next()?);
     }
     let mut samples = Vec::new();
-    loop {
-        let Some(min) = heads.iter().flatten().map(|(l, _)| l).min().cloned() else {
-            break;
-        };
+    while let Some(min) = heads.iter().flatten().map(|(l, _)| l).min().cloned() {
         samples.clear();
         for (head, st) in heads.iter_mut().zip(&mut streams) {
             // A re-sorted block may hold the series more than once (two of
@@ -245,7 +248,6 @@ pub fn merge_blocks(
         samples.sort_by_key(|&(t, _)| t);
         out(&min, &samples)?;
     }
-    stats.resorted = sorting;
     Ok(stats)
 }
 
@@ -308,7 +310,7 @@ enum Stream<'a> {
 }
 
 impl Stream<'_> {
-    fn next(&mut self) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    fn next(&mut self) -> Result<Option<Series>> {
         match self {
             Stream::Direct(d) => d.next(),
             Stream::Sorted(s) => match s.next() {
@@ -332,7 +334,7 @@ struct DirectStream<'a> {
 }
 
 impl DirectStream<'_> {
-    fn next(&mut self) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    fn next(&mut self) -> Result<Option<Series>> {
         let ctx = || format!("source block {}", self.source.url);
         for item in self.series.by_ref() {
             let (labels, chunks) = item.with_context(ctx)?;
@@ -484,7 +486,7 @@ mod tests {
         work: &Path,
         start: i64,
         end: i64,
-    ) -> (Vec<(Labels, Vec<(i64, f64)>)>, MergeStats) {
+    ) -> (Vec<Series>, MergeStats) {
         let mut out = Vec::new();
         let stats = merge_blocks(sources, work, start, end, 1 << 20, &mut |l, s| {
             out.push((l.clone(), s.to_vec()));
@@ -585,10 +587,11 @@ mod tests {
     #[test]
     fn only_chunks_overlapping_the_window_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        // 300 samples a minute apart: chunks of 120, the first two before 2h.
+        // 300 samples a minute apart: chunks of 120, the first two end
+        // before 4h (at 1h59m and 3h59m).
         let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * 60_000, i as f64)).collect();
         let blk = write_block(dir.path(), 0, 6 * H, vec![(labels(&[("a", "1")]), samples)]);
-        let (out, _) = merge(&[input(blk.clone(), &[])], dir.path(), 2 * H, 6 * H);
+        let (out, _) = merge(&[input(blk.clone(), &[])], dir.path(), 4 * H, 6 * H);
         assert_eq!(out[0].1.first(), Some(&(240 * 60_000, 240.0)));
         let (out, _) = merge(&[input(blk, &[])], dir.path(), 7 * H, 8 * H);
         assert!(out.is_empty());
@@ -605,7 +608,7 @@ mod tests {
         );
         let src = input(blk, &["replica"]);
         let err = merge_blocks(
-            &[src.clone()],
+            std::slice::from_ref(&src),
             dir.path(),
             0,
             H,

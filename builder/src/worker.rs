@@ -57,6 +57,8 @@ pub struct BuilderConfig {
 impl BuilderConfig {
     /// The ULID the block of the current plan must carry; a fresh one
     /// outside a claim (a build run by hand, a test).
+    // Not `unwrap_or_default`: the default ULID is the nil one.
+    #[allow(clippy::unwrap_or_default)]
     pub fn block_ulid(&self) -> Ulid {
         self.block.unwrap_or_else(Ulid::new)
     }

@@ -155,9 +155,12 @@ fn main() {
     let target = env_num("BENCH_ENTRIES", 1_000_000);
     let mut opts = BigtableOptions::new("bench", "bench");
     opts.emulator_host = Some(em.addr.clone());
-    let client = BigtableClient::connect(&opts).expect("client");
     let t = Instant::now();
-    let written = rt.block_on(load(&client, target));
+    // Channels need the runtime: connect inside it.
+    let written = rt.block_on(async {
+        let client = BigtableClient::connect(&opts).expect("client");
+        load(&client, target).await
+    });
     println!(
         "loaded {written} index entries in {:.1}s",
         t.elapsed().as_secs_f64()

@@ -226,7 +226,7 @@ impl Env {
         let end = Instant::now() + timeout;
         loop {
             for (id, fs) in self.plan_files() {
-                if !self.progress(&id).is_some_and(|p| p.builder == builder) {
+                if self.progress(&id).is_none_or(|p| p.builder != builder) {
                     continue;
                 }
                 for k in attempts(&fs) {

@@ -154,6 +154,9 @@ async fn expected_series(
     Ok(sorter.finish()?)
 }
 
+/// A series and its samples in time order.
+type SeriesSamples = (Labels, Vec<(i64, f64)>);
+
 fn samples_of(s: &MergedSeries) -> Result<Vec<(i64, f64)>> {
     let mut out = Vec::new();
     for c in &s.chunks {
@@ -180,7 +183,7 @@ fn compare_plan(
     let mut report = VerifyReport::default();
     let block = BlockReader::open(block_dir)?;
     let mut actual = block.series();
-    let mut next_actual = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    let mut next_actual = || -> Result<Option<SeriesSamples>> {
         let Some(r) = actual.next() else {
             return Ok(None);
         };
@@ -193,7 +196,7 @@ fn compare_plan(
     };
     // Groups of expected series with equal labels, merged as the builder must.
     let mut expected = expected.peekable();
-    let mut next_expected = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    let mut next_expected = || -> Result<Option<SeriesSamples>> {
         loop {
             let Some(r) = expected.next() else {
                 return Ok(None);

@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod fetch;
+pub mod generate;
 pub mod merge;
 pub mod record;
 pub mod series;

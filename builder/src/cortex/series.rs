@@ -31,8 +31,9 @@ pub struct SeriesError {
 pub enum SeriesErrorKind {
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// Boxed: fetch errors are large and this travels on every series' result.
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(Box<FetchError>),
     #[error(transparent)]
     Object(#[from] ObjectError),
     #[error("chunk {key}: labels: {source}")]
@@ -45,6 +46,12 @@ pub enum SeriesErrorKind {
     Merge(#[from] MergeError),
     #[error("decoding task failed: {0}")]
     Task(String),
+}
+
+impl From<FetchError> for SeriesErrorKind {
+    fn from(e: FetchError) -> Self {
+        SeriesErrorKind::Fetch(Box::new(e))
+    }
 }
 
 /// Counters over the series a loader handled.

@@ -88,6 +88,9 @@ impl BigtableOptions {
     }
 }
 
+/// A cell to write: (row key, family, qualifier, value).
+pub type CellWrite = (Vec<u8>, String, Vec<u8>, Vec<u8>);
+
 /// One cell of a row: family, qualifier, value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cell {
@@ -167,7 +170,8 @@ fn is_retriable(status: &Status) -> bool {
 }
 
 impl BigtableClient {
-    /// Sets up lazily connected channels; nothing is sent until the first request.
+    /// Sets up lazily connected channels; nothing is sent until the first
+    /// request. Must be called inside a Tokio runtime.
     pub fn connect(opts: &BigtableOptions) -> Result<Self, BigtableError> {
         let (data, admin, auth) = match &opts.emulator_host {
             Some(host) => {
@@ -484,11 +488,7 @@ impl BigtableClient {
 
     /// Writes cells `(row, family, qualifier, value)` with timestamp 0, as
     /// Cortex does (so a rewrite replaces the cell). For loading test data.
-    pub async fn write_cells(
-        &self,
-        table: &str,
-        cells: &[(Vec<u8>, String, Vec<u8>, Vec<u8>)],
-    ) -> Result<(), BigtableError> {
+    pub async fn write_cells(&self, table: &str, cells: &[CellWrite]) -> Result<(), BigtableError> {
         for batch in cells.chunks(MUTATION_BATCH) {
             let entries: Vec<MutateRowsEntry> = batch
                 .iter()

@@ -152,6 +152,9 @@ pub struct DynamoOptions {
     pub requests_per_sec: Option<f64>,
 }
 
+/// An item to write: (`h`, `r`, `c` or none).
+pub type ItemWrite = (String, Vec<u8>, Option<Vec<u8>>);
+
 /// One page of a scan segment: `(h, r)` of each item.
 pub type ScanPage = Vec<(String, Vec<u8>)>;
 
@@ -277,14 +280,22 @@ impl DynamoClient {
 
     /// Writes items `(h, r, c)` (`c` omitted when `None`, as Cortex does for
     /// empty values). For loading test data.
-    pub async fn put_items(
-        &self,
-        table: &str,
-        items: &[(String, Vec<u8>, Option<Vec<u8>>)],
-    ) -> Result<(), DynamoError> {
-        for batch in items.chunks(WRITE_BATCH) {
+    pub async fn put_items(&self, table: &str, items: &[ItemWrite]) -> Result<(), DynamoError> {
+        // A batch may not name one key twice; a later write of a key wins,
+        // as it would with single puts.
+        let mut last: HashMap<(&str, &[u8]), usize> = HashMap::with_capacity(items.len());
+        for (i, (h, r, _)) in items.iter().enumerate() {
+            last.insert((h.as_str(), r.as_slice()), i);
+        }
+        let unique: Vec<&ItemWrite> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, (h, r, _))| last.get(&(h.as_str(), r.as_slice())) == Some(i))
+            .map(|(_, item)| item)
+            .collect();
+        for batch in unique.chunks(WRITE_BATCH) {
             let mut requests = Vec::with_capacity(batch.len());
-            for (h, r, c) in batch {
+            for (h, r, c) in batch.iter().copied() {
                 let mut put = PutRequest::builder()
                     .item("h", AttributeValue::S(h.clone()))
                     .item("r", AttributeValue::B(Blob::new(r.clone())));

@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn packed_order_is_tuple_order() {
-        let mut refs = vec![
+        let mut refs = [
             ChunkRef::new("a.b", 1, "s", "c"),
             ChunkRef::new("a", 2, "s", "c"),
             ChunkRef::new("a", 1, "t", "c"),

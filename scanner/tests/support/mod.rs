@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use common::bucket::Bucket;
-use common::cortex::bigtable::{BigtableClient, BigtableOptions};
+use common::cortex::bigtable::{BigtableClient, BigtableOptions, CellWrite};
 use common::cortex::config::BigtableLayout;
-use common::cortex::dynamodb::{DynamoClient, DynamoOptions};
+use common::cortex::dynamodb::{DynamoClient, DynamoOptions, ItemWrite};
 use common::cortex::schema::{bigtable_cell, IndexEntry};
 use common::names::PlanCompression;
 use common::plan::{PlanEntry, PlanReader};
@@ -56,8 +56,7 @@ pub async fn load_bigtable_case(client: &BigtableClient, case: &Path) {
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
-        let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> =
-            BTreeMap::new();
+        let mut by_table: BTreeMap<String, Vec<CellWrite>> = BTreeMap::new();
         for line in std::io::BufReader::new(std::fs::File::open(&path).unwrap()).lines() {
             let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             by_table
@@ -113,8 +112,7 @@ pub async fn load_dynamo_case(client: &DynamoClient, case: &Path) {
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
-        let mut by_table: BTreeMap<String, Vec<(String, Vec<u8>, Option<Vec<u8>>)>> =
-            BTreeMap::new();
+        let mut by_table: BTreeMap<String, Vec<ItemWrite>> = BTreeMap::new();
         for line in std::io::BufReader::new(std::fs::File::open(&path).unwrap()).lines() {
             let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             by_table
@@ -138,7 +136,7 @@ pub async fn load_bigtable_entries(
     layout: BigtableLayout,
     entries: &[IndexEntry],
 ) {
-    let mut by_table: BTreeMap<&str, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    let mut by_table: BTreeMap<&str, Vec<CellWrite>> = BTreeMap::new();
     for e in entries {
         let (row, q) = bigtable_cell(layout, &e.hash, &e.range);
         by_table
@@ -156,7 +154,7 @@ pub async fn load_bigtable_entries(
 }
 
 pub async fn load_dynamo_entries(client: &DynamoClient, entries: &[IndexEntry]) {
-    let mut by_table: BTreeMap<&str, Vec<(String, Vec<u8>, Option<Vec<u8>>)>> = BTreeMap::new();
+    let mut by_table: BTreeMap<&str, Vec<ItemWrite>> = BTreeMap::new();
     for e in entries {
         let value = (!e.value.is_empty()).then(|| e.value.clone());
         by_table
