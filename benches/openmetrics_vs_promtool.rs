@@ -18,7 +18,10 @@ use scanner::generate::{write_openmetrics, GenSpec};
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Runs a command to completion; returns wall seconds and peak RSS bytes.
@@ -46,8 +49,10 @@ fn main() {
     let series = env_or("BENCH_SERIES", 10_000);
     let samples = env_or("BENCH_SAMPLES", 1_440);
     let budget = std::env::var("BENCH_MEMORY_BUDGET").unwrap_or_else(|_| "128MiB".into());
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()))
-        .expect("temp dir");
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()),
+    )
+    .expect("temp dir");
     let input = dir.path().join("bench.om");
     let spec = GenSpec {
         series,
@@ -59,7 +64,8 @@ fn main() {
     };
     let t = Instant::now();
     let f = std::fs::File::create(&input).expect("create input");
-    let lines = write_openmetrics(&spec, &mut BufWriter::with_capacity(1 << 20, f)).expect("write input");
+    let lines =
+        write_openmetrics(&spec, &mut BufWriter::with_capacity(1 << 20, f)).expect("write input");
     let size = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "generated {lines} samples ({:.0} MiB) in {:.1}s",
@@ -71,7 +77,15 @@ fn main() {
         Command::new(BIN)
             .args(["run", "--source"])
             .arg(format!("openmetrics:{}", input.display()))
-            .args(["--tenant", "bench", "--builders", "1", "--memory-budget", &budget, "--bucket"])
+            .args([
+                "--tenant",
+                "bench",
+                "--builders",
+                "1",
+                "--memory-budget",
+                &budget,
+                "--bucket",
+            ])
             .arg(dir.path().join("bucket"))
             .arg("--work-dir")
             .arg(dir.path().join("work"))
@@ -93,10 +107,19 @@ fn main() {
     print_table(lines, &ours, promtool.as_ref(), &budget, dir.path());
 }
 
-fn print_table(samples: u64, ours: &(f64, u64), promtool: Option<&(f64, u64)>, budget: &str, _dir: &Path) {
+fn print_table(
+    samples: u64,
+    ours: &(f64, u64),
+    promtool: Option<&(f64, u64)>,
+    budget: &str,
+    _dir: &Path,
+) {
     println!();
     println!("OpenMetrics -> blocks, {samples} samples, --memory-budget {budget}");
-    println!("{:<44} {:>9} {:>14} {:>14}", "tool", "seconds", "samples/s", "peak RSS MiB");
+    println!(
+        "{:<44} {:>9} {:>14} {:>14}",
+        "tool", "seconds", "samples/s", "peak RSS MiB"
+    );
     let row = |name: &str, (s, rss): &(f64, u64)| {
         println!(
             "{name:<44} {s:>9.2} {:>14.0} {:>14.1}",

@@ -15,7 +15,11 @@ use common::tenant::TenantFilter;
 use scanner::openmetrics::DayRange;
 
 #[derive(Parser, Debug)]
-#[command(name = "blocksconvert", version, about = "Moves Prometheus-ecosystem history into daily per-tenant TSDB blocks")]
+#[command(
+    name = "blocksconvert",
+    version,
+    about = "Moves Prometheus-ecosystem history into daily per-tenant TSDB blocks"
+)]
 pub struct Cli {
     /// Log lines as text or JSON.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -233,7 +237,10 @@ pub struct CortexArgs {
 
 impl CortexArgs {
     /// The chunk store of `source`, when it is a Cortex one.
-    fn source(&self, source: Option<&SourceSpec>) -> Result<Option<Arc<builder::cortex::CortexSource>>> {
+    fn source(
+        &self,
+        source: Option<&SourceSpec>,
+    ) -> Result<Option<Arc<builder::cortex::CortexSource>>> {
         let Some(SourceSpec::Cortex(path)) = source else {
             return Ok(None);
         };
@@ -290,7 +297,9 @@ pub struct DemoArgs {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -305,7 +314,15 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(a) => {
-            let mut cfg = builder_config(&a.bucket, a.output.as_deref(), &a.work, &a.tenants, a.name, a.poll_interval, a.heartbeat)?;
+            let mut cfg = builder_config(
+                &a.bucket,
+                a.output.as_deref(),
+                &a.work,
+                &a.tenants,
+                a.name,
+                a.poll_interval,
+                a.heartbeat,
+            )?;
             cfg.cortex = a.cortex.source(a.source.as_ref())?;
             cfg.pause_after_claim = a.pause_after_claim;
             let summary = builder::run_builder(Arc::new(cfg), a.once).await?;
@@ -322,10 +339,13 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 memory_budget: a.work.memory_budget,
                 days: DayRange::default(),
                 max_reported: a.max_differences,
-                cortex: a.cortex.source(Some(&a.source))?.map(|source| verify::CortexVerify {
-                    source,
-                    prefix: a.prefix.clone(),
-                }),
+                cortex: a
+                    .cortex
+                    .source(Some(&a.source))?
+                    .map(|source| verify::CortexVerify {
+                        source,
+                        prefix: a.prefix.clone(),
+                    }),
             };
             let report = verify::verify(&cfg, &a.source).await?;
             crate::report::print_verify(&report);
@@ -394,7 +414,10 @@ pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
             Compression::Gzip => PlanCompression::Gzip,
             Compression::Snappy => PlanCompression::Snappy,
         },
-        days: DayRange { from: a.from, to: a.to },
+        days: DayRange {
+            from: a.from,
+            to: a.to,
+        },
         tenant: a.tenant.clone(),
         cortex: a.cortex_scan.options(&a.tenants),
         prometheus: a.prometheus.options(),
@@ -443,7 +466,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
     let mult: usize = match unit.trim() {
         "" | "B" => 1,
         "KiB" | "K" => 1 << 10,
@@ -454,7 +479,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "GB" => 1_000_000_000,
         u => return Err(format!("unknown size unit {u:?} (use KiB, MiB, GiB)")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// `10s`, `5m`, `2h`, `250ms`.
@@ -462,7 +488,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s"))?;
     Ok(match unit {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),

@@ -25,9 +25,11 @@ pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("demo-out"));
     let bucket_dir = dir.join("bucket");
     let work_dir = dir.join("work");
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     if bucket_dir.exists() {
-        std::fs::remove_dir_all(&bucket_dir).with_context(|| format!("clearing {}", bucket_dir.display()))?;
+        std::fs::remove_dir_all(&bucket_dir)
+            .with_context(|| format!("clearing {}", bucket_dir.display()))?;
     }
     let source_file = dir.join("demo.om");
     // 200 series, 36 hours at 60 s from 2026-11-16T06:00Z: two UTC days.
@@ -38,7 +40,8 @@ pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         step_ms: 60_000,
         seed: 42,
     };
-    let f = std::fs::File::create(&source_file).with_context(|| format!("creating {}", source_file.display()))?;
+    let f = std::fs::File::create(&source_file)
+        .with_context(|| format!("creating {}", source_file.display()))?;
     let lines = write_openmetrics(&spec, &mut BufWriter::new(f))?;
     println!("demo: wrote {} ({lines} samples)", source_file.display());
 
@@ -91,9 +94,15 @@ pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
     .await?;
     crate::report::print_verify(&report);
     for r in &summary.finished {
-        println!("block: {}", bucket_dir.join(&r.tenant).join(&r.block).display());
+        println!(
+            "block: {}",
+            bucket_dir.join(&r.tenant).join(&r.block).display()
+        );
     }
-    println!("demo: inspect with `promtool tsdb analyze {} <ULID>`", bucket_dir.join(TENANT).display());
+    println!(
+        "demo: inspect with `promtool tsdb analyze {} <ULID>`",
+        bucket_dir.join(TENANT).display()
+    );
     Ok(if report.ok() && summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {

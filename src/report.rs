@@ -28,7 +28,8 @@ pub fn print_build(s: &BuilderSummary) {
 /// The summary table of a run: plans, series, samples in/out, duplicates
 /// dropped, blocks, bytes, seconds; failures listed after it.
 pub fn print_run_summary(s: &BuilderSummary, elapsed: Duration) {
-    let sum = |f: fn(&common::records::FinishedRecord) -> u64| s.finished.iter().map(f).sum::<u64>();
+    let sum =
+        |f: fn(&common::records::FinishedRecord) -> u64| s.finished.iter().map(f).sum::<u64>();
     let rows = [
         ("plans finished", s.finished.len() as u64),
         ("plans failed", s.failed.len() as u64),
@@ -57,7 +58,10 @@ pub fn print_verify(r: &VerifyReport) {
         println!("DIFF {d}");
     }
     if r.differences as usize > r.reported.len() {
-        println!("... and {} more differences", r.differences as usize - r.reported.len());
+        println!(
+            "... and {} more differences",
+            r.differences as usize - r.reported.len()
+        );
     }
     let verdict = if r.ok() { "OK" } else { "MISMATCH" };
     println!(

@@ -90,36 +90,51 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
     )
 }
 
-#[test]
-fn run_from_bigtable_index_matches_cortex_blocks() {
-    if !promtool::available() {
-        assert!(!emulators::tools_required(), "promtool is required");
-        eprintln!("skipping: promtool not installed");
-        return;
+/// Writes every chunk object of the case into the Bigtable chunk table of
+/// its start (`chunks_<week>`, row = external key, cell `f:c`), as Cortex
+/// did when `object_store` was empty.
+async fn load_chunks(host: &str, case: &Path) {
+    let mut o = BigtableOptions::new("fixture-project", "fixture-instance");
+    o.emulator_host = Some(host.to_string());
+    let client = BigtableClient::connect(&o).unwrap();
+    let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    for f in std::fs::read_dir(case.join("chunks")).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().to_string_lossy().into_owned();
+        let key = common::cortex::key::external_key_from_filesystem_name(&name).unwrap();
+        let from_hex = key.split(':').nth(1).unwrap();
+        let from_ms = i64::from_str_radix(from_hex, 16).unwrap();
+        let table = format!("chunks_{}", from_ms / 1000 / 604_800);
+        by_table.entry(table).or_default().push((
+            key.into_bytes(),
+            "f".into(),
+            b"c".to_vec(),
+            std::fs::read(f.path()).unwrap(),
+        ));
     }
-    let Some(em) = emulators::bigtable().unwrap() else {
-        return;
-    };
-    let case: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cortex/v11-hashed-bigchunk");
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(load(&em.addr, &case));
+    for (t, cells) in by_table {
+        client.write_cells(&t, &cells).await.unwrap();
+    }
+}
+
+/// Runs `blocksconvert run` on a config and checks every block against the
+/// dumps of Cortex's own builder.
+fn run_and_compare(emulator: &str, case: &Path, storage: &str, drop_object_store: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let bucket = tmp.path().join("bucket");
     std::fs::create_dir_all(&bucket).unwrap();
-    let schema = std::fs::read_to_string(case.join("schema.yaml")).unwrap();
+    let mut schema = std::fs::read_to_string(case.join("schema.yaml")).unwrap();
+    if drop_object_store {
+        schema = schema
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("object_store:"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     let cfg = tmp.path().join("cfg.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{schema}\nstorage:\n  bigtable:\n    project: fixture-project\n    instance: fixture-instance\n  filesystem:\n    directory: {}\n",
-            case.join("chunks").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, format!("{schema}\nstorage:\n{storage}")).unwrap();
     let out = Command::new(BIN)
-        .env("BIGTABLE_EMULATOR_HOST", &em.addr)
+        .env("BIGTABLE_EMULATOR_HOST", emulator)
         .args([
             "run",
             "--source",
@@ -177,4 +192,57 @@ fn run_from_bigtable_index_matches_cortex_blocks() {
         .map(|d| d.as_object().unwrap().len())
         .sum();
     assert_eq!(seen, want_blocks, "blocks");
+}
+
+fn tools_or_skip() -> bool {
+    if !promtool::available() {
+        assert!(!emulators::tools_required(), "promtool is required");
+        eprintln!("skipping: promtool not installed");
+        return false;
+    }
+    true
+}
+
+fn case(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/cortex")
+        .join(name)
+}
+
+#[test]
+fn run_from_bigtable_index_matches_cortex_blocks() {
+    if !tools_or_skip() {
+        return;
+    }
+    let Some(em) = emulators::bigtable().unwrap() else {
+        return;
+    };
+    let case = case("v11-hashed-bigchunk");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(load(&em.addr, &case));
+    let storage = format!(
+        "  bigtable:\n    project: fixture-project\n    instance: fixture-instance\n  filesystem:\n    directory: {}\n",
+        case.join("chunks").display()
+    );
+    run_and_compare(&em.addr, &case, &storage, false);
+}
+
+/// Chunks in Bigtable's own chunk tables (`object_store` unset), the layout
+/// of the oldest Cortex clusters.
+#[test]
+fn run_with_chunks_in_bigtable_chunk_tables() {
+    if !tools_or_skip() {
+        return;
+    }
+    let Some(em) = emulators::bigtable().unwrap() else {
+        return;
+    };
+    let case = case("v9-bigtable-doubledelta");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        load(&em.addr, &case).await;
+        load_chunks(&em.addr, &case).await;
+    });
+    let storage = "  bigtable:\n    project: fixture-project\n    instance: fixture-instance\n";
+    run_and_compare(&em.addr, &case, storage, true);
 }

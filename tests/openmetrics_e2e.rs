@@ -31,7 +31,10 @@ fn promtool_or_skip() -> bool {
 }
 
 fn run_ok(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().expect("running blocksconvert");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running blocksconvert");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -104,7 +107,12 @@ fn assert_blocks_match(tenant_dir: &Path, expected: &Expected) {
     let mut got = Expected::new();
     for s in dump {
         let prev = got.insert((s.labels_text.clone(), s.timestamp), s.value.to_bits());
-        assert!(prev.is_none(), "sample {} @{} twice", s.labels_text, s.timestamp);
+        assert!(
+            prev.is_none(),
+            "sample {} @{} twice",
+            s.labels_text,
+            s.timestamp
+        );
     }
     assert_eq!(got.len(), expected.len(), "sample count");
     for (k, bits) in expected {
@@ -114,7 +122,12 @@ fn assert_blocks_match(tenant_dir: &Path, expected: &Expected) {
         } else {
             g == bits
         };
-        assert!(same, "{k:?}: expected {}, dump has {}", f64::from_bits(*bits), f64::from_bits(*g));
+        assert!(
+            same,
+            "{k:?}: expected {}, dump has {}",
+            f64::from_bits(*bits),
+            f64::from_bits(*g)
+        );
     }
 }
 
@@ -155,19 +168,42 @@ fn run_converts_and_promtool_agrees() {
         "--builders",
         "2",
     ]);
-    assert!(out.contains("plans finished                          2"), "{out}");
-    assert!(out.contains("duplicates dropped                     50"), "{out}");
+    assert!(
+        out.contains("plans finished                          2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("duplicates dropped                     50"),
+        "{out}"
+    );
     assert_blocks_match(&bucket.join("team_b.prod"), &expected);
 
-    let verify = run_ok(&["verify", "--bucket", bucket.to_str().unwrap(), "--source", &src, "--tenant", "team_b.prod"]);
+    let verify = run_ok(&[
+        "verify",
+        "--bucket",
+        bucket.to_str().unwrap(),
+        "--source",
+        &src,
+        "--tenant",
+        "team_b.prod",
+    ]);
     assert!(verify.contains("verify: OK"), "{verify}");
     // Plans are finished and staged samples are gone.
     let plans: Vec<String> = std::fs::read_dir(bucket.join("migration/team_b.prod"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(plans.iter().filter(|p| p.contains(".finished.")).count(), 2, "{plans:?}");
-    assert!(!plans.iter().any(|p| p.ends_with(".staged") || p.ends_with(".progress")), "{plans:?}");
+    assert_eq!(
+        plans.iter().filter(|p| p.contains(".finished.")).count(),
+        2,
+        "{plans:?}"
+    );
+    assert!(
+        !plans
+            .iter()
+            .any(|p| p.ends_with(".staged") || p.ends_with(".progress")),
+        "{plans:?}"
+    );
 }
 
 #[test]
@@ -180,7 +216,17 @@ fn scan_and_build_in_separate_processes() {
     let bucket = dir.path().join("bucket");
     let src = format!("openmetrics:{}", input.display());
     let b = bucket.to_str().unwrap();
-    run_ok(&["scan", "--source", &src, "--tenant", "t1", "--bucket", b, "--plan-compression", "gzip"]);
+    run_ok(&[
+        "scan",
+        "--source",
+        &src,
+        "--tenant",
+        "t1",
+        "--bucket",
+        b,
+        "--plan-compression",
+        "gzip",
+    ]);
     assert!(bucket.join("migration/t1").exists());
     assert!(bucket.join("migration/scan-complete").exists());
     run_ok(&["build", "--bucket", b, "--once"]);
@@ -211,14 +257,21 @@ fn verify_reports_a_changed_sample() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stdout.contains("MISMATCH") && stdout.contains("expected 777"), "{stdout}");
+    assert!(
+        stdout.contains("MISMATCH") && stdout.contains("expected 777"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn bad_line_is_reported_with_its_number() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bad.om");
-    std::fs::write(&input, "up{job=\"a\"} 1 1700000000\nup{job=\"a\" 2 1700000060\n# EOF\n").unwrap();
+    std::fs::write(
+        &input,
+        "up{job=\"a\"} 1 1700000000\nup{job=\"a\" 2 1700000060\n# EOF\n",
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args([
             "scan",

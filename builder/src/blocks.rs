@@ -11,7 +11,12 @@ use common::bucket::{Bucket, BucketError};
 use common::tsdb::meta::BlockMeta;
 
 /// Uploads `dir` to `<tenant>/<block>/` and returns the bytes uploaded.
-pub async fn upload_block(bucket: &Bucket, tenant: &str, block: &str, dir: &Path) -> Result<u64, BucketError> {
+pub async fn upload_block(
+    bucket: &Bucket,
+    tenant: &str,
+    block: &str,
+    dir: &Path,
+) -> Result<u64, BucketError> {
     let base = format!("{tenant}/{block}");
     let mut bytes = 0u64;
     let chunks_dir = dir.join("chunks");
@@ -24,7 +29,9 @@ pub async fn upload_block(bucket: &Bucket, tenant: &str, block: &str, dir: &Path
     for s in &segments {
         let file = chunks_dir.join(s);
         bytes += file_len(bucket, &base, &file)?;
-        bucket.upload_file(&format!("{base}/chunks/{s}"), &file).await?;
+        bucket
+            .upload_file(&format!("{base}/chunks/{s}"), &file)
+            .await?;
     }
     for name in ["index", "meta.json"] {
         let file = dir.join(name);

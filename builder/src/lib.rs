@@ -9,8 +9,8 @@
 
 pub mod blocks;
 pub mod claim;
-pub mod heartbeat;
 pub mod cortex;
+pub mod heartbeat;
 pub mod openmetrics;
 pub mod plan_build;
 pub mod prometheus;

@@ -68,10 +68,16 @@ pub async fn build(
 
 /// K-way merge of the staged readers by series; few readers, so a linear
 /// scan for the smallest head is simpler than a heap and as fast.
-fn merge_into(readers: &mut [(String, StagedReader<BufReader<File>>)], sink: &mut DaySink) -> Result<()> {
+fn merge_into(
+    readers: &mut [(String, StagedReader<BufReader<File>>)],
+    sink: &mut DaySink,
+) -> Result<()> {
     let mut heads: Vec<Option<(Labels, Vec<(i64, f64)>)>> = Vec::with_capacity(readers.len());
     for (key, r) in readers.iter_mut() {
-        heads.push(r.next_series().with_context(|| format!("staged samples {key}"))?);
+        heads.push(
+            r.next_series()
+                .with_context(|| format!("staged samples {key}"))?,
+        );
     }
     let mut samples = Vec::new();
     loop {
@@ -85,7 +91,9 @@ fn merge_into(readers: &mut [(String, StagedReader<BufReader<File>>)], sink: &mu
                     samples.extend(s);
                 }
                 let (key, r) = &mut readers[i];
-                *head = r.next_series().with_context(|| format!("staged samples {key}"))?;
+                *head = r
+                    .next_series()
+                    .with_context(|| format!("staged samples {key}"))?;
             }
         }
         // Stable: for equal timestamps, earlier entries stay first.

@@ -69,7 +69,11 @@ impl DaySink {
     /// Adds one series. `samples` are in non-decreasing time order; of equal
     /// timestamps the first is kept. A series with no sample inside the day
     /// is left out of the block (a block holds no series without chunks).
-    pub fn add_series(&mut self, labels: &Labels, samples: &[(i64, f64)]) -> Result<(), BlockWriteError> {
+    pub fn add_series(
+        &mut self,
+        labels: &Labels,
+        samples: &[(i64, f64)],
+    ) -> Result<(), BlockWriteError> {
         self.stats.samples_in += samples.len() as u64;
         self.kept.clear();
         for &(t, v) in samples {

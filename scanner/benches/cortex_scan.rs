@@ -66,7 +66,9 @@ async fn load(client: &BigtableClient, target: u64) -> u64 {
     let mut chunk = 0u64;
     while written < target {
         let tenant = ["alpha", "bravo", "charlie", "delta"][(chunk % 4) as usize];
-        let series = chunk / 4 % 20_000;
+        // One series per chunk: label entries of a series repeat per chunk and
+        // overwrite each other, and the table must hold distinct entries.
+        let series = chunk;
         let inst = format!("host-{series}");
         let labels = [
             ("__name__", "node_cpu_seconds_total"),

@@ -35,7 +35,11 @@ pub fn write_openmetrics(spec: &GenSpec, out: &mut impl Write) -> io::Result<u64
             if s % 7 == 6 && (i < spec.samples / 3 || i > 2 * spec.samples / 3) {
                 continue;
             }
-            let jitter = if s % 5 == 4 { (next(&mut rng) % 50) as i64 - 25 } else { 0 };
+            let jitter = if s % 5 == 4 {
+                (next(&mut rng) % 50) as i64 - 25
+            } else {
+                0
+            };
             let t = spec.start_ms + i as i64 * spec.step_ms + jitter;
             let v = value(s, i, &mut counters[s], &mut rng);
             buf.clear();
@@ -58,8 +62,16 @@ fn series_text(s: usize, out: &mut String) {
     use std::fmt::Write as _;
     let kind = s % 4;
     let _ = match kind {
-        0 => write!(out, "demo_requests_total{{instance=\"host-{}\",job=\"api\",code=\"200\"}}", s / 4),
-        1 => write!(out, "demo_temperature_celsius{{room=\"caf\u{e9} \u{2615} {}\",site=\"lab \\\"A\\\"\"}}", s / 4),
+        0 => write!(
+            out,
+            "demo_requests_total{{instance=\"host-{}\",job=\"api\",code=\"200\"}}",
+            s / 4
+        ),
+        1 => write!(
+            out,
+            "demo_temperature_celsius{{room=\"caf\u{e9} \u{2615} {}\",site=\"lab \\\"A\\\"\"}}",
+            s / 4
+        ),
         2 => write!(out, "demo_queue_depth{{path=\"C:\\\\temp\\\\q{}\"}}", s / 4),
         _ => write!(out, "demo_ratio{{shard=\"{}\"}}", s / 4),
     };

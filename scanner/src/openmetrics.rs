@@ -42,7 +42,9 @@ impl PartialOrd for DayRecord {
 /// file order and the first occurrence of a timestamp stays first.
 impl Ord for DayRecord {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.day.cmp(&other.day).then_with(|| self.labels.cmp(&other.labels))
+        self.day
+            .cmp(&other.day)
+            .then_with(|| self.labels.cmp(&other.labels))
     }
 }
 
@@ -60,8 +62,9 @@ impl SortRecord for DayRecord {
     }
 
     fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
-        let day = i32::try_from(get_varint(buf)?)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "day out of range"))?;
+        let day = i32::try_from(get_varint(buf)?).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "day out of range")
+        })?;
         let labels = Labels::decode(buf)?;
         let n = get_uvarint(buf)? as usize;
         let mut samples = Vec::with_capacity(n.min(1 << 20));
@@ -70,7 +73,11 @@ impl SortRecord for DayRecord {
             prev = prev.wrapping_add(get_varint(buf)?);
             samples.push((prev, get_f64(buf)?));
         }
-        Ok(DayRecord { day, labels, samples })
+        Ok(DayRecord {
+            day,
+            labels,
+            samples,
+        })
     }
 
     fn mem_size(&self) -> usize {
@@ -131,7 +138,7 @@ pub fn stage_file(
     let map_budget = (memory_budget / 2).max(1 << 20);
     let sort_budget = memory_budget.saturating_sub(map_budget).max(1 << 20);
     let mut sorter: ExternalSorter<DayRecord> = ExternalSorter::new(out_dir, sort_budget)
-            .with_context(|| format!("creating sort runs in {}", out_dir.display()))?;
+        .with_context(|| format!("creating sort runs in {}", out_dir.display()))?;
     let mut pending: HashMap<Box<str>, Pending> = HashMap::new();
     let mut pending_bytes = 0usize;
     let mut report = StageReport::default();
@@ -182,7 +189,10 @@ pub fn stage_file(
 
 /// Moves the grouped samples into the sort, in order of first appearance so
 /// that two spellings of one series keep file order.
-fn drain(pending: &mut HashMap<Box<str>, Pending>, sorter: &mut ExternalSorter<DayRecord>) -> Result<()> {
+fn drain(
+    pending: &mut HashMap<Box<str>, Pending>,
+    sorter: &mut ExternalSorter<DayRecord>,
+) -> Result<()> {
     let mut entries: Vec<Pending> = pending.drain().map(|(_, p)| p).collect();
     entries.sort_by_key(|p| p.first_line);
     for p in entries {
@@ -192,7 +202,10 @@ fn drain(pending: &mut HashMap<Box<str>, Pending>, sorter: &mut ExternalSorter<D
         let mut rest = &samples[..];
         while let Some(&(t0, _)) = rest.first() {
             let day = t0.div_euclid(86_400_000);
-            let n = rest.iter().take_while(|&&(t, _)| t.div_euclid(86_400_000) == day).count();
+            let n = rest
+                .iter()
+                .take_while(|&&(t, _)| t.div_euclid(86_400_000) == day)
+                .count();
             sorter.push(DayRecord {
                 day: day as i32,
                 labels: p.labels.clone(),
@@ -204,7 +217,11 @@ fn drain(pending: &mut HashMap<Box<str>, Pending>, sorter: &mut ExternalSorter<D
     Ok(())
 }
 
-fn write_days(sorter: ExternalSorter<DayRecord>, out_dir: &Path, report: &mut StageReport) -> Result<()> {
+fn write_days(
+    sorter: ExternalSorter<DayRecord>,
+    out_dir: &Path,
+    report: &mut StageReport,
+) -> Result<()> {
     let mut current: Option<(i32, StagedWriter<BufWriter<File>>, PathBuf)> = None;
     let mut group: Option<DayRecord> = None;
     for rec in sorter.finish()? {
@@ -253,7 +270,12 @@ fn write_series(
     Ok(())
 }
 
-fn finish_day(day: i32, w: StagedWriter<BufWriter<File>>, file: PathBuf, report: &mut StageReport) -> Result<()> {
+fn finish_day(
+    day: i32,
+    w: StagedWriter<BufWriter<File>>,
+    file: PathBuf,
+    report: &mut StageReport,
+) -> Result<()> {
     let (series, samples) = (w.series(), w.samples());
     w.finish()?;
     report.days.push(StagedDay {

@@ -50,17 +50,29 @@ pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
         SourceSpec::Cortex(path) => crate::cortex::scan_cortex(cfg, path).await?,
     };
     cfg.bucket
-        .put(&format!("{}/{}", cfg.prefix, SCAN_COMPLETE), common::records::now_rfc3339())
+        .put(
+            &format!("{}/{}", cfg.prefix, SCAN_COMPLETE),
+            common::records::now_rfc3339(),
+        )
         .await?;
     Ok(report)
 }
 
 /// The scan unit of a file: its name, made safe as an object name.
 fn unit_name(path: &std::path::Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("openmetrics-{safe}")
 }
@@ -84,8 +96,14 @@ async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<Sc
         .prefix("scan-")
         .tempdir_in(&cfg.work_dir)
         .with_context(|| format!("creating a scan dir in {}", cfg.work_dir.display()))?;
-    let (input, out, budget, days) = (path.to_path_buf(), work.path().to_path_buf(), cfg.memory_budget, cfg.days);
-    let staged = tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
+    let (input, out, budget, days) = (
+        path.to_path_buf(),
+        work.path().to_path_buf(),
+        cfg.memory_budget,
+        cfg.days,
+    );
+    let staged =
+        tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
     report.samples = staged.samples;
     report.samples_outside_range = staged.samples_outside_range;
     report.spilled_runs = staged.spilled_runs;
@@ -109,11 +127,15 @@ async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<Sc
         let mut w = PlanWriter::new(Vec::new(), cfg.compression, &header)?;
         w.write_entry(&PlanEntry::OpenMetrics { staged: rel })?;
         let plan = w.finish()?;
-        cfg.bucket.put(&id.plan_key(&cfg.prefix, cfg.compression), plan).await?;
+        cfg.bucket
+            .put(&id.plan_key(&cfg.prefix, cfg.compression), plan)
+            .await?;
         info!(plan = %id, series = day.series, samples = day.samples, "plan written");
         report.series += day.series;
         report.plans.push(id);
     }
-    cfg.bucket.put(&marker, common::records::now_rfc3339()).await?;
+    cfg.bucket
+        .put(&marker, common::records::now_rfc3339())
+        .await?;
     Ok(report)
 }

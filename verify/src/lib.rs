@@ -49,11 +49,30 @@ pub struct VerifyConfig {
 /// One way the blocks differ from the source.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Difference {
-    MissingBlock { tenant: String, day: i32 },
-    ExtraBlock { tenant: String, day: i32, block: String },
-    DuplicateBlocks { tenant: String, day: i32, blocks: Vec<String> },
-    MissingSeries { tenant: String, day: i32, series: String },
-    ExtraSeries { tenant: String, day: i32, series: String },
+    MissingBlock {
+        tenant: String,
+        day: i32,
+    },
+    ExtraBlock {
+        tenant: String,
+        day: i32,
+        block: String,
+    },
+    DuplicateBlocks {
+        tenant: String,
+        day: i32,
+        blocks: Vec<String>,
+    },
+    MissingSeries {
+        tenant: String,
+        day: i32,
+        series: String,
+    },
+    ExtraSeries {
+        tenant: String,
+        day: i32,
+        series: String,
+    },
     Sample {
         tenant: String,
         day: i32,
@@ -75,25 +94,49 @@ impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Difference::MissingBlock { tenant, day } => {
-                write!(f, "{tenant} {}: no block, but the source has samples", day_to_date(*day))
+                write!(
+                    f,
+                    "{tenant} {}: no block, but the source has samples",
+                    day_to_date(*day)
+                )
             }
             Difference::ExtraBlock { tenant, day, block } => write!(
                 f,
                 "{tenant} {}: block {block} has no counterpart in the source",
                 day_to_date(*day)
             ),
-            Difference::DuplicateBlocks { tenant, day, blocks } => write!(
+            Difference::DuplicateBlocks {
+                tenant,
+                day,
+                blocks,
+            } => write!(
                 f,
                 "{tenant} {}: {} blocks for one day: {}",
                 day_to_date(*day),
                 blocks.len(),
                 blocks.join(", ")
             ),
-            Difference::MissingSeries { tenant, day, series } => {
-                write!(f, "{tenant} {}: series {series} is missing", day_to_date(*day))
+            Difference::MissingSeries {
+                tenant,
+                day,
+                series,
+            } => {
+                write!(
+                    f,
+                    "{tenant} {}: series {series} is missing",
+                    day_to_date(*day)
+                )
             }
-            Difference::ExtraSeries { tenant, day, series } => {
-                write!(f, "{tenant} {}: series {series} is not in the source", day_to_date(*day))
+            Difference::ExtraSeries {
+                tenant,
+                day,
+                series,
+            } => {
+                write!(
+                    f,
+                    "{tenant} {}: series {series} is not in the source",
+                    day_to_date(*day)
+                )
             }
             Difference::Sample {
                 tenant,
@@ -156,8 +199,14 @@ async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Result<VerifyRep
         .prefix("verify-")
         .tempdir_in(&cfg.work_dir)
         .with_context(|| format!("creating a dir in {}", cfg.work_dir.display()))?;
-    let (input, out, budget, days) = (path.to_path_buf(), work.path().to_path_buf(), cfg.memory_budget, cfg.days);
-    let expected = tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
+    let (input, out, budget, days) = (
+        path.to_path_buf(),
+        work.path().to_path_buf(),
+        cfg.memory_budget,
+        cfg.days,
+    );
+    let expected =
+        tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
 
     let mut report = VerifyReport::default();
     let mut blocks_by_day: BTreeMap<i32, Vec<RemoteBlock>> = BTreeMap::new();
@@ -191,13 +240,21 @@ async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Result<VerifyRep
         }
         let block = blocks[0].meta.ulid.to_string();
         let dir = local_block(&cfg.bucket, &tenant, &block, work.path()).await?;
-        let (file, t, day, max) = (staged.file.clone(), tenant.clone(), staged.day, cfg.max_reported);
-        let day_report = tokio::task::spawn_blocking(move || compare_day(&file, &dir, &t, day, max)).await??;
+        let (file, t, day, max) = (
+            staged.file.clone(),
+            tenant.clone(),
+            staged.day,
+            cfg.max_reported,
+        );
+        let day_report =
+            tokio::task::spawn_blocking(move || compare_day(&file, &dir, &t, day, max)).await??;
         report.series += day_report.series;
         report.samples += day_report.samples;
         report.differences += day_report.differences;
         let room = cfg.max_reported.saturating_sub(report.reported.len());
-        report.reported.extend(day_report.reported.into_iter().take(room));
+        report
+            .reported
+            .extend(day_report.reported.into_iter().take(room));
     }
     for (day, blocks) in blocks_by_day {
         for b in blocks {
@@ -216,11 +273,18 @@ async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Result<VerifyRep
 
 /// Merge-joins the expected series of one day (staged, with duplicates in
 /// source order) with the block's series, both in label order.
-fn compare_day(staged: &Path, block_dir: &Path, tenant: &str, day: i32, max: usize) -> Result<VerifyReport> {
+fn compare_day(
+    staged: &Path,
+    block_dir: &Path,
+    tenant: &str,
+    day: i32,
+    max: usize,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let f = File::open(staged).with_context(|| format!("opening {}", staged.display()))?;
     let mut expected = StagedReader::new(BufReader::new(f))?;
-    let block = BlockReader::open(block_dir).with_context(|| format!("block {}", block_dir.display()))?;
+    let block =
+        BlockReader::open(block_dir).with_context(|| format!("block {}", block_dir.display()))?;
     let mut actual = block.series();
     let mut next_actual = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
         match actual.next() {
@@ -257,14 +321,28 @@ fn compare_day(staged: &Path, block_dir: &Path, tenant: &str, day: i32, max: usi
             std::cmp::Ordering::Less => {
                 if let Some((labels, _)) = &e {
                     let series = labels.to_string();
-                    report.differ(Difference::MissingSeries { tenant: tenant.into(), day, series }, max);
+                    report.differ(
+                        Difference::MissingSeries {
+                            tenant: tenant.into(),
+                            day,
+                            series,
+                        },
+                        max,
+                    );
                 }
                 e = expected.next_series()?.map(|(l, s)| (l, dedup_first(s)));
             }
             std::cmp::Ordering::Greater => {
                 if let Some((labels, _)) = &a {
                     let series = labels.to_string();
-                    report.differ(Difference::ExtraSeries { tenant: tenant.into(), day, series }, max);
+                    report.differ(
+                        Difference::ExtraSeries {
+                            tenant: tenant.into(),
+                            day,
+                            series,
+                        },
+                        max,
+                    );
                 }
                 a = next_actual()?;
             }

@@ -205,10 +205,12 @@ fn write_config(opts: &GenOptions, chunks_dir: &Path) -> Result<PathBuf, GenErro
     Ok(path)
 }
 
+/// One stored copy of a series: series ID, fingerprint, metric as stored.
+type SeriesCopy = (String, u64, Vec<(String, String)>);
+
 /// A series' identity in the store.
 struct SeriesDef {
-    /// Per written copy: series ID, fingerprint and metric as stored.
-    ids: Vec<(String, u64, Vec<(String, String)>)>,
+    ids: Vec<SeriesCopy>,
     labels: Labels,
     encoding: Encoding,
 }
@@ -228,7 +230,7 @@ fn series_def(opts: &GenOptions, tenant: usize, i: usize) -> Result<SeriesDef, G
     )?;
     let fp = mix(opts.seed ^ ((tenant as u64) << 40) ^ i as u64);
     let mut ids = vec![(format!("s{i:08}-{fp:016x}"), fp, metric.clone())];
-    if opts.duplicate_label_bug && i % 97 == 0 {
+    if opts.duplicate_label_bug && i.is_multiple_of(97) {
         // Cortex's bug stored `job` twice; such a series got its own
         // fingerprint and series ID next to the clean one.
         let mut buggy = metric;
