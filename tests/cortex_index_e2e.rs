@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use common::cortex::bigtable::{BigtableClient, BigtableOptions};
+use common::cortex::bigtable::{BigtableClient, BigtableOptions, CellWrite};
 use sha2::{Digest, Sha256};
 use testkit::{emulators, promtool};
 
@@ -39,8 +39,7 @@ async fn load(host: &str, case: &Path) {
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
-        let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> =
-            BTreeMap::new();
+        let mut by_table: BTreeMap<String, Vec<CellWrite>> = BTreeMap::new();
         for line in std::io::BufReader::new(std::fs::File::open(&path).unwrap()).lines() {
             let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             by_table
@@ -97,7 +96,7 @@ async fn load_chunks(host: &str, case: &Path) {
     let mut o = BigtableOptions::new("fixture-project", "fixture-instance");
     o.emulator_host = Some(host.to_string());
     let client = BigtableClient::connect(&o).unwrap();
-    let mut by_table: BTreeMap<String, Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    let mut by_table: BTreeMap<String, Vec<CellWrite>> = BTreeMap::new();
     for f in std::fs::read_dir(case.join("chunks")).unwrap() {
         let f = f.unwrap();
         let name = f.file_name().to_string_lossy().into_owned();

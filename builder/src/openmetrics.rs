@@ -9,10 +9,9 @@ use std::fs::File;
 use std::io::BufReader;
 
 use anyhow::{bail, Context, Result};
-use common::labels::Labels;
 use common::names::PlanId;
 use common::plan::PlanEntry;
-use common::staged::StagedReader;
+use common::staged::{StagedReader, StagedSeries};
 
 use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;
@@ -72,7 +71,7 @@ fn merge_into(
     readers: &mut [(String, StagedReader<BufReader<File>>)],
     sink: &mut DaySink,
 ) -> Result<()> {
-    let mut heads: Vec<Option<(Labels, Vec<(i64, f64)>)>> = Vec::with_capacity(readers.len());
+    let mut heads: Vec<Option<StagedSeries>> = Vec::with_capacity(readers.len());
     for (key, r) in readers.iter_mut() {
         heads.push(
             r.next_series()

@@ -30,7 +30,7 @@ pub fn write_openmetrics(spec: &GenSpec, out: &mut impl Write) -> io::Result<u64
     writeln!(out, "# TYPE demo_requests_total counter")?;
     let mut buf = String::with_capacity(256);
     for i in 0..spec.samples {
-        for s in 0..spec.series {
+        for (s, counter) in counters.iter_mut().enumerate() {
             // Every 7th series lives only in the middle third of the range.
             if s % 7 == 6 && (i < spec.samples / 3 || i > 2 * spec.samples / 3) {
                 continue;
@@ -41,7 +41,7 @@ pub fn write_openmetrics(spec: &GenSpec, out: &mut impl Write) -> io::Result<u64
                 0
             };
             let t = spec.start_ms + i as i64 * spec.step_ms + jitter;
-            let v = value(s, i, &mut counters[s], &mut rng);
+            let v = value(s, i, counter, &mut rng);
             buf.clear();
             series_text(s, &mut buf);
             writeln!(out, "{buf} {} {}", format_value(v), format_seconds(t))?;
@@ -81,7 +81,7 @@ fn value(s: usize, i: usize, counter: &mut f64, rng: &mut u64) -> f64 {
     match s % 4 {
         0 => {
             // A counter that resets every 500 samples.
-            if i % 500 == 0 {
+            if i.is_multiple_of(500) {
                 *counter = 0.0;
             }
             *counter += (next(rng) % 100) as f64;

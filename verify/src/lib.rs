@@ -23,10 +23,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use builder::blocks::{list_tenant_blocks, local_block, RemoteBlock};
 use common::bucket::Bucket;
-use common::labels::Labels;
 use common::names::day_to_date;
 use common::source::SourceSpec;
-use common::staged::StagedReader;
+use common::staged::{StagedReader, StagedSeries};
 use common::tsdb::block_reader::BlockReader;
 use scanner::openmetrics::{stage_file, DayRange};
 
@@ -286,7 +285,7 @@ fn compare_day(
     let block =
         BlockReader::open(block_dir).with_context(|| format!("block {}", block_dir.display()))?;
     let mut actual = block.series();
-    let mut next_actual = || -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    let mut next_actual = || -> Result<Option<StagedSeries>> {
         match actual.next() {
             None => Ok(None),
             Some(r) => {
