@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::block_writer::{CHUNKS_DIRNAME, INDEX_FILENAME};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::chunks::{ChunkMeta, ChunkReadError, ChunkReader};
 use super::index::{IndexReadError, IndexReader};
 use super::meta::{BlockMeta, MetaError};
@@ -45,7 +47,13 @@ pub struct BlockReader {
     meta: BlockMeta,
     index: IndexReader,
     chunks: ChunkReader,
+    /// Chunk bytes read since the mapped pages were last released.
+    read_since_release: AtomicU64,
 }
+
+/// How much chunk data a reader touches before it drops the mapped pages,
+/// so that reading a block costs this much resident memory, not its size.
+const RELEASE_PAGES_EVERY: u64 = 32 << 20;
 
 impl BlockReader {
     pub fn open(dir: &Path) -> Result<Self, BlockReadError> {
@@ -57,6 +65,7 @@ impl BlockReader {
             meta,
             index,
             chunks,
+            read_since_release: AtomicU64::new(0),
         })
     }
 
@@ -84,6 +93,13 @@ impl BlockReader {
     /// The raw bytes of a chunk after checking its CRC and encoding.
     pub fn chunk_bytes(&self, c: &ChunkMeta) -> Result<&[u8], BlockReadError> {
         let (encoding, data) = self.chunks.chunk(c.chunk_ref)?;
+        let read = self
+            .read_since_release
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if read > RELEASE_PAGES_EVERY {
+            self.read_since_release.store(0, Ordering::Relaxed);
+            self.chunks.release_pages();
+        }
         if encoding != ENCODING_XOR {
             return Err(BlockReadError::UnsupportedEncoding {
                 dir: self.dir.clone(),
