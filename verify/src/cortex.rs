@@ -30,7 +30,7 @@ use common::tsdb::block_reader::BlockReader;
 use common::tsdb::xor::XorIterator;
 use futures::StreamExt;
 
-use super::{compare_samples, Difference, VerifyConfig, VerifyReport};
+use super::{Difference, VerifyConfig, VerifyReport};
 
 /// What verifying a Cortex source needs besides [`VerifyConfig`].
 #[derive(Clone, Debug)]
@@ -182,21 +182,9 @@ fn compare_plan(
     );
     let mut report = VerifyReport::default();
     let block = BlockReader::open(block_dir)?;
-    let mut actual = block.series();
-    let mut next_actual = || -> Result<Option<SeriesSamples>> {
-        let Some(r) = actual.next() else {
-            return Ok(None);
-        };
-        let (labels, chunks) = r?;
-        let mut samples = Vec::new();
-        for c in &chunks {
-            samples.extend(block.chunk_samples(c)?);
-        }
-        Ok(Some((labels, samples)))
-    };
     // Groups of expected series with equal labels, merged as the builder must.
     let mut expected = expected.peekable();
-    let mut next_expected = || -> Result<Option<SeriesSamples>> {
+    let next_expected = || -> Result<Option<SeriesSamples>> {
         loop {
             let Some(r) = expected.next() else {
                 return Ok(None);
@@ -218,54 +206,6 @@ fn compare_plan(
             }
         }
     };
-    let mut e = next_expected()?;
-    let mut a = next_actual()?;
-    loop {
-        let order = match (&e, &a) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some((el, _)), Some((al, _))) => el.cmp(al),
-        };
-        match order {
-            std::cmp::Ordering::Equal => {
-                if let (Some((labels, es)), Some((_, acts))) = (&e, &a) {
-                    report.series += 1;
-                    report.samples += es.len() as u64;
-                    compare_samples(&mut report, tenant, day, &labels.to_string(), es, acts, max);
-                }
-                e = next_expected()?;
-                a = next_actual()?;
-            }
-            std::cmp::Ordering::Less => {
-                if let Some((labels, _)) = &e {
-                    let series = labels.to_string();
-                    report.differ(
-                        Difference::MissingSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                e = next_expected()?;
-            }
-            std::cmp::Ordering::Greater => {
-                if let Some((labels, _)) = &a {
-                    let series = labels.to_string();
-                    report.differ(
-                        Difference::ExtraSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                a = next_actual()?;
-            }
-        }
-    }
+    crate::join_with_block(next_expected, &block, tenant, day, max, &mut report)?;
     Ok(report)
 }

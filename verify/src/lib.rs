@@ -284,40 +284,55 @@ fn compare_day(
     let mut expected = StagedReader::new(BufReader::new(f))?;
     let block =
         BlockReader::open(block_dir).with_context(|| format!("block {}", block_dir.display()))?;
+    join_with_block(
+        || Ok(expected.next_series()?.map(|(l, s)| (l, dedup_first(s)))),
+        &block,
+        tenant,
+        day,
+        max,
+        &mut report,
+    )?;
+    Ok(report)
+}
+
+/// Merge-joins the expected series of one day (in label order, samples
+/// deduplicated as the block must hold them) with the block's series,
+/// counting and reporting every difference. Every source's verifier ends
+/// here; only how the expected side is derived differs.
+pub(crate) fn join_with_block(
+    mut next_expected: impl FnMut() -> Result<Option<StagedSeries>>,
+    block: &BlockReader,
+    tenant: &str,
+    day: i32,
+    max: usize,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    use std::cmp::Ordering;
     let mut actual = block.series();
-    let mut next_actual = || -> Result<Option<StagedSeries>> {
-        match actual.next() {
-            None => Ok(None),
-            Some(r) => {
-                let (labels, chunks) = r?;
-                let mut samples = Vec::new();
-                for c in &chunks {
-                    samples.extend(block.chunk_samples(c)?);
-                }
-                Ok(Some((labels, samples)))
-            }
-        }
-    };
-    let mut e = expected.next_series()?.map(|(l, s)| (l, dedup_first(s)));
-    let mut a = next_actual()?;
+    let mut e = next_expected()?;
+    let mut a = actual.next().transpose()?;
     loop {
         let order = match (&e, &a) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
             (Some((el, _)), Some((al, _))) => el.cmp(al),
         };
         match order {
-            std::cmp::Ordering::Equal => {
-                if let (Some((labels, es)), Some((_, acts))) = (&e, &a) {
+            Ordering::Equal => {
+                if let (Some((labels, es)), Some((_, chunks))) = (&e, &a) {
+                    let mut acts = Vec::new();
+                    for c in chunks {
+                        acts.extend(block.chunk_samples(c)?);
+                    }
                     report.series += 1;
                     report.samples += es.len() as u64;
-                    compare_samples(&mut report, tenant, day, &labels.to_string(), es, acts, max);
+                    compare_samples(report, tenant, day, &labels.to_string(), es, &acts, max);
                 }
-                e = expected.next_series()?.map(|(l, s)| (l, dedup_first(s)));
-                a = next_actual()?;
+                e = next_expected()?;
+                a = actual.next().transpose()?;
             }
-            std::cmp::Ordering::Less => {
+            Ordering::Less => {
                 if let Some((labels, _)) = &e {
                     let series = labels.to_string();
                     report.differ(
@@ -329,9 +344,9 @@ fn compare_day(
                         max,
                     );
                 }
-                e = expected.next_series()?.map(|(l, s)| (l, dedup_first(s)));
+                e = next_expected()?;
             }
-            std::cmp::Ordering::Greater => {
+            Ordering::Greater => {
                 if let Some((labels, _)) = &a {
                     let series = labels.to_string();
                     report.differ(
@@ -343,11 +358,10 @@ fn compare_day(
                         max,
                     );
                 }
-                a = next_actual()?;
+                a = actual.next().transpose()?;
             }
         }
     }
-    Ok(report)
 }
 
 /// Of samples with equal timestamps, the first is the one the block keeps.

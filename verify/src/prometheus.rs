@@ -19,7 +19,7 @@ use common::labels::Labels;
 use common::tsdb::block_reader::BlockReader;
 use scanner::prometheus::{discover, group_by_day};
 
-use crate::{compare_samples, Difference, VerifyConfig, VerifyReport};
+use crate::{Difference, VerifyConfig, VerifyReport};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -222,61 +222,14 @@ fn compare_day(
     max: usize,
     report: &mut VerifyReport,
 ) -> Result<()> {
-    let mut actual = block.series();
-    let mut e = expected.next().transpose()?;
-    let mut a = actual.next().transpose()?;
-    loop {
-        let order = match (&e, &a) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((el, _)), Some((al, _))) => el.cmp(al),
-        };
-        match order {
-            Ordering::Less => {
-                if let Some((l, _)) = &e {
-                    let series = l.to_string();
-                    report.differ(
-                        Difference::MissingSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                e = expected.next().transpose()?;
-            }
-            Ordering::Greater => {
-                if let Some((l, _)) = &a {
-                    let series = l.to_string();
-                    report.differ(
-                        Difference::ExtraSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                a = actual.next().transpose()?;
-            }
-            Ordering::Equal => {
-                if let (Some((l, es)), Some((_, chunks))) = (&e, &a) {
-                    let mut acts = Vec::new();
-                    for c in chunks {
-                        acts.extend(block.chunk_samples(c)?);
-                    }
-                    report.series += 1;
-                    report.samples += es.len() as u64;
-                    compare_samples(report, tenant, day, &l.to_string(), es, &acts, max);
-                }
-                e = expected.next().transpose()?;
-                a = actual.next().transpose()?;
-            }
-        }
-    }
-    Ok(())
+    crate::join_with_block(
+        || expected.next().transpose(),
+        block,
+        tenant,
+        day,
+        max,
+        report,
+    )
 }
 
 /// One source series of one day; ordered by labels, then source preference.
