@@ -199,7 +199,5 @@ pub async fn remove_earlier_blocks(cfg: &BuilderConfig, claimed: &Claimed) -> Re
 }
 
 fn name_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    common::hash::fnv1a64(s.as_bytes())
 }

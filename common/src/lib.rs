@@ -12,6 +12,7 @@
 pub mod bucket;
 pub mod cortex;
 pub mod extsort;
+pub mod hash;
 pub mod labels;
 pub mod names;
 pub mod openmetrics;

@@ -337,14 +337,7 @@ pub fn group_by_day<'a>(
 /// another list or another order (the order decides which replica wins).
 pub fn unit_name(sources: &[String]) -> String {
     // FNV-1a: short, stable, no dependency; collisions only cost a rescan.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (i, s) in sources.iter().enumerate() {
-        let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
-        for &byte in sep.iter().chain(s.as_bytes()) {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+    let h = common::hash::fnv1a64(sources.join("\n").as_bytes());
     format!("prometheus-{h:016x}")
 }
 

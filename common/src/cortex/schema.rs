@@ -354,11 +354,7 @@ pub fn chunk_entries(
 
 /// `HashPrefix`: 16 hex digits of the little-endian FNV-1a 64 of the hash.
 pub fn hash_prefix(hash: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in hash.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = crate::hash::fnv1a64(hash.as_bytes());
     h.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
