@@ -217,6 +217,10 @@ pub struct BuildArgs {
     /// Fault injection for tests and drills: hold each claim this long before building.
     #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration)]
     pub pause_after_claim: Duration,
+    /// Fault injection for tests and drills: stop dead (thread blocked, heartbeat alive) when
+    /// the first plan reaches this stage, so the process can be killed there.
+    #[arg(long, hide = true, value_parser = str::parse::<builder::failpoint::Stage>)]
+    pub pause_at: Option<builder::failpoint::Stage>,
     /// The source plans need to reach (cortex:CONFIG.yaml for Cortex plans).
     #[arg(long)]
     pub source: Option<SourceSpec>,
@@ -325,6 +329,9 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
             )?;
             cfg.cortex = a.cortex.source(a.source.as_ref())?;
             cfg.pause_after_claim = a.pause_after_claim;
+            if let Some(stage) = a.pause_at {
+                builder::failpoint::arm(stage);
+            }
             let summary = builder::run_builder(Arc::new(cfg), a.once).await?;
             crate::report::print_build(&summary);
             Ok(exit_code(summary.failed.is_empty()))

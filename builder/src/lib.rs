@@ -10,6 +10,7 @@
 pub mod blocks;
 pub mod claim;
 pub mod cortex;
+pub mod failpoint;
 pub mod heartbeat;
 pub mod openmetrics;
 pub mod plan_build;

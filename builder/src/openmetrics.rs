@@ -38,6 +38,7 @@ pub async fn build(
         staged.push((key.clone(), local));
         consumed.push(key);
     }
+    crate::failpoint::reached(crate::failpoint::Stage::Fetching);
     let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
     let memory_budget = cfg.memory_budget;
     let tenant = id.tenant.clone();

@@ -44,6 +44,7 @@ pub async fn build_plan(cfg: &BuilderConfig, id: &PlanId, plan_key: &str) -> Res
         .await
         .with_context(|| format!("plan {id}: downloading"))?;
 
+    crate::failpoint::reached(crate::failpoint::Stage::PlanRead);
     let (source, entries) = read_plan(&local_plan, plan_key, id)?;
     match source {
         PlanSource::OpenMetrics => crate::openmetrics::build(cfg, id, entries, work).await,

@@ -75,6 +75,7 @@ pub async fn build(
             drop_labels,
         });
     }
+    crate::failpoint::reached(crate::failpoint::Stage::Fetching);
     let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
     let budget = cfg.memory_budget;
     let tenant = id.tenant.clone();

@@ -105,6 +105,9 @@ impl DaySink {
         chunks.extend(chunker.finish());
         self.writer.add_series(labels, &chunks)?;
         self.stats.series += 1;
+        if self.stats.series == 1 {
+            crate::failpoint::reached(crate::failpoint::Stage::Writing);
+        }
         self.stats.chunks += chunks.len() as u64;
         self.stats.samples_out += self.kept.len() as u64;
         self.last_series = Some(labels.clone());
@@ -131,6 +134,9 @@ impl DaySink {
         }
         self.writer.add_series(labels, chunks)?;
         self.stats.series += 1;
+        if self.stats.series == 1 {
+            crate::failpoint::reached(crate::failpoint::Stage::Writing);
+        }
         self.stats.chunks += chunks.len() as u64;
         self.stats.samples_out += chunks.iter().map(|c| u64::from(c.num_samples)).sum::<u64>();
         self.last_series = Some(labels.clone());

@@ -23,6 +23,7 @@ use common::records::{now_rfc3339, FailedRecord, FinishedRecord};
 use tracing::{info, warn};
 use ulid::Ulid;
 
+use crate::failpoint::{self, Stage};
 use crate::claim::{claim_next, remove_earlier_blocks, Claimed};
 use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
@@ -251,6 +252,7 @@ async fn publish_finished(
             serde_json::to_vec_pretty(&rec)?,
         )
         .await?;
+    failpoint::reached(Stage::WritingFinished);
     for key in &built.consumed {
         cfg.bucket.delete(key).await?;
     }
@@ -293,6 +295,10 @@ async fn upload_fenced(
             .with_context(|| format!("reading {}", file.display()))?
             .len();
         bucket.upload_file(key, file).await?;
+        if key != &meta.0 {
+            failpoint::reached(Stage::UploadingBlock);
+        }
     }
+    failpoint::reached(Stage::UploadingMeta);
     Ok(Some(bytes))
 }

@@ -27,6 +27,7 @@ use super::merge::{merge_same_labels, MergedSeries};
 use super::record::SeriesRecord;
 use super::series::SeriesLoader;
 use super::CortexSource;
+use crate::failpoint::{self, Stage};
 use crate::plan_build::BuiltBlock;
 use crate::sink::{DaySink, SinkStats};
 
@@ -109,9 +110,13 @@ pub async fn build_plan(
         })
         .buffer_unordered(in_flight);
     let mut failure = None;
+    let mut first = true;
     while let Some(r) = loaded.next().await {
         match r {
             Ok(Some(series)) => {
+                if std::mem::take(&mut first) {
+                    failpoint::reached(Stage::Fetching);
+                }
                 if tx.send(SeriesRecord(series)).await.is_err() {
                     // The writer stopped; its error is reported below.
                     break;
@@ -178,6 +183,7 @@ fn write_block(
     if aborted.load(Ordering::SeqCst) {
         bail!("aborted");
     }
+    failpoint::reached(Stage::Sorting);
     let mut sink = DaySink::create(parent, block, day_start, day_end, half)?;
     let mut group: Option<(MergedSeries, Vec<MergedSeries>)> = None;
     for r in sorter.finish().context("sorting series")? {
