@@ -22,6 +22,7 @@ pub mod source;
 pub mod staged;
 pub mod state;
 pub mod tenant;
+pub mod throttle;
 pub mod tsdb;
 
 pub use labels::{Label, Labels};

@@ -9,5 +9,6 @@
 //! Never linked into the binary.
 
 pub mod emulators;
+pub mod faults;
 pub mod openmetrics;
 pub mod promtool;
