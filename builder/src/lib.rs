@@ -16,6 +16,7 @@ pub mod openmetrics;
 pub mod plan_build;
 pub mod prometheus;
 pub mod sink;
+pub mod workdir;
 pub mod worker;
 
 pub use worker::{run_builder, BuilderConfig, BuilderSummary, Outcome};

@@ -6,9 +6,11 @@
 //! Everything local lives in a per-plan directory under the work dir that
 //! disappears with the [`BuiltBlock`] (or at once on failure).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use common::names::PlanId;
@@ -31,12 +33,8 @@ pub struct BuiltBlock {
 }
 
 pub async fn build_plan(cfg: &BuilderConfig, id: &PlanId, plan_key: &str) -> Result<BuiltBlock> {
-    std::fs::create_dir_all(&cfg.work_dir)
-        .with_context(|| format!("creating work dir {}", cfg.work_dir.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("plan-{}-{}-", id.tenant, id.day))
-        .tempdir_in(&cfg.work_dir)
-        .with_context(|| format!("creating a plan dir in {}", cfg.work_dir.display()))?;
+    sweep_once(&cfg.work_dir);
+    let work = crate::workdir::create_plan_dir(&cfg.work_dir, &id.tenant, id.day)?;
     let file_name = plan_key.rsplit('/').next().unwrap_or(plan_key);
     let local_plan = work.path().join(file_name);
     cfg.bucket
@@ -62,6 +60,19 @@ pub async fn build_plan(cfg: &BuilderConfig, id: &PlanId, plan_key: &str) -> Res
         PlanSource::Prometheus => crate::prometheus::build(cfg, id, entries, work).await,
     }
     .with_context(|| format!("plan {plan_key}"))
+}
+
+/// Sweeps a work dir the first time this process builds in it, so leftovers
+/// of a killed builder go before they can fill the disk.
+fn sweep_once(work_dir: &Path) {
+    static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let first = SWEPT
+        .lock()
+        .map(|mut s| s.insert(work_dir.to_path_buf()))
+        .unwrap_or(false);
+    if first {
+        crate::workdir::sweep_abandoned(work_dir);
+    }
 }
 
 /// Reads the whole plan, checking header against name and every entry's
