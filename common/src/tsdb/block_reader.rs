@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::block_writer::{CHUNKS_DIRNAME, INDEX_FILENAME};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::chunks::{ChunkMeta, ChunkReadError, ChunkReader};
+use super::chunks::{segment_file_name, ChunkMeta, ChunkReadError, ChunkReader};
 use super::index::{IndexReadError, IndexReader};
 use super::meta::{BlockMeta, MetaError};
 use super::xor::{ChunkError, XorIterator, ENCODING_XOR};
@@ -60,6 +60,32 @@ impl BlockReader {
         let meta = BlockMeta::read(dir)?;
         let index = IndexReader::open(&dir.join(INDEX_FILENAME))?;
         let chunks = ChunkReader::open(&dir.join(CHUNKS_DIRNAME))?;
+        Ok(BlockReader {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+            read_since_release: AtomicU64::new(0),
+        })
+    }
+
+    /// A block already in memory: meta.json, index and segment files (in
+    /// order), named as if they were in `dir`. For fuzzing and tests; reads
+    /// exactly as [`BlockReader::open`] does after loading the files.
+    pub fn from_bytes(
+        dir: &Path,
+        meta_json: &[u8],
+        index: Vec<u8>,
+        segments: Vec<Vec<u8>>,
+    ) -> Result<Self, BlockReadError> {
+        let meta = BlockMeta::from_json(meta_json)?;
+        let index = IndexReader::from_bytes(&dir.join(INDEX_FILENAME), index)?;
+        let chunks_dir = dir.join(CHUNKS_DIRNAME);
+        let segments = (0u32..)
+            .zip(segments)
+            .map(|(seq, b)| (chunks_dir.join(segment_file_name(seq)), b))
+            .collect();
+        let chunks = ChunkReader::from_segments(segments)?;
         Ok(BlockReader {
             dir: dir.to_path_buf(),
             meta,

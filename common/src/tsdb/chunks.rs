@@ -269,9 +269,37 @@ pub enum ChunkReadError {
     },
 }
 
+/// The bytes of a block file: memory-mapped when read from disk, owned when
+/// handed over in memory (fuzzing, tests). Both read the same way.
+pub(crate) enum FileBytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl FileBytes {
+    /// Maps `file`.
+    pub(crate) fn map(file: &File) -> io::Result<Self> {
+        // SAFETY: block files are immutable once written; as in Prometheus,
+        // a file truncated underneath us by another process is outside what
+        // we defend against.
+        unsafe { Mmap::map(file) }.map(FileBytes::Mapped)
+    }
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
+
 struct Segment {
     path: PathBuf,
-    map: Mmap,
+    map: FileBytes,
 }
 
 /// Reads chunks from the memory-mapped segment files of one block.
@@ -298,7 +326,9 @@ impl ChunkReader {
             // SAFETY: MADV_DONTNEED on a read-only shared file mapping only
             // discards cached copies; later reads fault the same bytes in
             // from the unchanged file, so borrowed slices stay valid.
-            let _ = unsafe { s.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            if let FileBytes::Mapped(m) = &s.map {
+                let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            }
         }
     }
 
@@ -335,13 +365,27 @@ impl ChunkReader {
             }
             let path = chunks_dir.join(&name);
             let file = File::open(&path).map_err(io_err(&path))?;
-            // SAFETY: block files are immutable once written; as in
-            // Prometheus, a file truncated underneath us by another process
-            // is outside what we defend against.
-            let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
+            let map = FileBytes::map(&file).map_err(io_err(&path))?;
             check_header(&path, &map)?;
             segments.push(Segment { path, map });
         }
+        Ok(ChunkReader { segments })
+    }
+
+    /// A reader over segment files already in memory, in order (`000001`
+    /// first); each is named by its path in errors. For fuzzing and tests:
+    /// the same checks as [`ChunkReader::open`] without a directory.
+    pub fn from_segments(segments: Vec<(PathBuf, Vec<u8>)>) -> Result<Self, ChunkReadError> {
+        let segments = segments
+            .into_iter()
+            .map(|(path, bytes)| {
+                check_header(&path, &bytes)?;
+                Ok(Segment {
+                    path,
+                    map: FileBytes::Owned(bytes),
+                })
+            })
+            .collect::<Result<_, ChunkReadError>>()?;
         Ok(ChunkReader { segments })
     }
 
@@ -578,6 +622,35 @@ mod tests {
             assert_eq!(reader.chunk(*r).unwrap(), (*enc, data.as_slice()));
         }
         assert_eq!(reader.iter().count(), chunks.len());
+    }
+
+    #[test]
+    fn in_memory_segments_read_like_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let chunks = sample_chunks();
+        let (refs, files) = write_all(tmp.path(), 100, &chunks);
+        let segments = files
+            .iter()
+            .map(|f| {
+                (
+                    PathBuf::from(&f.name),
+                    fs::read(tmp.path().join(&f.name)).unwrap(),
+                )
+            })
+            .collect();
+        let reader = ChunkReader::from_segments(segments).unwrap();
+        assert_eq!(reader.num_segments(), files.len());
+        for (r, (enc, data)) in refs.iter().zip(&chunks) {
+            assert_eq!(reader.chunk(*r).unwrap(), (*enc, data.as_slice()));
+        }
+        reader.release_pages();
+
+        let e = ChunkReader::from_segments(vec![(PathBuf::from("x/000001"), vec![0x85, 0xBD])])
+            .unwrap_err();
+        assert!(
+            matches!(&e, ChunkReadError::BadHeader { path, .. } if path == Path::new("x/000001")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,15 +10,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
 use super::encoding::{check_crc, section_at, Dec};
 use super::symbols::{SymbolIter, Symbols};
 use super::{
     IndexFormatError, IndexReadError, SeriesRef, Toc, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, TOC_LEN,
 };
 use crate::labels::{Label, Labels};
-use crate::tsdb::chunks::ChunkMeta;
+use crate::tsdb::chunks::{ChunkMeta, FileBytes};
 
 /// A series as stored, before its label order is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +56,7 @@ struct NameEntries {
 /// An open, memory-mapped index file.
 pub struct IndexReader {
     path: PathBuf,
-    map: Mmap,
+    map: FileBytes,
     toc: Toc,
     symbols: Symbols,
     /// Label name ("" for all postings) to its postings offset entries.
@@ -77,16 +75,23 @@ impl IndexReader {
             source,
         };
         let file = File::open(path).map_err(io)?;
-        // SAFETY: block files are immutable once written; a concurrent
-        // truncation would be a bug elsewhere that we cannot guard against.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let map = FileBytes::map(&file).map_err(io)?;
         Self::from_map(path, map).map_err(|source| IndexReadError::Format {
             path: path.to_path_buf(),
             source,
         })
     }
 
-    fn from_map(path: &Path, map: Mmap) -> Result<Self, IndexFormatError> {
+    /// An index already in memory, named `path` in errors. For fuzzing and
+    /// tests: the same checks as [`IndexReader::open`] without a file.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, IndexReadError> {
+        Self::from_map(path, FileBytes::Owned(bytes)).map_err(|source| IndexReadError::Format {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn from_map(path: &Path, map: FileBytes) -> Result<Self, IndexFormatError> {
         let size = map.len();
         if size < HEADER_LEN + TOC_LEN {
             return Err(IndexFormatError::TooSmall { size: size as u64 });

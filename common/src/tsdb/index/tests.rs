@@ -242,3 +242,28 @@ fn corrupted_bytes_are_caught_by_checksums() {
         }
     }
 }
+
+#[test]
+fn index_in_memory_reads_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("index");
+    let series = sample_series(50);
+    write(&p, &series, 1 << 20);
+    let bytes = std::fs::read(&p).unwrap();
+    let r = IndexReader::from_bytes(Path::new("mem/index"), bytes.clone()).unwrap();
+    r.verify_sections().unwrap();
+    let got: Vec<(Labels, Vec<ChunkMeta>)> = r.series_iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, series);
+
+    let e = IndexReader::from_bytes(Path::new("mem/index"), bytes[..20].to_vec())
+        .err()
+        .expect("a truncated index is refused");
+    assert!(e.to_string().contains("mem/index"), "{e}");
+    assert!(
+        matches!(
+            e.format_error(),
+            Some(IndexFormatError::TooSmall { size: 20 })
+        ),
+        "{e}"
+    );
+}
