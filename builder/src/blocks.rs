@@ -61,7 +61,7 @@ fn local_err(bucket: &Bucket, key: &str, file: &Path, e: std::io::Error) -> Buck
         op: "upload",
         key: key.to_string(),
         file: file.to_path_buf(),
-        source: e,
+        error: e,
     }
 }
 

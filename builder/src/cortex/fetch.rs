@@ -11,6 +11,11 @@
 //! backoff. Chunks stored in Bigtable or DynamoDB chunk tables are refused
 //! with a clear error (not implemented yet).
 //!
+//! Every read of every backend goes through the optional
+//! [`FetchOptions::throttle`] (one request before, its bytes after), shared
+//! by all fetchers of the process, so a campaign can cap its load on a
+//! chunk store production still serves from.
+//!
 //! Decoding the fetched bytes is not done here ([`common::cortex::object`]).
 
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use common::cortex::config::{
 use common::cortex::dynamodb::{DynamoClient, DynamoOptions};
 use common::cortex::key::s3_bucket_index;
 use common::cortex::ChunkKey;
+use common::throttle::Throttle;
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;
@@ -40,6 +46,9 @@ pub struct FetchOptions {
     /// First backoff; doubled after each failure up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Requests and bytes per second toward the chunk store, shared by
+    /// every fetcher given the same `Arc`; `None` is unlimited.
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 impl Default for FetchOptions {
@@ -49,6 +58,7 @@ impl Default for FetchOptions {
             retries: 5,
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
+            throttle: None,
         }
     }
 }
@@ -179,9 +189,24 @@ impl ChunkFetcher {
     }
 
     /// Whether reads are local file reads, which callers do on a blocking
-    /// thread instead of through the async runtime.
+    /// thread instead of through the async runtime. Not when throttled:
+    /// the throttle waits asynchronously, so throttled local reads go
+    /// through [`ChunkFetcher::fetch`].
     pub fn is_local(&self) -> bool {
-        matches!(self.backend, Backend::Filesystem(_))
+        matches!(self.backend, Backend::Filesystem(_)) && self.opts.throttle.is_none()
+    }
+
+    async fn throttle_request(&self) {
+        if let Some(t) = &self.opts.throttle {
+            t.request().await;
+        }
+    }
+
+    /// Pays for the bytes of a chunk just read.
+    async fn throttle_bytes<T: AsRef<[u8]>>(&self, data: &Option<T>) {
+        if let (Some(t), Some(d)) = (&self.opts.throttle, data) {
+            t.bytes(d.as_ref().len() as u64).await;
+        }
     }
 
     /// Reads one chunk from a local store; `None` if it does not exist.
@@ -215,11 +240,16 @@ impl ChunkFetcher {
             .map_err(|_| FetchError::Config("chunk fetcher closed".into()))?;
         let (store, name) = match &self.backend {
             Backend::Filesystem(_) => {
+                self.throttle_request().await;
                 let data = self.fetch_local_async(key).await?;
+                self.throttle_bytes(&data).await;
                 return Ok(data.map(Bytes::from));
             }
             Backend::Tables { schema, tables } => {
-                return self.fetch_from_table(schema, tables, key).await
+                self.throttle_request().await;
+                let data = self.fetch_from_table(schema, tables, key).await?;
+                self.throttle_bytes(&data).await;
+                return Ok(data);
             }
             Backend::Objects { names, stores, .. } => {
                 let ext = key.external_key();
@@ -239,12 +269,17 @@ impl ChunkFetcher {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.throttle_request().await;
             let res = match store.get(&path).await {
                 Ok(r) => r.bytes().await,
                 Err(e) => Err(e),
             };
             match res {
-                Ok(b) => return Ok(Some(b)),
+                Ok(b) => {
+                    let data = Some(b);
+                    self.throttle_bytes(&data).await;
+                    return Ok(data);
+                }
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(source) if attempt > self.opts.retries => {
                     return Err(FetchError::Store {
@@ -533,6 +568,26 @@ mod tests {
             Some(&b"abc"[..])
         );
         assert!(rt.block_on(f.fetch(&missing)).unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttled_reads_go_async_and_wait_their_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key();
+        std::fs::write(dir.path().join(k.filesystem_name()), vec![7u8; 1000]).unwrap();
+        let opts = FetchOptions {
+            throttle: Some(Arc::new(Throttle::new(Some(10.0), Some(10_000.0)))),
+            ..FetchOptions::default()
+        };
+        let f = ChunkFetcher::filesystem(dir.path(), opts);
+        assert!(!f.is_local());
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            assert_eq!(f.fetch(&k).await.unwrap().map(|b| b.len()), Some(1000));
+        }
+        // 1000 bytes at 10 kB/s cost 100 ms each, as do requests at 10/s:
+        // the third read starts at 200 ms, its bytes are paid by the next.
+        assert_eq!(start.elapsed(), std::time::Duration::from_millis(200));
     }
 
     fn config(yaml: &str) -> CortexConfig {

@@ -10,27 +10,35 @@
 //! characters, so a name read from the bucket can never address anything
 //! outside it.
 //!
-//! Not here: what the keys mean (see [`crate::names`]) and retry policy
-//! (object_store retries transient HTTP errors itself).
+//! Every operation is throttled, timed out per attempt and retried with
+//! backoff while its failure is transient ([`BucketOptions`], `retry.rs`);
+//! conditional writes take extra care under retries (`conditional.rs`), and
+//! large transfers never leave a partial object (`transfer.rs`). Tests slide
+//! a failing store underneath with [`Bucket::map_store`].
+//!
+//! Not here: what the keys mean (see [`crate::names`]).
+
+mod conditional;
+mod retry;
+mod transfer;
+
+pub use crate::throttle::{RetryPolicy, Throttle};
+pub use retry::BucketOptions;
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use object_store::{ObjectStore, PutPayload};
 
-/// Objects larger than this are uploaded in parts, so memory stays bounded
-/// whatever the size of a chunk segment.
-const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
-const PART_SIZE: usize = 8 * 1024 * 1024;
+use retry::Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
@@ -38,22 +46,32 @@ pub enum BucketError {
     BadUrl { url: String, reason: String },
     #[error("bad object key {key:?}: {reason}")]
     BadKey { key: String, reason: String },
-    #[error("{bucket}: {op} {key}: {source}")]
+    // The store's and the file system's errors are part of the message,
+    // not a `source`: printed as a chain they would appear twice.
+    #[error("{bucket}: {op} {key}: {error}{}", after(*attempts))]
     Store {
         bucket: String,
         op: &'static str,
         key: String,
-        #[source]
-        source: Box<object_store::Error>,
+        /// Attempts made, retries included.
+        attempts: u32,
+        error: Box<object_store::Error>,
     },
-    #[error("{bucket}: {op} {key}: local file {file}: {source}")]
+    #[error("{bucket}: {op} {key}: no answer within {timeout:?}{}", after(*attempts))]
+    Timeout {
+        bucket: String,
+        op: &'static str,
+        key: String,
+        timeout: Duration,
+        attempts: u32,
+    },
+    #[error("{bucket}: {op} {key}: local file {file}: {error}")]
     Io {
         bucket: String,
         op: &'static str,
         key: String,
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -62,8 +80,26 @@ impl BucketError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            BucketError::Store { source, .. } if matches!(**source, object_store::Error::NotFound { .. })
+            BucketError::Store { error, .. } if matches!(**error, object_store::Error::NotFound { .. })
         )
+    }
+
+    /// True when the failure may go away by itself (a timeout, a dropped
+    /// connection, a 5xx answer), even though this call's retries are spent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BucketError::Store { error, .. } => retry::is_transient(error),
+            BucketError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn after(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
     }
 }
 
@@ -99,6 +135,7 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     url: String,
     kind: BucketKind,
+    opts: BucketOptions,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -111,7 +148,35 @@ impl Bucket {
     /// Opens `file:///abs/dir` or a plain path (created if missing),
     /// `s3://bucket[/prefix]` (AWS variables; `AWS_ENDPOINT_URL` honoured),
     /// `gs://bucket[/prefix]` (Google variables) or `memory://`.
+    /// Default [`BucketOptions`]: see [`Bucket::open_with`].
     pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, BucketOptions::default())
+    }
+
+    /// [`Bucket::open`] with its retries, timeouts and limits.
+    pub fn open_with(url: &str, opts: BucketOptions) -> Result<Self> {
+        Ok(Self::open_store(url)?.with_options(opts))
+    }
+
+    /// The same bucket with other retries, timeouts and limits.
+    pub fn with_options(self, opts: BucketOptions) -> Self {
+        Bucket { opts, ..self }
+    }
+
+    pub fn options(&self) -> &BucketOptions {
+        &self.opts
+    }
+
+    /// The same bucket (URL, kind, options) over the store `f` makes of
+    /// this one's: how tests slide a failing store underneath.
+    pub fn map_store(self, f: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        Bucket {
+            store: f(self.store),
+            ..self
+        }
+    }
+
+    fn open_store(url: &str) -> Result<Self> {
         let bad = |reason: String| BucketError::BadUrl {
             url: url.to_string(),
             reason,
@@ -121,6 +186,7 @@ impl Bucket {
                 store: Arc::new(InMemory::new()),
                 url: url.to_string(),
                 kind: BucketKind::Memory,
+                opts: BucketOptions::default(),
             });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
@@ -179,6 +245,7 @@ impl Bucket {
             store: Arc::new(store),
             url: format!("file://{}", dir.display()),
             kind: BucketKind::Local(dir),
+            opts: BucketOptions::default(),
         })
     }
 
@@ -192,6 +259,7 @@ impl Bucket {
             store,
             url: url.trim_end_matches('/').to_string(),
             kind,
+            opts: BucketOptions::default(),
         }
     }
 
@@ -216,33 +284,23 @@ impl Bucket {
         format!("{}/{}", self.url, key)
     }
 
-    fn err(&self, op: &'static str, key: &str, source: object_store::Error) -> BucketError {
-        BucketError::Store {
-            bucket: self.url.clone(),
-            op,
-            key: key.to_string(),
-            source: Box::new(source),
-        }
-    }
-
     fn io_err(&self, op: &'static str, key: &str, file: &FsPath, e: std::io::Error) -> BucketError {
         BucketError::Io {
             bucket: self.url.clone(),
             op,
             key: key.to_string(),
             file: file.to_path_buf(),
-            source: e,
+            error: e,
         }
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = parse_key(key)?;
-        let r = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| self.err("get", key, e))?;
-        r.bytes().await.map_err(|e| self.err("get", key, e))
+        self.retrying("get", key, |_| async {
+            let r = self.request(0, self.store.get(&path)).await?;
+            self.read_body(r).await
+        })
+        .await
     }
 
     /// Like [`Bucket::get`], with `None` for a missing object.
@@ -257,99 +315,61 @@ impl Bucket {
     /// The object's content and version, for a later conditional update.
     pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         let path = parse_key(key)?;
-        let r = match self.store.get(&path).await {
-            Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(self.err("get", key, e)),
-        };
-        let version = Version {
-            e_tag: r.meta.e_tag.clone(),
-            version: r.meta.version.clone(),
-        };
-        let bytes = r.bytes().await.map_err(|e| self.err("get", key, e))?;
-        Ok(Some((bytes, version)))
+        self.retrying("get", key, |_| async {
+            let r = match self.request(0, self.store.get(&path)).await {
+                Ok(r) => r,
+                Err(Failure::Store(object_store::Error::NotFound { .. })) => return Ok(None),
+                Err(f) => return Err(f),
+            };
+            let version = Version {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
+            };
+            Ok(Some((self.read_body(r).await?, version)))
+        })
+        .await
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool> {
         let path = parse_key(key)?;
-        match self.store.head(&path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.err("head", key, e)),
-        }
+        self.retrying("head", key, |_| async {
+            match self.request(0, self.store.head(&path)).await {
+                Ok(_) => Ok(true),
+                Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(false),
+                Err(f) => Err(f),
+            }
+        })
+        .await
     }
 
     pub async fn put(&self, key: &str, data: impl Into<Bytes>) -> Result<()> {
         let path = parse_key(key)?;
-        self.store
-            .put(&path, PutPayload::from_bytes(data.into()))
-            .await
-            .map_err(|e| self.err("put", key, e))?;
-        Ok(())
+        self.put_as("put", key, &path, data.into()).await
     }
 
-    /// Creates the object only if no object has the key: S3 `If-None-Match`,
-    /// GCS generation 0, a hard link on a local directory. Returns the new
-    /// version, or `None` when someone else holds the key.
-    pub async fn create_if_absent(
-        &self,
-        key: &str,
-        data: impl Into<Bytes>,
-    ) -> Result<Option<Version>> {
-        let path = parse_key(key)?;
-        let opts = PutOptions::from(PutMode::Create);
-        match self
-            .store
-            .put_opts(&path, PutPayload::from_bytes(data.into()), opts)
-            .await
-        {
-            Ok(r) => Ok(Some(Version {
-                e_tag: r.e_tag,
-                version: r.version,
-            })),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
-            Err(object_store::Error::Precondition { .. }) => Ok(None),
-            Err(e) => Err(self.err("create", key, e)),
-        }
+    /// A plain put, retried as such: writing the same bytes twice is
+    /// harmless.
+    async fn put_as(&self, op: &'static str, key: &str, path: &Path, data: Bytes) -> Result<()> {
+        self.retrying(op, key, |_| async {
+            let payload = PutPayload::from_bytes(data.clone());
+            self.request(data.len() as u64, self.store.put(path, payload))
+                .await
+                .map(drop)
+        })
+        .await
     }
 
-    /// Replaces the object only while it is still at `version`. Returns the
-    /// new version, or `None` when it changed or vanished. Stores without
-    /// conditional updates (a local directory, the in-memory store) return
-    /// `Err` with `NotImplemented`; callers fall back to read-and-compare.
-    pub async fn update_if_version(
-        &self,
-        key: &str,
-        data: impl Into<Bytes>,
-        version: &Version,
-    ) -> Result<Option<Version>> {
-        let path = parse_key(key)?;
-        let opts = PutOptions::from(PutMode::Update(UpdateVersion {
-            e_tag: version.e_tag.clone(),
-            version: version.version.clone(),
-        }));
-        match self
-            .store
-            .put_opts(&path, PutPayload::from_bytes(data.into()), opts)
-            .await
-        {
-            Ok(r) => Ok(Some(Version {
-                e_tag: r.e_tag,
-                version: r.version,
-            })),
-            Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err("update", key, e)),
-        }
-    }
-
-    /// Deletes the object; a missing object is not an error.
+    /// Deletes the object; a missing object is not an error (nor is one
+    /// that an attempt reported as failed had already deleted).
     pub async fn delete(&self, key: &str) -> Result<()> {
         let path = parse_key(key)?;
-        match self.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err("delete", key, e)),
-        }
+        self.retrying("delete", key, |_| async {
+            match self.request(0, self.store.delete(&path)).await {
+                Ok(()) | Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(()),
+                Err(f) => Err(f),
+            }
+        })
+        .await
     }
 
     /// Deletes every object under `prefix` (a directory-like key).
@@ -360,16 +380,35 @@ impl Bucket {
         Ok(())
     }
 
-    /// Every object under `prefix`, recursively, sorted by key.
+    /// Every object under `prefix`, recursively, sorted by key. A listing
+    /// that fails halfway starts over: stores do not all list in key order,
+    /// so there is no safe place to resume from.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let p = parse_prefix(prefix)?;
-        let mut out: Vec<ObjectInfo> = self
-            .store
-            .list(p.as_ref())
-            .map(|r| r.map(object_info))
-            .try_collect()
-            .await
-            .map_err(|e| self.err("list", prefix, e))?;
+        let mut out = self
+            .retrying("list", prefix, |_| async {
+                if let Some(t) = &self.opts.throttle {
+                    t.request().await;
+                }
+                let mut stream = self.store.list(p.as_ref());
+                let mut out = Vec::new();
+                loop {
+                    match self.next_item(&mut stream).await {
+                        Ok(Some(m)) => out.push(object_info(m)),
+                        Ok(None) => break,
+                        // One object whose name is not a valid key (a control
+                        // character planted by hand) must not stop every
+                        // worker's listing: it is skipped and reported.
+                        Err(Failure::Store(e @ object_store::Error::InvalidPath { .. })) => {
+                            let what = e.to_string().escape_debug().to_string();
+                            tracing::warn!(bucket = %self.url, prefix, error = %what, "skipping an object whose name is not a valid key");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -378,10 +417,10 @@ impl Bucket {
     pub async fn list_dir(&self, prefix: &str) -> Result<(Vec<String>, Vec<ObjectInfo>)> {
         let p = parse_prefix(prefix)?;
         let r = self
-            .store
-            .list_with_delimiter(p.as_ref())
-            .await
-            .map_err(|e| self.err("list", prefix, e))?;
+            .retrying("list", prefix, |_| {
+                self.request(0, self.store.list_with_delimiter(p.as_ref()))
+            })
+            .await?;
         let mut dirs: Vec<String> = r
             .common_prefixes
             .iter()
@@ -391,64 +430,6 @@ impl Bucket {
         let mut objects: Vec<ObjectInfo> = r.objects.into_iter().map(object_info).collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((dirs, objects))
-    }
-
-    /// Uploads a local file, in parts when it is large.
-    pub async fn upload_file(&self, key: &str, file: &FsPath) -> Result<()> {
-        let path = parse_key(key)?;
-        let ioe = |e| self.io_err("upload", key, file, e);
-        let mut f = tokio::fs::File::open(file).await.map_err(ioe)?;
-        let len = f.metadata().await.map_err(ioe)?.len();
-        if len <= MULTIPART_THRESHOLD {
-            let mut buf = Vec::with_capacity(len as usize);
-            f.read_to_end(&mut buf).await.map_err(ioe)?;
-            return self.put(key, buf).await;
-        }
-        let upload = self
-            .store
-            .put_multipart(&path)
-            .await
-            .map_err(|e| self.err("upload", key, e))?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut buf = vec![0u8; PART_SIZE];
-        loop {
-            let n = f.read(&mut buf).await.map_err(ioe)?;
-            if n == 0 {
-                break;
-            }
-            w.wait_for_capacity(4)
-                .await
-                .map_err(|e| self.err("upload", key, e))?;
-            w.write(&buf[..n]);
-        }
-        w.finish().await.map_err(|e| self.err("upload", key, e))?;
-        Ok(())
-    }
-
-    /// Downloads an object into a local file, streaming.
-    pub async fn download_file(&self, key: &str, file: &FsPath) -> Result<u64> {
-        let path = parse_key(key)?;
-        let r = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| self.err("download", key, e))?;
-        let mut out = tokio::fs::File::create(file)
-            .await
-            .map_err(|e| self.io_err("download", key, file, e))?;
-        let mut stream = r.into_stream();
-        let mut n = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.err("download", key, e))?;
-            n += chunk.len() as u64;
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| self.io_err("download", key, file, e))?;
-        }
-        out.flush()
-            .await
-            .map_err(|e| self.io_err("download", key, file, e))?;
-        Ok(n)
     }
 }
 
@@ -543,7 +524,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Bucket::open(&format!("file://{}", dir.path().join("bkt").display())).unwrap();
         let src = dir.path().join("src");
-        let data: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + 12345))
+        let data: Vec<u8> = (0..(transfer::MULTIPART_THRESHOLD as usize + 12345))
             .map(|i| (i * 7) as u8)
             .collect();
         std::fs::write(&src, &data).unwrap();
@@ -554,3 +535,6 @@ mod tests {
         assert_eq!(std::fs::read(&dst).unwrap(), data);
     }
 }
+
+#[cfg(test)]
+mod fault_tests;
