@@ -26,6 +26,9 @@ pub struct SinkStats {
     pub duplicates_dropped: u64,
     pub duplicates_disagreeing: u64,
     pub samples_outside_day: u64,
+    /// What the source left out of the block instead of failing (corrupt
+    /// or empty input); filled by the source, not by the sink.
+    pub skipped: common::records::SkippedInput,
 }
 
 pub struct DaySink {

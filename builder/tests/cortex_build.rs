@@ -198,6 +198,7 @@ fn source(chunks: &Path) -> CortexSource {
             concurrency: 4,
             ..FetchOptions::default()
         },
+        on_corrupt_chunk: Default::default(),
     }
 }
 

@@ -28,6 +28,33 @@ pub struct FinishedRecord {
     pub samples_outside_day: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Input left out instead of failing the plan (absent in records of
+    /// builds that skipped nothing, and in older records).
+    #[serde(default, skip_serializing_if = "SkippedInput::is_empty")]
+    pub skipped: SkippedInput,
+}
+
+/// Input a builder left out of a block instead of failing the plan: corrupt
+/// chunks and series under the skip policy, and chunks with no samples
+/// (the Cortex builder's module docs list every case).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SkippedInput {
+    /// Corrupt chunks left out (undecodable, or contradicting their key or
+    /// themselves).
+    pub chunks_corrupt: u64,
+    /// Chunks holding no sample.
+    pub chunks_empty: u64,
+    /// Series left out whole: their chunks disagree on labels, or none of
+    /// them could be used.
+    pub series: u64,
+}
+
+impl SkippedInput {
+    /// True when nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        *self == SkippedInput::default()
+    }
 }
 
 /// The content of `<day>.failed`: why, by whom, after how many attempts.
@@ -84,6 +111,21 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_counts_default_to_zero() {
+        let s: SkippedInput = serde_json::from_str(r#"{"chunks_empty":2}"#).unwrap();
+        assert_eq!(
+            s,
+            SkippedInput {
+                chunks_empty: 2,
+                ..SkippedInput::default()
+            }
+        );
+        assert!(!s.is_empty());
+        let none: SkippedInput = serde_json::from_str("{}").unwrap();
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn old_progress_files_parse_and_claims_compare() {

@@ -124,12 +124,17 @@ async fn expected_series(
         src.fetch.clone(),
     )
     .with_context(|| format!("plan {plan_key}"))?;
-    let loader = Arc::new(SeriesLoader::new(
-        Arc::new(fetcher),
-        &id.tenant,
-        id.day_start_ms(),
-        id.day_end_ms(),
-    ));
+    // The builder's policy: under skip, the chunks it left out are left
+    // out of what the block is compared with too.
+    let loader = Arc::new(
+        SeriesLoader::new(
+            Arc::new(fetcher),
+            &id.tenant,
+            id.day_start_ms(),
+            id.day_end_ms(),
+        )
+        .on_corrupt_chunk(src.on_corrupt_chunk, plan_key),
+    );
     let mut sorter = ExternalSorter::<SeriesRecord>::new(scratch, cfg.memory_budget.max(1 << 20))?;
     let entries = std::iter::from_fn(|| reader.next_entry().transpose());
     let mut loaded = futures::stream::iter(entries)

@@ -4,7 +4,13 @@
 //!
 //! Memory is bounded by configuration: at most `concurrency` series are in
 //! flight, the sort spills beyond half the memory budget, the block writer
-//! gets the other half. The plan itself is never held in memory.
+//! gets the other half. The plan itself is never held in memory, so a plan
+//! of any size builds under any budget.
+//!
+//! A series ID listed twice, or two IDs whose labels normalise alike, end up
+//! next to each other after the sort and are merged into one series. What
+//! corrupt input the loader left out (under the source's
+//! [`super::CorruptChunkPolicy`]) is reported in the block's stats.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -26,7 +32,7 @@ use super::fetch::ChunkFetcher;
 use super::merge::{merge_same_labels, MergedSeries};
 use super::record::SeriesRecord;
 use super::series::SeriesLoader;
-use super::CortexSource;
+use super::{CorruptChunkPolicy, CortexSource};
 use crate::failpoint::{self, Stage};
 use crate::plan_build::BuiltBlock;
 use crate::sink::{DaySink, SinkStats};
@@ -51,6 +57,28 @@ pub async fn build_plan(
     local_plan: &Path,
     work: tempfile::TempDir,
 ) -> Result<BuiltBlock> {
+    build_plan_with_policy(
+        ctx,
+        source,
+        source.on_corrupt_chunk,
+        id,
+        plan_key,
+        local_plan,
+        work,
+    )
+    .await
+}
+
+/// [`build_plan`] with the given corrupt-chunk policy.
+pub async fn build_plan_with_policy(
+    ctx: &BuildContext,
+    source: &CortexSource,
+    policy: CorruptChunkPolicy,
+    id: &PlanId,
+    plan_key: &str,
+    local_plan: &Path,
+    work: tempfile::TempDir,
+) -> Result<BuiltBlock> {
     let f = File::open(local_plan).with_context(|| format!("opening {}", local_plan.display()))?;
     let mut reader = PlanReader::new(plan_key, BufReader::with_capacity(1 << 20, f))?;
     let h = reader.header();
@@ -70,12 +98,10 @@ pub async fn build_plan(
         source.fetch.clone(),
     )?;
     let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
-    let loader = Arc::new(SeriesLoader::new(
-        Arc::new(fetcher),
-        &id.tenant,
-        day_start,
-        day_end,
-    ));
+    let loader = Arc::new(
+        SeriesLoader::new(Arc::new(fetcher), &id.tenant, day_start, day_end)
+            .on_corrupt_chunk(policy, plan_key),
+    );
     let in_flight = source.fetch.concurrency.max(1);
 
     let (tx, rx) = mpsc::channel::<SeriesRecord>(in_flight);
@@ -138,8 +164,17 @@ pub async fn build_plan(
     if let Some(e) = failure {
         return Err(e);
     }
-    let (dir, meta, stats) = written?;
     let load = loader.stats();
+    // When input was left out, the block may have failed for lack of it.
+    let s = load.skipped;
+    let (dir, meta, mut stats) = match written {
+        Err(e) if !s.is_empty() => Err(e.context(format!(
+            "{} corrupt chunks, {} empty chunks and {} series were left out",
+            s.chunks_corrupt, s.chunks_empty, s.series
+        ))),
+        w => w,
+    }?;
+    stats.skipped = load.skipped;
     tracing::info!(
         plan = plan_key,
         series = load.series,
@@ -148,8 +183,19 @@ pub async fn build_plan(
         chunk_bytes = load.chunk_bytes,
         samples_out = stats.samples_out,
         duplicates = stats.duplicates_dropped,
+        chunks_corrupt = load.skipped.chunks_corrupt,
+        chunks_empty = load.skipped.chunks_empty,
+        series_skipped = load.skipped.series,
         "cortex plan built"
     );
+    if load.skipped.chunks_corrupt + load.skipped.series > 0 {
+        tracing::warn!(
+            plan = plan_key,
+            chunks = load.skipped.chunks_corrupt,
+            series = load.skipped.series,
+            "corrupt input left out of the block (--on-corrupt-chunk skip)"
+        );
+    }
     let health_dir = dir.clone();
     tokio::task::spawn_blocking(move || check_block(&health_dir))
         .await
@@ -184,6 +230,10 @@ fn write_block(
         bail!("aborted");
     }
     failpoint::reached(Stage::Sorting);
+    tracing::debug!(
+        spilled_runs = sorter.spilled_runs(),
+        "series sorted by labels"
+    );
     let mut sink = DaySink::create(parent, block, day_start, day_end, half)?;
     let mut group: Option<(MergedSeries, Vec<MergedSeries>)> = None;
     for r in sorter.finish().context("sorting series")? {

@@ -12,7 +12,9 @@
 //!
 //! The result is already cut into XOR chunks of at most 120 samples, so
 //! what the external sort holds per series is compact. This module fetches
-//! nothing and writes no block.
+//! nothing, writes no block and trusts its input: chunks are checked for
+//! corruption (order, range) before they get here ([`super::series`]),
+//! though a chunk out of order would still merge correctly.
 
 use common::cortex::{ChunkKey, Sample};
 use common::labels::Labels;

@@ -7,6 +7,41 @@
 //! the day ([`merge`], [`series`]), sorts the series by labels on disk
 //! ([`record`]) and writes one block that must pass the health check
 //! ([`build`]). Reading Cortex's index is the scanner's job, not this one.
+//!
+//! # Bad input
+//!
+//! Nothing is lost silently: a plan either produces a complete block or a
+//! failed file saying why, and whatever is left out of a block is counted in
+//! its finished record (`skipped`, [`common::records::SkippedInput`]). What a
+//! chunk or plan may be wrong about, and what happens then (the policy is
+//! a [`CorruptChunkPolicy`] given to [`build::build_plan_with_policy`];
+//! [`build_plan`] uses the default, `fail`):
+//!
+//! | case | found by | policy | `fail`: the reason names | `skip`: counted in |
+//! |---|---|---|---|---|
+//! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `common::cortex::object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
+//! | unknown encoding, undecodable data section | `common::cortex::encoding` | policy | same | `chunks_corrupt` |
+//! | metadata repeats a label name with different values | [`common::labels::Labels::normalize`] | policy | same | `chunks_corrupt` |
+//! | a sample older than the one before it in the same chunk | [`series::check_samples`] | policy | same, with both times | `chunks_corrupt` |
+//! | a sample outside the chunk key's `[from, through]` | [`series::check_samples`] | policy | same, with the first such time | `chunks_corrupt` |
+//! | chunks of one series disagree on labels (Cortex: "chunks for multiple metrics") | [`merge::merge_series`] | policy | plan, series, both chunks and their labels | `series` (the whole series is left out: no chunk alone is known to be the wrong one) |
+//! | every fetched chunk of a series is corrupt | [`series`] | policy | the first corrupt chunk | `series` and `chunks_corrupt` |
+//! | nothing usable left in the whole plan | [`build`] | always fails (never an empty block) | "no samples of any series", with the counts left out | – |
+//! | a chunk with no samples | [`series`] | always left out | – | `chunks_empty` |
+//! | a chunk missing from the store | [`fetch`] | always left out, as Cortex does | – | logged (`chunks_not_found`) |
+//! | NaN values, stale markers included, any payload | – | kept bit-exact: they are values | – | – |
+//! | equal timestamps in one chunk or across chunks (replicas) | [`merge`] | the first kept (earliest chunk, then smallest key) | – | `duplicates_dropped` |
+//! | the same series twice in a plan (one series ID twice, or two IDs with equal labels) | [`build`], after the sort by labels | merged into one series | – | `duplicates_dropped` |
+//! | a plan larger than memory | [`build`] | the sort spills beyond half of `--memory-budget` | – | – |
+//! | a malformed plan line (bad JSON, no footer, data after it) | `common::plan::PlanReader` | always fails | plan and line number | – |
+//!
+//! Samples outside the key's range are treated as corruption rather than
+//! dropped one by one: the key's range is what the index was written from
+//! and what decides which days' plans list the chunk, so a chunk
+//! contradicting it cannot be trusted for any of its samples, and a writer
+//! never produces one (Cortex's `through` is the chunk's last sample).
+//! Samples *equal* in time are not corruption (replicated writes repeat
+//! them); only going backwards is.
 
 pub mod build;
 pub mod fetch;
@@ -15,13 +50,62 @@ pub mod merge;
 pub mod record;
 pub mod series;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use common::cortex::config::{ConfigError, CortexConfig};
 
-pub use build::{build_plan, BuildContext};
+pub use build::{build_plan, build_plan_with_policy, BuildContext};
 pub use fetch::{ChunkFetcher, FetchOptions};
 pub use series::{LoadStats, SeriesLoader};
+
+/// What the builder does with a chunk it cannot trust (see the module
+/// docs for every case): fail the plan, or leave the chunk out and count it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CorruptChunkPolicy {
+    /// The plan fails; the failed file names the plan, series and chunk.
+    #[default]
+    Fail,
+    /// The chunk is left out (the whole series when its chunks disagree on
+    /// labels), counted in the finished record, the first few logged by key.
+    Skip,
+}
+
+impl CorruptChunkPolicy {
+    /// The names the command line takes.
+    pub const NAMES: [&'static str; 2] = ["fail", "skip"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CorruptChunkPolicy::Fail => "fail",
+            CorruptChunkPolicy::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for CorruptChunkPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A policy name that is neither `fail` nor `skip`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown corrupt-chunk policy {0:?}: expected fail or skip")]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for CorruptChunkPolicy {
+    type Err = UnknownPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(CorruptChunkPolicy::Fail),
+            "skip" => Ok(CorruptChunkPolicy::Skip),
+            other => Err(UnknownPolicy(other.to_string())),
+        }
+    }
+}
 
 /// The chunk store a campaign reads, from the user's Cortex config.
 #[derive(Clone, Debug)]
@@ -32,6 +116,8 @@ pub struct CortexSource {
     /// Replaces the filesystem chunk store's directory of every period.
     pub chunks_dir: Option<PathBuf>,
     pub fetch: FetchOptions,
+    /// What a corrupt chunk does to its plan (`--on-corrupt-chunk`).
+    pub on_corrupt_chunk: CorruptChunkPolicy,
 }
 
 /// Why the Cortex config cannot be used.
@@ -73,6 +159,23 @@ impl CortexSource {
             config_path: path.to_path_buf(),
             chunks_dir,
             fetch,
+            on_corrupt_chunk: CorruptChunkPolicy::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_round_trip() {
+        for name in CorruptChunkPolicy::NAMES {
+            let p: CorruptChunkPolicy = name.parse().unwrap();
+            assert_eq!(p.to_string(), name);
+        }
+        assert_eq!(CorruptChunkPolicy::default(), CorruptChunkPolicy::Fail);
+        let err = "Skip".parse::<CorruptChunkPolicy>().unwrap_err();
+        assert!(err.to_string().contains("\"Skip\""), "{err}");
     }
 }

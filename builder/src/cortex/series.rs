@@ -6,17 +6,30 @@
 //! fetcher; decoding and merging run on blocking threads, at most one per
 //! core, so a plan with many small series keeps every core busy without
 //! oversubscribing them.
+//!
+//! Every decoded chunk is checked here, on its samples, before it is
+//! merged ([`check_samples`]); what happens to a chunk that fails a check
+//! is the loader's [`CorruptChunkPolicy`] (the table of cases is in the
+//! [`super`] module docs). The decoders themselves only report what they
+//! cannot decode.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::cortex::key::{ChunkKey, KeyError};
 use common::cortex::object::{decode_samples, ObjectError};
+use common::cortex::Sample;
 use common::labels::LabelsError;
+use common::records::SkippedInput;
 use tokio::sync::Semaphore;
 
 use super::fetch::{ChunkFetcher, FetchError};
 use super::merge::{merge_series, DecodedChunk, MergeError, MergedSeries};
+use super::CorruptChunkPolicy;
+
+/// Corrupt chunks and series logged one by one per plan; the rest are only
+/// counted (a store with one bad disk could otherwise flood the log).
+const LOG_FIRST: u64 = 10;
 
 /// A series of a plan that cannot be built, naming the series (callers
 /// add the plan).
@@ -34,6 +47,7 @@ pub enum SeriesErrorKind {
     /// Boxed: fetch errors are large and this travels on every series' result.
     #[error(transparent)]
     Fetch(Box<FetchError>),
+    /// The object cannot be decoded or is not the chunk its key names.
     #[error(transparent)]
     Object(#[from] ObjectError),
     #[error("chunk {key}: labels: {source}")]
@@ -42,16 +56,97 @@ pub enum SeriesErrorKind {
         #[source]
         source: LabelsError,
     },
+    /// The chunk decodes, but its samples contradict it.
+    #[error("chunk {key}: {problem}")]
+    Samples { key: String, problem: SampleProblem },
     #[error(transparent)]
     Merge(#[from] MergeError),
     #[error("decoding task failed: {0}")]
     Task(String),
 }
 
+impl SeriesErrorKind {
+    /// Whether this is about one chunk's content, which the skip policy may
+    /// leave out; everything else (a bad ID, a store that cannot be read)
+    /// always fails the plan.
+    pub fn is_corrupt_chunk(&self) -> bool {
+        matches!(
+            self,
+            SeriesErrorKind::Object(_)
+                | SeriesErrorKind::Labels { .. }
+                | SeriesErrorKind::Samples { .. }
+        )
+    }
+}
+
 impl From<FetchError> for SeriesErrorKind {
     fn from(e: FetchError) -> Self {
         SeriesErrorKind::Fetch(Box::new(e))
     }
+}
+
+/// What is wrong with the decoded samples of one chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SampleProblem {
+    #[error("samples out of time order: sample {index} at {t} ms follows one at {prev} ms")]
+    OutOfOrder { index: usize, prev: i64, t: i64 },
+    #[error("{count} samples outside the key's range [{from}, {through}] ms, the first at {t} ms")]
+    OutsideKeyRange {
+        count: usize,
+        t: i64,
+        from: i64,
+        through: i64,
+    },
+}
+
+/// Checks the samples of the chunk `key` names: never going back in time,
+/// all inside the key's `[from, through]` (both ends inclusive, as Cortex
+/// writes them: the first and last sample's times). Equal timestamps pass:
+/// they are repeats for the merge to drop, not corruption.
+pub fn check_samples(key: &ChunkKey, samples: &[Sample]) -> Result<(), SampleProblem> {
+    let mut outside = 0usize;
+    let mut first_outside = None;
+    let mut prev = i64::MIN;
+    for (index, &(t, _)) in samples.iter().enumerate() {
+        if t < prev {
+            return Err(SampleProblem::OutOfOrder { index, prev, t });
+        }
+        prev = t;
+        if t < key.from || t > key.through {
+            outside += 1;
+            first_outside.get_or_insert(t);
+        }
+    }
+    match first_outside {
+        None => Ok(()),
+        Some(t) => Err(SampleProblem::OutsideKeyRange {
+            count: outside,
+            t,
+            from: key.from,
+            through: key.through,
+        }),
+    }
+}
+
+/// Decodes the object fetched for `key` and checks it: the object against
+/// its key, the metadata's labels, the samples against the key and their
+/// order. A chunk with no samples is returned as such (the caller drops it).
+pub fn decode_chunk(key: ChunkKey, bytes: &[u8]) -> Result<DecodedChunk, SeriesErrorKind> {
+    let (obj, samples) = decode_samples(&key, bytes)?;
+    let id = key.external_key();
+    let labels = match obj.labels() {
+        Ok(l) => l,
+        Err(source) => return Err(SeriesErrorKind::Labels { key: id, source }),
+    };
+    if let Err(problem) = check_samples(&key, &samples) {
+        return Err(SeriesErrorKind::Samples { key: id, problem });
+    }
+    Ok(DecodedChunk {
+        key,
+        id,
+        labels,
+        samples,
+    })
 }
 
 /// Counters over the series a loader handled.
@@ -61,8 +156,12 @@ pub struct LoadStats {
     pub chunks_fetched: u64,
     pub chunks_not_found: u64,
     pub chunk_bytes: u64,
-    /// Series skipped because none of their chunks exists (as Cortex does).
+    /// Series skipped because none of their chunks exists or holds a
+    /// sample (Cortex skips the former too).
     pub series_without_chunks: u64,
+    /// Corrupt input left out under [`CorruptChunkPolicy::Skip`], and empty
+    /// chunks (always left out).
+    pub skipped: SkippedInput,
 }
 
 /// Loads the series of one plan.
@@ -71,17 +170,24 @@ pub struct SeriesLoader {
     user: String,
     day_start: i64,
     day_end: i64,
+    policy: CorruptChunkPolicy,
+    /// The plan, for log lines about what was skipped.
+    plan: String,
     cpu: Semaphore,
     series: AtomicU64,
     fetched: AtomicU64,
     not_found: AtomicU64,
     bytes: AtomicU64,
-    empty: AtomicU64,
+    without_chunks: AtomicU64,
+    chunks_corrupt: AtomicU64,
+    chunks_empty: AtomicU64,
+    series_skipped: AtomicU64,
 }
 
 impl SeriesLoader {
     /// `user`: the plan's tenant, which every chunk ID must name; the day
-    /// is `[day_start, day_end)` in ms.
+    /// is `[day_start, day_end)` in ms. Corrupt chunks fail the series
+    /// unless [`SeriesLoader::on_corrupt_chunk`] says otherwise.
     pub fn new(fetcher: Arc<ChunkFetcher>, user: &str, day_start: i64, day_end: i64) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         SeriesLoader {
@@ -89,13 +195,25 @@ impl SeriesLoader {
             user: user.to_string(),
             day_start,
             day_end,
+            policy: CorruptChunkPolicy::Fail,
+            plan: String::new(),
             cpu: Semaphore::new(cores),
             series: AtomicU64::new(0),
             fetched: AtomicU64::new(0),
             not_found: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            empty: AtomicU64::new(0),
+            without_chunks: AtomicU64::new(0),
+            chunks_corrupt: AtomicU64::new(0),
+            chunks_empty: AtomicU64::new(0),
+            series_skipped: AtomicU64::new(0),
         }
+    }
+
+    /// What to do with corrupt chunks of `plan` (named in log lines).
+    pub fn on_corrupt_chunk(mut self, policy: CorruptChunkPolicy, plan: &str) -> Self {
+        self.policy = policy;
+        self.plan = plan.to_string();
+        self
     }
 
     pub fn stats(&self) -> LoadStats {
@@ -104,12 +222,18 @@ impl SeriesLoader {
             chunks_fetched: self.fetched.load(Ordering::Relaxed),
             chunks_not_found: self.not_found.load(Ordering::Relaxed),
             chunk_bytes: self.bytes.load(Ordering::Relaxed),
-            series_without_chunks: self.empty.load(Ordering::Relaxed),
+            series_without_chunks: self.without_chunks.load(Ordering::Relaxed),
+            skipped: SkippedInput {
+                chunks_corrupt: self.chunks_corrupt.load(Ordering::Relaxed),
+                chunks_empty: self.chunks_empty.load(Ordering::Relaxed),
+                series: self.series_skipped.load(Ordering::Relaxed),
+            },
         }
     }
 
     /// The merged series of one plan entry; `None` when none of its chunks
-    /// exists in the store.
+    /// exists in the store or holds a sample, or when the skip policy left
+    /// the series out.
     pub async fn load(
         self: &Arc<Self>,
         sid: String,
@@ -125,6 +249,7 @@ impl SeriesLoader {
             keys.push(ChunkKey::parse(&self.user, id).map_err(|e| err(e.into()))?);
         }
         let this = Arc::clone(self);
+        let job_sid = sid.clone();
         let job: Box<dyn FnOnce() -> Result<Option<MergedSeries>, SeriesErrorKind> + Send> =
             if self.fetcher.is_local() {
                 Box::new(move || {
@@ -134,7 +259,7 @@ impl SeriesLoader {
                             raw.push((k, b));
                         }
                     }
-                    this.decode_and_merge(raw, chunk_ids.len())
+                    this.decode_and_merge(&job_sid, raw, chunk_ids.len())
                 })
             } else {
                 let fetched =
@@ -146,7 +271,7 @@ impl SeriesLoader {
                     .zip(fetched)
                     .filter_map(|(k, b)| b.map(|b| (k, b)))
                     .collect();
-                Box::new(move || this.decode_and_merge(raw, chunk_ids.len()))
+                Box::new(move || this.decode_and_merge(&job_sid, raw, chunk_ids.len()))
             };
         let _permit = self
             .cpu
@@ -161,6 +286,7 @@ impl SeriesLoader {
 
     fn decode_and_merge<B: AsRef<[u8]>>(
         &self,
+        sid: &str,
         raw: Vec<(ChunkKey, B)>,
         wanted: usize,
     ) -> Result<Option<MergedSeries>, SeriesErrorKind> {
@@ -168,26 +294,123 @@ impl SeriesLoader {
             .fetch_add((wanted - raw.len()) as u64, Ordering::Relaxed);
         self.fetched.fetch_add(raw.len() as u64, Ordering::Relaxed);
         let mut chunks = Vec::with_capacity(raw.len());
+        let mut corrupt = 0usize;
         for (key, bytes) in raw {
             let bytes = bytes.as_ref();
             self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            let (obj, samples) = decode_samples(&key, bytes)?;
-            let id = key.external_key();
-            let labels = obj.labels().map_err(|source| SeriesErrorKind::Labels {
-                key: id.clone(),
-                source,
-            })?;
-            chunks.push(DecodedChunk {
-                key,
-                id,
-                labels,
-                samples,
-            });
+            match decode_chunk(key, bytes) {
+                Ok(c) if c.samples.is_empty() => {
+                    self.chunks_empty.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(c) => chunks.push(c),
+                Err(e) if e.is_corrupt_chunk() && self.policy == CorruptChunkPolicy::Skip => {
+                    let n = self.chunks_corrupt.fetch_add(1, Ordering::Relaxed);
+                    if n < LOG_FIRST {
+                        tracing::warn!(plan = %self.plan, series = sid, error = %e, "corrupt chunk left out");
+                    }
+                    corrupt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let merged = merge_series(chunks, self.day_start, self.day_end)?;
-        if merged.is_none() {
-            self.empty.fetch_add(1, Ordering::Relaxed);
+        if chunks.is_empty() && corrupt > 0 {
+            self.skip_series(sid, "none of its chunks can be used");
+            return Ok(None);
         }
-        Ok(merged)
+        match merge_series(chunks, self.day_start, self.day_end) {
+            Ok(Some(m)) => Ok(Some(m)),
+            Ok(None) => {
+                self.without_chunks.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e @ MergeError::MultipleMetrics { .. })
+                if self.policy == CorruptChunkPolicy::Skip =>
+            {
+                self.skip_series(sid, &e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn skip_series(&self, sid: &str, why: &str) {
+        let n = self.series_skipped.fetch_add(1, Ordering::Relaxed);
+        if n < LOG_FIRST {
+            tracing::warn!(plan = %self.plan, series = sid, reason = why, "series left out");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(from: i64, through: i64) -> ChunkKey {
+        ChunkKey {
+            user: "u".into(),
+            fingerprint: 1,
+            from,
+            through,
+            checksum: Some(1),
+        }
+    }
+
+    #[test]
+    fn samples_in_order_inside_the_key_pass() {
+        let k = key(10, 30);
+        assert_eq!(
+            check_samples(&k, &[(10, 1.0), (20, 2.0), (30, 3.0)]),
+            Ok(())
+        );
+        // Repeats are the merge's business, not corruption.
+        assert_eq!(
+            check_samples(&k, &[(10, 1.0), (10, 1.0), (30, f64::NAN)]),
+            Ok(())
+        );
+        assert_eq!(check_samples(&k, &[]), Ok(()));
+    }
+
+    #[test]
+    fn going_back_in_time_is_named() {
+        let err = check_samples(&key(10, 30), &[(10, 1.0), (30, 2.0), (20, 3.0)]).unwrap_err();
+        assert_eq!(
+            err,
+            SampleProblem::OutOfOrder {
+                index: 2,
+                prev: 30,
+                t: 20
+            }
+        );
+        assert!(err.to_string().contains("out of time order"), "{err}");
+    }
+
+    #[test]
+    fn samples_outside_the_key_are_counted() {
+        let err =
+            check_samples(&key(10, 30), &[(5, 1.0), (10, 1.0), (30, 2.0), (31, 3.0)]).unwrap_err();
+        assert_eq!(
+            err,
+            SampleProblem::OutsideKeyRange {
+                count: 2,
+                t: 5,
+                from: 10,
+                through: 30
+            }
+        );
+    }
+
+    #[test]
+    fn only_content_errors_are_skippable() {
+        let samples = SeriesErrorKind::Samples {
+            key: "k".into(),
+            problem: SampleProblem::OutOfOrder {
+                index: 1,
+                prev: 2,
+                t: 1,
+            },
+        };
+        assert!(samples.is_corrupt_chunk());
+        let task = SeriesErrorKind::Task("x".into());
+        assert!(!task.is_corrupt_chunk());
     }
 }
