@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::BufReader;
 
 use anyhow::{bail, Context, Result};
-use common::names::PlanId;
+use common::names::{parse_plan_key, PlanFile, PlanId};
 use common::plan::PlanEntry;
 use common::staged::{StagedReader, StagedSeries};
 
@@ -30,6 +30,17 @@ pub async fn build(
             bail!("not an openmetrics entry");
         };
         let key = format!("{}/{}", cfg.prefix, rel);
+        // The entry comes from the bucket: it may name only this plan's own
+        // staged object, never another tenant's (whose samples would land
+        // in this block, and which would be deleted as consumed).
+        match parse_plan_key(&cfg.prefix, &key) {
+            Some((owner, PlanFile::Staged)) if owner == *id => {}
+            _ => bail!(
+                "staged entry {:?} names an object that is not this plan's staged samples ({})",
+                rel.escape_debug().to_string(),
+                id.staged_key(&cfg.prefix)
+            ),
+        }
         let local = work.path().join(format!("staged-{i}"));
         cfg.bucket
             .download_file(&key, &local)

@@ -282,6 +282,55 @@ pub fn plans_from_listing<'a>(
         .collect()
 }
 
+/// Objects under the prefix that no worker will ever act on because their
+/// names are not protocol names: an invalid tenant directory (`a b`,
+/// `x\u{7}y`, 151 bytes), a nested path, a file name that is no plan
+/// file. `status` reports them, so that an operator sees a planted or
+/// mistyped object instead of it silently not counting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IgnoredObjects {
+    pub count: u64,
+    /// The first [`MAX_IGNORED_EXAMPLES`] keys, escaped for printing.
+    pub examples: Vec<String>,
+}
+
+pub const MAX_IGNORED_EXAMPLES: usize = 20;
+
+/// The objects of a listing that [`plans_from_listing`] leaves out, other
+/// than the scan markers at the prefix's root.
+pub fn ignored_objects<'a>(
+    prefix: &str,
+    objects: impl IntoIterator<Item = &'a ObjectInfo>,
+) -> IgnoredObjects {
+    let mut out = IgnoredObjects::default();
+    let root = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    for o in objects {
+        let Some(rel) = o.key.strip_prefix(root.as_str()) else {
+            continue;
+        };
+        let is_marker = !rel.contains('/')
+            && (rel == crate::names::SCAN_COMPLETE
+                || rel.starts_with(crate::names::SCANNED_PREFIX));
+        let is_plan_file = split_plan_key(prefix, &o.key).is_some_and(|(tenant, file)| {
+            validate_tenant(tenant).is_ok()
+                && parse_file_name_ref(file).is_some_and(|(_, k)| k != PlanFileRef::Other)
+        });
+        if is_marker || is_plan_file {
+            continue;
+        }
+        out.count += 1;
+        if out.examples.len() < MAX_IGNORED_EXAMPLES {
+            let shown: String = o.key.chars().take(300).collect();
+            out.examples.push(shown.escape_debug().to_string());
+        }
+    }
+    out
+}
+
 /// The files of one plan, from a listing of its tenant's directory alone:
 /// what the builder checks right after claiming and the scheduler right
 /// before acting on a stale plan, when the full listing may be old.
@@ -426,6 +475,35 @@ mod tests {
             PlanState::Stale,
             "a Cortex progress file is judged by the time in its name"
         );
+    }
+
+    #[test]
+    fn untrusted_names_are_ignored_and_reported_escaped() {
+        let long = format!("m/{}/1.plan", "x".repeat(151));
+        let objs = vec![
+            obj("m/team_b.prod/1.plan", 0),
+            obj("m/scan-complete", 0),
+            obj("m/scanned.index_1", 0),
+            obj("m/../x", 0),
+            obj("m/t/..%2F.plan", 0),
+            obj("m/x\u{7}y/1.plan", 0),
+            obj("m/a/b/1.plan", 0),
+            obj("m/./1.plan", 0),
+            obj("m/t/1.weird", 0),
+            obj(&long, 0),
+            obj("other/t/1.plan", 0),
+        ];
+        let plans = plans_from_listing("m", &objs);
+        let ids: Vec<String> = plans.keys().map(|p| p.tenant.clone()).collect();
+        // `t/1.weird` groups under a valid plan ID but is no file of it.
+        assert_eq!(ids, vec!["t".to_string(), "team_b.prod".to_string()]);
+        let ig = ignored_objects("m", &objs);
+        assert_eq!(ig.count, 7, "{ig:?}");
+        assert!(
+            ig.examples.contains(&"m/x\\u{7}y/1.plan".to_string()),
+            "{ig:?}"
+        );
+        assert!(ig.examples.iter().all(|e| !e.chars().any(char::is_control)));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! It builds no blocks and claims no plans.
 
 pub mod cortex;
+mod dry_run;
 pub mod generate;
 pub mod openmetrics;
 pub mod prometheus;
 mod scan;
 
-pub use scan::{scan, ScanConfig, ScanReport};
+pub use dry_run::{dry_run, estimate_block_bytes, estimate_cortex_bytes, DryRunDay, DryRunReport};
+pub use scan::{scan, ScanConfig, ScanReport, MAX_REPORTED_NAMES};

@@ -99,7 +99,16 @@ pub struct StagedDay {
     pub file: PathBuf,
     pub series: u64,
     pub samples: u64,
+    /// XOR chunks of at most [`SAMPLES_PER_CHUNK`] samples the day's
+    /// series would be cut into (before the builder drops duplicates).
+    pub chunks: u64,
 }
+
+/// Samples per output chunk, as the builder cuts them.
+pub const SAMPLES_PER_CHUNK: u64 = 120;
+
+/// A day being written: its index, writer, file and chunk count so far.
+type OpenDay = (i32, StagedWriter<BufWriter<File>>, PathBuf, u64);
 
 /// Counts of a scan, for the report.
 #[derive(Clone, Debug, Default)]
@@ -222,7 +231,7 @@ fn write_days(
     out_dir: &Path,
     report: &mut StageReport,
 ) -> Result<()> {
-    let mut current: Option<(i32, StagedWriter<BufWriter<File>>, PathBuf)> = None;
+    let mut current: Option<OpenDay> = None;
     let mut group: Option<DayRecord> = None;
     for rec in sorter.finish()? {
         let rec = rec?;
@@ -239,43 +248,39 @@ fn write_days(
     if let Some(g) = group.take() {
         write_series(&mut current, g, out_dir, report)?;
     }
-    if let Some((day, w, file)) = current.take() {
-        finish_day(day, w, file, report)?;
+    if let Some(open) = current.take() {
+        finish_day(open, report)?;
     }
     Ok(())
 }
 
 fn write_series(
-    current: &mut Option<(i32, StagedWriter<BufWriter<File>>, PathBuf)>,
+    current: &mut Option<OpenDay>,
     mut g: DayRecord,
     out_dir: &Path,
     report: &mut StageReport,
 ) -> Result<()> {
-    if current.as_ref().is_some_and(|(d, _, _)| *d != g.day) {
-        if let Some((day, w, file)) = current.take() {
-            finish_day(day, w, file, report)?;
+    if current.as_ref().is_some_and(|(d, _, _, _)| *d != g.day) {
+        if let Some(open) = current.take() {
+            finish_day(open, report)?;
         }
     }
     if current.is_none() {
         let file = out_dir.join(format!("{}.staged", g.day));
         let f = File::create(&file).with_context(|| format!("creating {}", file.display()))?;
         let w = StagedWriter::new(BufWriter::with_capacity(1 << 20, f))?;
-        *current = Some((g.day, w, file));
+        *current = Some((g.day, w, file, 0));
     }
     // Stable: equal timestamps keep file order, so the first one stays first.
     g.samples.sort_by_key(|&(t, _)| t);
-    if let Some((_, w, _)) = current {
+    if let Some((_, w, _, chunks)) = current {
         w.write_series(&g.labels, &g.samples)?;
+        *chunks += (g.samples.len() as u64).div_ceil(SAMPLES_PER_CHUNK);
     }
     Ok(())
 }
 
-fn finish_day(
-    day: i32,
-    w: StagedWriter<BufWriter<File>>,
-    file: PathBuf,
-    report: &mut StageReport,
-) -> Result<()> {
+fn finish_day((day, w, file, chunks): OpenDay, report: &mut StageReport) -> Result<()> {
     let (series, samples) = (w.series(), w.samples());
     w.finish()?;
     report.days.push(StagedDay {
@@ -283,6 +288,7 @@ fn finish_day(
         file,
         series,
         samples,
+        chunks,
     });
     Ok(())
 }

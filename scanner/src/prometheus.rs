@@ -29,13 +29,13 @@ use anyhow::{bail, Context, Result};
 use common::bucket::Bucket;
 use common::names::{PlanId, SCANNED_PREFIX};
 use common::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
-use common::tenant::validate_tenant;
+use common::tenant::{validate_tenant, TenantError};
 use common::tsdb::meta::{BlockMeta, META_FILENAME};
 use tracing::{info, warn};
 use ulid::Ulid;
 
 use crate::openmetrics::DayRange;
-use crate::scan::{ScanConfig, ScanReport};
+use crate::scan::{note_rejected, Output, ScanConfig, ScanReport};
 
 const DAY_MS: i64 = 86_400_000;
 /// Thanos' marker of a block its compactor is about to delete.
@@ -289,11 +289,22 @@ pub fn block_tenant(
     opts: &PrometheusOptions,
     default: Option<&str>,
 ) -> Result<String> {
+    let tenant = raw_block_tenant(b, opts, default)?;
+    validate_tenant(&tenant).with_context(|| format!("tenant of block {}", b.url))?;
+    Ok(tenant)
+}
+
+/// The tenant a block names, not yet validated.
+fn raw_block_tenant(
+    b: &SourceBlock,
+    opts: &PrometheusOptions,
+    default: Option<&str>,
+) -> Result<String> {
     let from_label = opts
         .tenant_label
         .as_ref()
         .and_then(|name| b.meta.thanos.as_ref()?.labels.get(name).cloned());
-    let tenant = match (from_label, default) {
+    Ok(match (from_label, default) {
         (Some(t), _) => t,
         (None, Some(t)) => t.to_string(),
         (None, None) => match &opts.tenant_label {
@@ -303,24 +314,66 @@ pub fn block_tenant(
             ),
             None => bail!("a prometheus source needs --tenant or --tenant-label"),
         },
-    };
-    validate_tenant(&tenant).with_context(|| format!("tenant of block {}", b.url))?;
-    Ok(tenant)
+    })
 }
 
 /// Blocks grouped by tenant and day, each group in preference order.
+///
+/// A block whose external label names a tenant Cortex would refuse (say
+/// `../../etc`) is left out with a warning, so that `scan` and `verify`
+/// agree on what is converted; [`group_by_day_with_rejects`] also returns
+/// them. A missing tenant is still an error.
 pub fn group_by_day<'a>(
     blocks: &'a [SourceBlock],
     opts: &PrometheusOptions,
     default_tenant: Option<&str>,
     days: DayRange,
 ) -> Result<BTreeMap<(String, i32), Vec<&'a SourceBlock>>> {
+    Ok(group_by_day_with_rejects(blocks, opts, default_tenant, days)?.0)
+}
+
+/// A block refused because of its tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedBlock {
+    pub url: String,
+    /// The tenant as the block names it, unvalidated (escape before printing).
+    pub tenant: String,
+    pub reason: String,
+}
+
+/// [`group_by_day`], also returning the blocks refused for their tenant.
+#[allow(clippy::type_complexity)]
+pub fn group_by_day_with_rejects<'a>(
+    blocks: &'a [SourceBlock],
+    opts: &PrometheusOptions,
+    default_tenant: Option<&str>,
+    days: DayRange,
+) -> Result<(
+    BTreeMap<(String, i32), Vec<&'a SourceBlock>>,
+    Vec<RejectedBlock>,
+)> {
     let mut out: BTreeMap<(String, i32), Vec<&SourceBlock>> = BTreeMap::new();
+    let mut rejected = Vec::new();
     for b in blocks {
         if b.meta.max_time <= b.meta.min_time {
             continue;
         }
-        let tenant = block_tenant(b, opts, default_tenant)?;
+        let tenant = match block_tenant(b, opts, default_tenant) {
+            Ok(t) => t,
+            Err(e) => match e.downcast_ref::<TenantError>() {
+                Some(te) => {
+                    let tenant = raw_block_tenant(b, opts, default_tenant).unwrap_or_default();
+                    warn!(block = %b.url, tenant = %tenant.escape_debug(), error = %te, "block skipped: invalid tenant ID");
+                    rejected.push(RejectedBlock {
+                        url: b.url.clone(),
+                        tenant,
+                        reason: te.to_string(),
+                    });
+                    continue;
+                }
+                None => return Err(e),
+            },
+        };
         for day in b.days() {
             let Ok(day) = i32::try_from(day) else {
                 continue;
@@ -330,7 +383,7 @@ pub fn group_by_day<'a>(
             }
         }
     }
-    Ok(out)
+    Ok((out, rejected))
 }
 
 /// The scan unit of a source list: stable across runs, different for
@@ -341,7 +394,11 @@ pub fn unit_name(sources: &[String]) -> String {
     format!("prometheus-{h:016x}")
 }
 
-pub(crate) async fn scan_prometheus(cfg: &ScanConfig, sources: &[String]) -> Result<ScanReport> {
+pub(crate) async fn scan_prometheus(
+    cfg: &ScanConfig,
+    sources: &[String],
+    out: &mut Output,
+) -> Result<ScanReport> {
     let opts = &cfg.prometheus;
     if opts.tenant_label.is_none() && cfg.tenant.is_none() {
         bail!("a prometheus source needs --tenant or --tenant-label");
@@ -358,10 +415,28 @@ pub(crate) async fn scan_prometheus(cfg: &ScanConfig, sources: &[String]) -> Res
         return Ok(report);
     }
     let found = discover(sources).await?;
-    let groups = group_by_day(&found.blocks, opts, cfg.tenant.as_deref(), cfg.days)?;
+    let (groups, rejected) =
+        group_by_day_with_rejects(&found.blocks, opts, cfg.tenant.as_deref(), cfg.days)?;
+    for r in &rejected {
+        note_rejected(&mut report.invalid_tenants, &r.tenant);
+    }
     for b in &found.blocks {
+        if rejected.iter().any(|r| r.url == b.url) {
+            continue;
+        }
         report.series += b.meta.stats.num_series;
         report.samples += b.meta.stats.num_samples;
+    }
+    if out.is_dry_run() {
+        let sizes = crate::dry_run::block_sizes(groups.values().flatten().copied()).await?;
+        for ((tenant, day), blocks) in &groups {
+            out.record(crate::dry_run::prometheus_day(tenant, *day, blocks, &sizes));
+            report.plans.push(PlanId {
+                tenant: tenant.clone(),
+                day: *day,
+            });
+        }
+        return Ok(report);
     }
     for ((tenant, day), blocks) in groups {
         let id = PlanId {

@@ -1,6 +1,8 @@
 //! Driving a scan: source-specific staging, then publishing plans and
-//! markers in the bucket.
+//! markers in the bucket, or, in a dry run, tallying what would have been
+//! published (see [`Output`]).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +13,7 @@ use common::source::SourceSpec;
 use common::tenant::validate_tenant;
 use tracing::info;
 
+use crate::dry_run::{estimate_block_bytes, DryRunDay};
 use crate::openmetrics::{stage_file, DayRange};
 
 #[derive(Clone, Debug)]
@@ -41,14 +44,52 @@ pub struct ScanReport {
     pub already_scanned: Vec<String>,
     /// Index tables read and entry counts (Cortex sources).
     pub cortex: Option<crate::cortex::CortexStats>,
+    /// Tenant IDs from the source that Cortex would refuse (Cortex index
+    /// entries, Prometheus external labels): skipped, never planned. At
+    /// most [`MAX_REPORTED_NAMES`] are kept, escaped for printing.
+    pub invalid_tenants: BTreeSet<String>,
+}
+
+/// How many rejected names a report keeps: a hostile or broken source can
+/// hold millions, and the report must stay small.
+pub const MAX_REPORTED_NAMES: usize = 100;
+
+/// Adds `name` (escaped, so control characters cannot reach a terminal)
+/// unless the set is full.
+pub(crate) fn note_rejected(set: &mut BTreeSet<String>, name: &str) {
+    if set.len() < MAX_REPORTED_NAMES {
+        let shown: String = name.chars().take(200).collect();
+        set.insert(shown.escape_debug().to_string());
+    }
+}
+
+/// Where a scan's results go. The scan code is the same either way (same
+/// discovery, tenant filters and day range); only the publishing step
+/// differs. A dry run writes nothing to the bucket: no plan, staged object,
+/// `scanned.*` marker or `scan-complete`; it may still read markers to
+/// report what a real scan would skip. Local scratch files live in a temp
+/// dir under the work dir and are removed as usual.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Bucket,
+    DryRun(Vec<DryRunDay>),
+}
+
+impl Output {
+    pub(crate) fn is_dry_run(&self) -> bool {
+        matches!(self, Output::DryRun(_))
+    }
+
+    /// Records a plan a dry run would have written; no-op otherwise.
+    pub(crate) fn record(&mut self, day: DryRunDay) {
+        if let Output::DryRun(days) = self {
+            days.push(day);
+        }
+    }
 }
 
 pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
-    let report = match source {
-        SourceSpec::OpenMetrics(path) => scan_openmetrics(cfg, path).await?,
-        SourceSpec::Prometheus(sources) => crate::prometheus::scan_prometheus(cfg, sources).await?,
-        SourceSpec::Cortex(path) => crate::cortex::scan_cortex(cfg, path).await?,
-    };
+    let report = scan_into(cfg, source, &mut Output::Bucket).await?;
     cfg.bucket
         .put(
             &format!("{}/{}", cfg.prefix, SCAN_COMPLETE),
@@ -56,6 +97,22 @@ pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
         )
         .await?;
     Ok(report)
+}
+
+/// Scans every unit of the source into `out`; `scan-complete` is the
+/// caller's business.
+pub(crate) async fn scan_into(
+    cfg: &ScanConfig,
+    source: &SourceSpec,
+    out: &mut Output,
+) -> Result<ScanReport> {
+    Ok(match source {
+        SourceSpec::OpenMetrics(path) => scan_openmetrics(cfg, path, out).await?,
+        SourceSpec::Prometheus(sources) => {
+            crate::prometheus::scan_prometheus(cfg, sources, out).await?
+        }
+        SourceSpec::Cortex(path) => crate::cortex::scan_cortex(cfg, path, out).await?,
+    })
 }
 
 /// The scan unit of a file: its name, made safe as an object name.
@@ -77,7 +134,11 @@ fn unit_name(path: &std::path::Path) -> String {
     format!("openmetrics-{safe}")
 }
 
-async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<ScanReport> {
+async fn scan_openmetrics(
+    cfg: &ScanConfig,
+    path: &std::path::Path,
+    out: &mut Output,
+) -> Result<ScanReport> {
     let Some(tenant) = cfg.tenant.clone() else {
         bail!("an openmetrics source needs --tenant");
     };
@@ -96,14 +157,14 @@ async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<Sc
         .prefix("scan-")
         .tempdir_in(&cfg.work_dir)
         .with_context(|| format!("creating a scan dir in {}", cfg.work_dir.display()))?;
-    let (input, out, budget, days) = (
+    let (input, scratch, budget, days) = (
         path.to_path_buf(),
         work.path().to_path_buf(),
         cfg.memory_budget,
         cfg.days,
     );
     let staged =
-        tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
+        tokio::task::spawn_blocking(move || stage_file(&input, &scratch, budget, days)).await??;
     report.samples = staged.samples;
     report.samples_outside_range = staged.samples_outside_range;
     report.spilled_runs = staged.spilled_runs;
@@ -112,6 +173,19 @@ async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<Sc
             tenant: tenant.clone(),
             day: day.day,
         };
+        report.series += day.series;
+        if out.is_dry_run() {
+            out.record(DryRunDay {
+                tenant: tenant.clone(),
+                day: day.day,
+                series: day.series,
+                chunks: day.chunks,
+                samples: Some(day.samples),
+                estimated_bytes: estimate_block_bytes(day.series, day.chunks, day.samples),
+            });
+            report.plans.push(id);
+            continue;
+        }
         // Samples first, plan last: a visible plan always has its data.
         let staged_key = id.staged_key(&cfg.prefix);
         cfg.bucket.upload_file(&staged_key, &day.file).await?;
@@ -131,11 +205,12 @@ async fn scan_openmetrics(cfg: &ScanConfig, path: &std::path::Path) -> Result<Sc
             .put(&id.plan_key(&cfg.prefix, cfg.compression), plan)
             .await?;
         info!(plan = %id, series = day.series, samples = day.samples, "plan written");
-        report.series += day.series;
         report.plans.push(id);
     }
-    cfg.bucket
-        .put(&marker, common::records::now_rfc3339())
-        .await?;
+    if !out.is_dry_run() {
+        cfg.bucket
+            .put(&marker, common::records::now_rfc3339())
+            .await?;
+    }
     Ok(report)
 }

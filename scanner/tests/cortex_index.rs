@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
 use common::cortex::schema::{chunk_entries, series_id};
@@ -230,6 +230,14 @@ async fn scan_generated(
         .await
         .unwrap();
     assert_same_plans(&bucket_plans(&bucket, "migration"), &gen.want);
+    for f in walk(tmp.path()) {
+        let rel = f.strip_prefix(tmp.path()).unwrap();
+        assert!(
+            rel.starts_with("bucket/migration") || rel == std::path::Path::new("cfg.yaml"),
+            "written outside the prefix: {}",
+            rel.display()
+        );
+    }
     let stats = report.cortex.as_ref().unwrap();
     assert_eq!(
         stats.counts.ignored_tenants.iter().collect::<Vec<_>>(),
@@ -339,7 +347,9 @@ async fn generated_dynamodb_every_schema() {
     }
 }
 
-/// Tenant IDs Cortex would refuse are reported and skipped, not planned.
+/// Tenant IDs Cortex would refuse are reported and skipped, not planned,
+/// and nothing is written outside the prefix; `team_b.prod` (with a dot)
+/// is a valid tenant and gets its plans (see `generate`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_tenant_ids_are_skipped() {
     let Some(em) = emulators::bigtable().unwrap() else {
@@ -348,7 +358,11 @@ async fn invalid_tenant_ids_are_skipped() {
     let p = period(SchemaVersion::V9, "bigtable");
     let mut gen = generate(&p, 3, 2);
     let labels = [("__name__", "up")];
-    for bad in ["../etc", "a b"] {
+    let long = "x".repeat(151);
+    let bad = [
+        "../etc", "a b", "../evil", "a/b", "x\u{7}y", ".", "..", &long,
+    ];
+    for bad in bad {
         let id = format!("{bad}/1:2:3:4");
         gen.entries.extend(
             chunk_entries(&p, bad, DAY0 * DAY_MS, DAY0 * DAY_MS + 10, &labels, &id).unwrap(),
@@ -367,9 +381,89 @@ async fn invalid_tenant_ids_are_skipped() {
         bt_opts(&em.addr, 4),
     )
     .await;
-    let invalid: BTreeSet<String> = report.cortex.unwrap().counts.invalid_tenants;
-    assert_eq!(
-        invalid,
-        ["../etc", "a b"].iter().map(|s| s.to_string()).collect()
+    let planned: BTreeSet<&str> = report.plans.iter().map(|p| p.tenant.as_str()).collect();
+    assert_eq!(planned, ["alpha", "team_b.prod"].into_iter().collect());
+    let stats = report.cortex.unwrap();
+    let invalid: BTreeSet<String> = stats.counts.invalid_tenants;
+    assert_eq!(invalid, bad.iter().map(|s| s.to_string()).collect());
+    assert_eq!(stats.counts.invalid_tenant_entries, bad.len() as u64);
+    // The report's copy is escaped for printing: no raw control character.
+    assert!(
+        report.invalid_tenants.contains("x\\u{7}y"),
+        "{:?}",
+        report.invalid_tenants
     );
+    assert!(report
+        .invalid_tenants
+        .iter()
+        .all(|t| !t.chars().any(char::is_control)));
+}
+
+/// `--dry-run` on a Cortex index: series and chunk references per
+/// tenant-day are the plans a scan would write, and the bucket stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dry_run_counts_plans_and_writes_nothing() {
+    let Some(em) = emulators::bigtable().unwrap() else {
+        return;
+    };
+    let p = period(SchemaVersion::V11, "bigtable-hashed");
+    let gen = generate(&p, 10, 6);
+    let instance = "dry-run";
+    load_bigtable_entries(
+        &bigtable_client(&em.addr, instance),
+        BigtableLayout::Hashed,
+        &gen.entries,
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    let cfg_path = write_config(tmp.path(), &schema_yaml(&p), &bigtable_storage(instance));
+    let mut opts = bt_opts(&em.addr, 4);
+    opts.tenants.ignored = Some(regex::Regex::new("^ignored-").unwrap());
+    let cfg = scan_config(&bucket, &tmp.path().join("work"), opts);
+    let report = scanner::dry_run(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+        .await
+        .unwrap();
+    let got: BTreeMap<(String, i32), (u64, u64)> = report
+        .days
+        .iter()
+        .map(|d| ((d.tenant.clone(), d.day), (d.series, d.chunks)))
+        .collect();
+    let want: BTreeMap<(String, i32), (u64, u64)> = gen
+        .want
+        .iter()
+        .map(|(k, series)| {
+            let chunks = series.values().map(|c| c.len() as u64).sum();
+            (k.clone(), (series.len() as u64, chunks))
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(report.days.iter().all(|d| d.samples.is_none()
+        && d.estimated_bytes == scanner::estimate_cortex_bytes(d.series, d.chunks)));
+    let text = report.render();
+    assert!(text.contains("per Cortex chunk"), "{text}");
+    let written: Vec<_> = walk(&bucket);
+    assert!(written.is_empty(), "dry run wrote {written:?}");
+    let work: Vec<_> = walk(&tmp.path().join("work"));
+    assert!(work.is_empty(), "dry run left {work:?}");
+}
+
+/// Regular files under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

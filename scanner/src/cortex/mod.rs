@@ -46,7 +46,8 @@ use tracing::{info, warn};
 use self::plans::{write_plans, ChunkRef, LocalPlan};
 use self::read::{read_unit, Counts, EntrySink, Unit};
 use self::tables::{filter_tables, tables_of_period, IndexTable, TableFilter};
-use crate::scan::{ScanConfig, ScanReport};
+use crate::dry_run::{estimate_cortex_bytes, DryRunDay};
+use crate::scan::{note_rejected, Output, ScanConfig, ScanReport};
 
 /// Cortex-specific scan settings (flags the YAML does not carry).
 #[derive(Clone, Debug, Default)]
@@ -211,7 +212,11 @@ fn marker_key(prefix: &str, table: &str) -> String {
 }
 
 /// Scans the Cortex index named by the config at `path` into plans.
-pub async fn scan_cortex(scan: &ScanConfig, path: &Path) -> Result<ScanReport> {
+pub(crate) async fn scan_cortex(
+    scan: &ScanConfig,
+    path: &Path,
+    out: &mut Output,
+) -> Result<ScanReport> {
     let opts = &scan.cortex;
     let cfg = load_config(path, opts)?;
     let mut stores = Stores::default();
@@ -329,6 +334,14 @@ pub async fn scan_cortex(scan: &ScanConfig, path: &Path) -> Result<ScanReport> {
     }
     for t in &counts.invalid_tenants {
         warn!(tenant = %t.escape_debug(), "index entries of an invalid tenant ID skipped");
+        note_rejected(&mut report.invalid_tenants, t);
+    }
+    if counts.invalid_tenant_entries > 0 {
+        warn!(
+            entries = counts.invalid_tenant_entries,
+            tenants_named = counts.invalid_tenants.len(),
+            "index entries of invalid tenant IDs skipped"
+        );
     }
     if !counts.ignored_tenants.is_empty() {
         info!(tenants = ?counts.ignored_tenants, "tenants skipped by the tenant filters");
@@ -350,6 +363,19 @@ pub async fn scan_cortex(scan: &ScanConfig, path: &Path) -> Result<ScanReport> {
     let limit = Arc::new(Semaphore::new(concurrency));
     let mut uploads = tokio::task::JoinSet::new();
     while let Some(plan) = prx.recv().await {
+        if out.is_dry_run() {
+            let _ = tokio::fs::remove_file(&plan.file).await;
+            out.record(DryRunDay {
+                tenant: plan.id.tenant.clone(),
+                day: plan.id.day,
+                series: plan.series,
+                chunks: plan.chunk_refs,
+                samples: None,
+                estimated_bytes: estimate_cortex_bytes(plan.series, plan.chunk_refs),
+            });
+            push_plan(&mut report, plan);
+            continue;
+        }
         let permit = limit
             .clone()
             .acquire_owned()
@@ -377,11 +403,13 @@ pub async fn scan_cortex(scan: &ScanConfig, path: &Path) -> Result<ScanReport> {
     }
 
     // Every plan of every table is up: now the tables count as scanned.
-    let stamp = common::records::now_rfc3339();
-    for t in &names {
-        scan.bucket
-            .put(&marker_key(&scan.prefix, t), stamp.clone())
-            .await?;
+    if !out.is_dry_run() {
+        let stamp = common::records::now_rfc3339();
+        for t in &names {
+            scan.bucket
+                .put(&marker_key(&scan.prefix, t), stamp.clone())
+                .await?;
+        }
     }
     report.plans.sort();
     report.cortex = Some(CortexStats {

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::plans::ChunkRef;
 use crate::openmetrics::DayRange;
+use crate::scan::MAX_REPORTED_NAMES;
 
 /// References per batch sent to the sort thread.
 pub const BATCH: usize = 1024;
@@ -59,8 +60,11 @@ pub struct Counts {
     pub malformed: u64,
     /// Entries outside `--from`/`--to`.
     pub outside_days: u64,
-    /// Tenant IDs Cortex would not accept (reported, skipped).
+    /// Tenant IDs Cortex would not accept (reported, skipped); at most
+    /// [`MAX_REPORTED_NAMES`] of them, raw (escape before printing).
     pub invalid_tenants: BTreeSet<String>,
+    /// Series→chunk entries skipped for an invalid tenant ID.
+    pub invalid_tenant_entries: u64,
     /// Tenants left out by `--allowed-tenants`/`--ignore-tenants`.
     pub ignored_tenants: BTreeSet<String>,
     /// Bigtable cells outside family `f`, DynamoDB items without `h`/`r`.
@@ -75,7 +79,13 @@ impl Counts {
         self.kept += o.kept;
         self.malformed += o.malformed;
         self.outside_days += o.outside_days;
-        self.invalid_tenants.extend(o.invalid_tenants);
+        for t in o.invalid_tenants {
+            if self.invalid_tenants.len() >= MAX_REPORTED_NAMES {
+                break;
+            }
+            self.invalid_tenants.insert(t);
+        }
+        self.invalid_tenant_entries += o.invalid_tenant_entries;
         self.ignored_tenants.extend(o.ignored_tenants);
         self.foreign_cells += o.foreign_cells;
     }
@@ -144,7 +154,11 @@ impl EntrySink {
             return Ok(());
         };
         if validate_tenant(&e.user).is_err() {
-            if !self.counts.invalid_tenants.contains(&e.user) {
+            self.counts.invalid_tenant_entries += 1;
+            // Bounded: a broken index may hold millions of bad IDs.
+            if self.counts.invalid_tenants.len() < MAX_REPORTED_NAMES
+                && !self.counts.invalid_tenants.contains(&e.user)
+            {
                 self.counts.invalid_tenants.insert(e.user);
             }
             return Ok(());
