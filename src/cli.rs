@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::bucket::Bucket;
+use common::bucket::{Bucket, BucketOptions, Throttle};
 use common::names::{date_to_day, PlanCompression, DEFAULT_PREFIX};
 use common::source::SourceSpec;
 use common::tenant::TenantFilter;
@@ -35,9 +35,11 @@ pub enum LogFormat {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
-    /// Scan, then build every plan in this process, then print a summary.
-    Run(RunArgs),
+    /// Scan, schedule and build every plan in this process, with progress; then a summary.
+    Run(crate::run::RunArgs),
     /// Turn a source into plan files in the bucket.
     Scan(ScanArgs),
     /// Claim plans from the bucket and build their blocks.
@@ -62,6 +64,62 @@ pub struct BucketArgs {
     /// Prefix of plan and status files in the bucket.
     #[arg(long, default_value = DEFAULT_PREFIX)]
     pub prefix: String,
+    #[command(flatten)]
+    pub access: BucketAccessArgs,
+}
+
+impl BucketArgs {
+    /// The plan bucket, with this process's access options.
+    pub fn open(&self) -> Result<Bucket> {
+        self.access.open(&self.bucket)
+    }
+}
+
+/// How the process talks to object storage (plan bucket and `--output`).
+#[derive(Args, Debug, Clone)]
+pub struct BucketAccessArgs {
+    /// Cap on bucket requests per second, over the whole process (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    pub bucket_rate_limit: f64,
+    /// Cap on bytes per second to and from the bucket, e.g. 100MiB (0: unlimited).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    pub bucket_bytes_limit: usize,
+    /// Retries of a failed bucket request (with backoff) before the operation fails.
+    #[arg(long, default_value_t = 5)]
+    pub bucket_retries: u32,
+    /// Time allowed for one bucket request or upload part before it is retried (0s: no limit).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub bucket_timeout: Duration,
+}
+
+impl BucketAccessArgs {
+    /// One set of options per process, so the rate limits hold over every
+    /// builder and bucket handle of it, whoever asks first.
+    pub fn options(&self) -> BucketOptions {
+        static OPTIONS: OnceLock<BucketOptions> = OnceLock::new();
+        OPTIONS
+            .get_or_init(|| {
+                let mut o = BucketOptions::default();
+                o.retry.retries = self.bucket_retries;
+                o.op_timeout = (!self.bucket_timeout.is_zero()).then_some(self.bucket_timeout);
+                o.throttle = throttle(self.bucket_rate_limit, self.bucket_bytes_limit);
+                o
+            })
+            .clone()
+    }
+
+    pub fn open(&self, url: &str) -> Result<Bucket> {
+        Ok(Bucket::open_with(url, self.options())?)
+    }
+}
+
+/// A shared throttle, or `None` when both limits are off.
+fn throttle(requests_per_sec: f64, bytes_per_sec: usize) -> Option<Arc<Throttle>> {
+    let t = Throttle::new(
+        (requests_per_sec > 0.0).then_some(requests_per_sec),
+        (bytes_per_sec > 0).then_some(bytes_per_sec as f64),
+    );
+    (!t.is_unlimited()).then(|| Arc::new(t))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,6 +178,9 @@ pub struct ScanArgs {
     pub cortex_scan: CortexScanArgs,
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
+    /// Report what would be converted (tenants, days, series, chunks, estimated bytes); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `--source prometheus:...`.
@@ -231,17 +292,34 @@ pub struct BuildArgs {
 /// Reaching a Cortex chunk store (`--source cortex:CONFIG.yaml`).
 #[derive(Args, Debug, Clone)]
 pub struct CortexArgs {
-    /// Directory of the filesystem chunk store, replacing the config's.
-    #[arg(long)]
-    pub chunks_dir: Option<PathBuf>,
     /// Chunk reads (and series) in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub store: ChunkStoreArgs,
+}
+
+/// How chunks are read and judged; shared by `build`, `verify` and `run`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChunkStoreArgs {
+    /// Directory of the filesystem chunk store, replacing the config's (cortex source).
+    #[arg(long)]
+    pub chunks_dir: Option<PathBuf>,
+    /// A corrupt chunk (undecodable, bad checksum, samples out of order or outside its
+    /// key's range) fails its plan naming it, or is skipped and counted (cortex source).
+    #[arg(long, default_value = "fail", value_parser = str::parse::<builder::cortex::CorruptChunkPolicy>)]
+    pub on_corrupt_chunk: builder::cortex::CorruptChunkPolicy,
+    /// Cap on chunk reads per second from the chunk store, over the whole process (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    pub chunk_rate_limit: f64,
+    /// Cap on chunk bytes per second read from the chunk store, e.g. 50MiB (0: unlimited).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    pub chunk_bytes_limit: usize,
 }
 
 impl CortexArgs {
     /// The chunk store of `source`, when it is a Cortex one.
-    fn source(
+    pub(crate) fn source(
         &self,
         source: Option<&SourceSpec>,
     ) -> Result<Option<Arc<builder::cortex::CortexSource>>> {
@@ -250,30 +328,21 @@ impl CortexArgs {
         };
         let fetch = builder::cortex::FetchOptions {
             concurrency: self.concurrency.max(1),
+            throttle: throttle(self.store.chunk_rate_limit, self.store.chunk_bytes_limit),
             ..Default::default()
         };
-        let src = builder::cortex::CortexSource::load(path, self.chunks_dir.clone(), fetch)?;
+        let mut src =
+            builder::cortex::CortexSource::load(path, self.store.chunks_dir.clone(), fetch)?;
+        src.on_corrupt_chunk = self.store.on_corrupt_chunk;
         Ok(Some(Arc::new(src)))
     }
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub scan: ScanArgs,
-    /// Where blocks go (default: the plan bucket).
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Builders in this process.
-    #[arg(long, default_value_t = 2)]
-    pub builders: usize,
-}
-
-#[derive(Args, Debug, Clone)]
 pub struct VerifyArgs {
-    /// Bucket holding the blocks.
-    #[arg(long)]
-    pub bucket: String,
+    /// The bucket holding the blocks, and the plans' prefix (Cortex sources are verified plan by plan).
+    #[command(flatten)]
+    pub bucket: BucketArgs,
     #[arg(long)]
     pub source: SourceSpec,
     #[arg(long)]
@@ -283,9 +352,6 @@ pub struct VerifyArgs {
     /// Differences to print (all are counted).
     #[arg(long, default_value_t = 20)]
     pub max_differences: usize,
-    /// Prefix of plan files (Cortex sources are verified plan by plan).
-    #[arg(long, default_value = DEFAULT_PREFIX)]
-    pub prefix: String,
     #[command(flatten)]
     pub cortex: CortexArgs,
     #[command(flatten)]
@@ -303,7 +369,8 @@ pub fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(crate::progress::LogWriter);
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -312,6 +379,11 @@ pub fn init_logging(format: LogFormat) {
 
 pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
+        Command::Scan(a) if a.dry_run => {
+            let report = scanner::dry_run(&scan_config(&a)?, &a.source).await?;
+            print!("{}", report.render());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Scan(a) => {
             let report = scanner::scan(&scan_config(&a)?, &a.source).await?;
             crate::report::print_scan(&report);
@@ -332,15 +404,21 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(stage) = a.pause_at {
                 builder::failpoint::arm(stage);
             }
-            let summary = builder::run_builder(Arc::new(cfg), a.once).await?;
-            crate::report::print_build(&summary);
+            let stop = crate::run::stop_on_signals();
+            let summary =
+                builder::worker::run_builder_until(Arc::new(cfg), a.once, stop.clone()).await?;
+            let interrupted = stop.is_cancelled();
+            crate::report::print_run_summary(&summary, None, Duration::ZERO, interrupted);
+            if interrupted {
+                return Ok(ExitCode::from(crate::run::INTERRUPTED));
+            }
             Ok(exit_code(summary.failed.is_empty()))
         }
-        Command::Run(a) => run(a).await,
+        Command::Run(a) => crate::run::run(a).await,
         Command::Verify(a) => {
             let cfg = verify::VerifyConfig {
                 prometheus: a.prometheus.options(),
-                bucket: Bucket::open(&a.bucket)?,
+                bucket: a.bucket.open()?,
                 tenant: a.tenant,
                 work_dir: a.work.work_dir,
                 memory_budget: a.work.memory_budget,
@@ -351,7 +429,7 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
                     .source(Some(&a.source))?
                     .map(|source| verify::CortexVerify {
                         source,
-                        prefix: a.prefix.clone(),
+                        prefix: a.bucket.prefix.clone(),
                     }),
             };
             let report = verify::verify(&cfg, &a.source).await?;
@@ -365,43 +443,6 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
     }
 }
 
-/// Scan, then builders until every plan is finished or failed.
-async fn run(a: RunArgs) -> Result<ExitCode> {
-    let scan_cfg = scan_config(&a.scan)?;
-    let report = scanner::scan(&scan_cfg, &a.scan.source).await?;
-    crate::report::print_scan(&report);
-    let started = std::time::Instant::now();
-    let mut handles = Vec::new();
-    // Cortex plans need the chunk store of the same config (chunk directory from the YAML).
-    let cortex = CortexArgs {
-        chunks_dir: None,
-        concurrency: 64,
-    }
-    .source(Some(&a.scan.source))?;
-    for i in 0..a.builders.max(1) {
-        let mut cfg = builder_config(
-            &a.scan.bucket,
-            a.output.as_deref(),
-            &a.scan.work,
-            &TenantArgs {
-                allowed_tenants: Vec::new(),
-                ignore_tenants: None,
-            },
-            Some(format!("{}-{i}", default_builder_name())),
-            Duration::from_millis(200),
-            Duration::from_secs(60),
-        )?;
-        cfg.cortex = cortex.clone();
-        handles.push(tokio::spawn(builder::run_builder(Arc::new(cfg), true)));
-    }
-    let mut summary = builder::BuilderSummary::default();
-    for h in handles {
-        summary.merge(h.await.context("builder task")??);
-    }
-    crate::report::print_run_summary(&summary, started.elapsed());
-    Ok(exit_code(summary.failed.is_empty()))
-}
-
 pub fn exit_code(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
@@ -412,7 +453,7 @@ pub fn exit_code(ok: bool) -> ExitCode {
 
 pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
     Ok(scanner::ScanConfig {
-        bucket: Bucket::open(&a.bucket.bucket)?,
+        bucket: a.bucket.open()?,
         prefix: a.bucket.prefix.clone(),
         work_dir: a.work.work_dir.clone(),
         memory_budget: a.work.memory_budget,
@@ -431,7 +472,7 @@ pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
     })
 }
 
-fn builder_config(
+pub(crate) fn builder_config(
     bucket: &BucketArgs,
     output: Option<&str>,
     work: &WorkArgs,
@@ -440,9 +481,9 @@ fn builder_config(
     poll_interval: Duration,
     heartbeat: Duration,
 ) -> Result<builder::BuilderConfig> {
-    let plans = Bucket::open(&bucket.bucket)?;
+    let plans = bucket.open()?;
     let output = match output {
-        Some(u) => Bucket::open(u)?,
+        Some(u) => bucket.access.open(u)?,
         None => plans.clone(),
     };
     Ok(builder::BuilderConfig {
@@ -461,7 +502,7 @@ fn builder_config(
     })
 }
 
-fn default_builder_name() -> String {
+pub(crate) fn default_builder_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "builder".into());

@@ -7,8 +7,10 @@
 
 mod cli;
 mod demo;
+mod progress;
 mod report;
 mod retry;
+mod run;
 mod schedule;
 mod status;
 
@@ -27,7 +29,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match rt.block_on(cli::dispatch(args.command)) {
+    let result = rt.block_on(cli::dispatch(args.command));
+    // A build dropped by a clean stop may still have a blocking step
+    // running; it removes its local directory when it ends. Wait for that,
+    // but not for ever.
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

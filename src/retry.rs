@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use common::bucket::Bucket;
 use common::names::{date_to_day, PlanId};
 use scheduler::retry::RetrySelection;
 
@@ -34,7 +33,7 @@ pub async fn retry(a: RetryArgs) -> Result<ExitCode> {
     if let Some(t) = &a.tenant {
         common::tenant::validate_tenant(t)?;
     }
-    let bucket = Bucket::open(&a.bucket.bucket)?;
+    let bucket = a.bucket.open()?;
     let sel = RetrySelection {
         tenant: a.tenant.clone(),
         day: a.day,

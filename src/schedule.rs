@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use common::bucket::Bucket;
 
 use crate::cli::{exit_code, parse_duration, BucketArgs, TenantArgs};
 
@@ -33,16 +32,20 @@ pub struct ScheduleArgs {
     pub exit_when_done: bool,
 }
 
+/// `--listen`: an address, or `none` (or empty) for no HTTP endpoints.
+pub fn parse_listen(s: &str) -> Result<Option<SocketAddr>> {
+    match s {
+        "none" | "" => Ok(None),
+        s => Ok(Some(s.parse::<SocketAddr>().with_context(|| {
+            format!("--listen {s:?} is not an address like 127.0.0.1:9120")
+        })?)),
+    }
+}
+
 pub async fn schedule(a: ScheduleArgs) -> Result<ExitCode> {
-    let listen = match a.listen.as_str() {
-        "none" | "" => None,
-        s => Some(
-            s.parse::<SocketAddr>()
-                .with_context(|| format!("--listen {s:?} is not an address like 127.0.0.1:9120"))?,
-        ),
-    };
+    let listen = parse_listen(&a.listen)?;
     let cfg = scheduler::SchedulerConfig {
-        bucket: Bucket::open(&a.bucket.bucket)?,
+        bucket: a.bucket.open()?,
         prefix: a.bucket.prefix.clone(),
         scan_interval: a.scan_interval,
         stale_after: a.stale_after,

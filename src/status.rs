@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use common::bucket::Bucket;
 
 use crate::cli::{parse_duration, BucketArgs, TenantArgs};
 
@@ -28,7 +27,7 @@ pub struct StatusArgs {
 }
 
 pub async fn status(a: StatusArgs) -> Result<ExitCode> {
-    let bucket = Bucket::open(&a.bucket.bucket)?;
+    let bucket = a.bucket.open()?;
     let report = scheduler::collect_status(
         &bucket,
         &a.bucket.prefix,

@@ -11,6 +11,17 @@
 //! after another check, the finished file naming the block; then the
 //! progress file goes. On failure: the failed file with the reason, then
 //! the progress file goes.
+//!
+//! A builder can be told to stop (Ctrl-C, SIGTERM: a [`CancellationToken`]
+//! given to [`run_builder_until`]). It then claims nothing more, and the
+//! plan in flight is given up cleanly: the build is dropped (its local
+//! directory goes with it), a block upload under way is taken back (the
+//! files already up are deleted, since no meta.json was written), and the
+//! progress file is deleted if it is still ours, so the plan is new again
+//! at once instead of waiting out the stale timeout. Once meta.json is up
+//! the block is visible, and finishing (the finished file, a few small
+//! writes) is cheaper and safer than taking it back, so a stop then waits
+//! for the plan to finish.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,11 +31,12 @@ use anyhow::{Context, Result};
 use common::bucket::Bucket;
 use common::names::{scan_complete_key, PlanId};
 use common::records::{now_rfc3339, FailedRecord, FinishedRecord};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use ulid::Ulid;
 
-use crate::failpoint::{self, Stage};
 use crate::claim::{claim_next, remove_earlier_blocks, Claimed};
+use crate::failpoint::{self, Stage};
 use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
 use common::tenant::TenantFilter;
@@ -73,6 +85,9 @@ pub struct BuilderSummary {
     /// Plans whose claim was taken away while this builder held them; the
     /// scheduler or another builder owns their outcome.
     pub lost: Vec<PlanId>,
+    /// Plans given up because the builder was told to stop; they are new
+    /// again (their progress file was released).
+    pub interrupted: Vec<PlanId>,
 }
 
 impl BuilderSummary {
@@ -80,6 +95,7 @@ impl BuilderSummary {
         self.finished.extend(other.finished);
         self.failed.extend(other.failed);
         self.lost.extend(other.lost);
+        self.interrupted.extend(other.interrupted);
     }
 }
 
@@ -91,36 +107,105 @@ pub enum Outcome {
     Failed(String),
     /// The claim was lost; nothing was published.
     Lost,
+    /// The builder was told to stop before the block was visible: the
+    /// plan was given up and its progress file released.
+    Interrupted,
 }
 
 /// Runs until there is nothing left to claim and the scan is complete
-/// (`once`), or forever, polling.
+/// (`once`), or forever, polling. [`run_builder_until`] without a way to
+/// stop it.
 pub async fn run_builder(cfg: Arc<BuilderConfig>, once: bool) -> Result<BuilderSummary> {
+    run_builder_until(cfg, once, CancellationToken::new()).await
+}
+
+/// As [`run_builder`], and also returns once `stop` is cancelled, after
+/// giving up the plan in flight (see the module doc).
+pub async fn run_builder_until(
+    cfg: Arc<BuilderConfig>,
+    once: bool,
+    stop: CancellationToken,
+) -> Result<BuilderSummary> {
     let mut summary = BuilderSummary::default();
-    loop {
+    // A claim is never dropped half-way (it would leave a progress file
+    // nobody heartbeats), so `stop` is looked at between claims only.
+    while !stop.is_cancelled() {
         match claim_next(&cfg).await? {
             Some(claimed) => {
                 let id = claimed.id.clone();
-                match build_and_publish(&cfg, claimed).await? {
+                match build_and_publish(&cfg, claimed, &stop).await? {
                     Outcome::Finished(rec) => summary.finished.push(rec),
                     Outcome::Failed(reason) => summary.failed.push((id, reason)),
                     Outcome::Lost => summary.lost.push(id),
+                    Outcome::Interrupted => summary.interrupted.push(id),
                 }
             }
             None => {
                 if once && cfg.bucket.exists(&scan_complete_key(&cfg.prefix)).await? {
                     return Ok(summary);
                 }
-                tokio::time::sleep(cfg.poll_interval).await;
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(cfg.poll_interval) => {}
+                }
             }
         }
     }
+    Ok(summary)
 }
 
-/// Builds a claimed plan and publishes the outcome. The outer error is a
+/// Records a plan's own failure in its failed file, if the claim still
+/// holds (otherwise the outcome belongs to whoever took it).
+async fn record_failure(
+    cfg: &BuilderConfig,
+    claimed: &Claimed,
+    e: &anyhow::Error,
+) -> Result<Outcome> {
+    let id = &claimed.id;
+    let reason = format!("{e:#}");
+    warn!(plan = %id, %reason, "plan failed");
+    if !claimed.lease.still_mine().await? {
+        return Ok(Outcome::Lost);
+    }
+    let rec = FailedRecord {
+        reason: reason.clone(),
+        builder: cfg.name.clone(),
+        at: now_rfc3339(),
+        attempt: claimed.attempt,
+    };
+    cfg.bucket
+        .put(
+            &id.failed_key(&cfg.prefix),
+            serde_json::to_vec_pretty(&rec)?,
+        )
+        .await?;
+    Ok(Outcome::Failed(reason))
+}
+
+/// How publishing a built block ended.
+enum Published {
+    Done(Outcome),
+    /// The block could not be uploaded (after the bucket's retries): the
+    /// plan fails, nothing of it is visible.
+    UploadFailed(anyhow::Error),
+}
+
+/// What became of the build step of a claimed plan.
+enum Built {
+    Done(Result<Box<BuiltBlock>>),
+    Lost,
+    Interrupted,
+}
+
+/// Builds a claimed plan and publishes the outcome, giving the plan up if
+/// `stop` is cancelled before its block is visible. The outer error is a
 /// bucket failure while publishing (the plan stays claimed and the
 /// scheduler's stale detection takes over).
-pub async fn build_and_publish(cfg: &BuilderConfig, claimed: Claimed) -> Result<Outcome> {
+pub async fn build_and_publish(
+    cfg: &BuilderConfig,
+    claimed: Claimed,
+    stop: &CancellationToken,
+) -> Result<Outcome> {
     let started = Instant::now();
     let lease = claimed.lease.clone();
     let heartbeat = lease.spawn(cfg.heartbeat);
@@ -130,51 +215,48 @@ pub async fn build_and_publish(cfg: &BuilderConfig, claimed: Claimed) -> Result<
         ..cfg.clone()
     };
 
+    // Dropping the build future removes its local directory (a blocking
+    // step already running finishes first and is thrown away).
     let built = tokio::select! {
         biased;
-        _ = lease.lost() => None,
-        r = prepare_and_build(&plan_cfg, &claimed) => Some(r),
+        _ = lease.lost() => Built::Lost,
+        _ = stop.cancelled() => Built::Interrupted,
+        r = prepare_and_build(&plan_cfg, &claimed) => Built::Done(r.map(Box::new)),
     };
     let outcome = match built {
-        None => Outcome::Lost,
-        Some(Ok(built)) => {
-            let result = publish_finished(&plan_cfg, &claimed, &built, started).await;
+        Built::Lost => Outcome::Lost,
+        Built::Interrupted => Outcome::Interrupted,
+        Built::Done(Ok(built)) => {
+            let result = publish_finished(&plan_cfg, &claimed, &built, started, stop).await;
             if let Err(e) = std::fs::remove_dir_all(&built.dir) {
                 warn!(dir = %built.dir.display(), error = %e, "cannot remove local block");
             }
             match result? {
-                Some(rec) => Outcome::Finished(rec),
-                None => Outcome::Lost,
+                Published::Done(outcome) => outcome,
+                Published::UploadFailed(e) => {
+                    // Best effort: the store may be what is failing. What
+                    // stays is invisible (no meta.json) and goes with the
+                    // next attempt's cleanup.
+                    let prefix = format!("{}/{}/", id.tenant, claimed.block);
+                    if let Err(e) = cfg.output.delete_prefix(&prefix).await {
+                        warn!(plan = %id, error = %e, "cannot remove the partly uploaded block");
+                    }
+                    record_failure(cfg, &claimed, &e).await?
+                }
             }
         }
-        Some(Err(e)) => {
-            let reason = format!("{e:#}");
-            warn!(plan = %id, %reason, "plan failed");
-            if lease.still_mine().await? {
-                let rec = FailedRecord {
-                    reason: reason.clone(),
-                    builder: cfg.name.clone(),
-                    at: now_rfc3339(),
-                    attempt: claimed.attempt,
-                };
-                cfg.bucket
-                    .put(
-                        &id.failed_key(&cfg.prefix),
-                        serde_json::to_vec_pretty(&rec)?,
-                    )
-                    .await?;
-                Outcome::Failed(reason)
-            } else {
-                Outcome::Lost
-            }
-        }
+        Built::Done(Err(e)) => record_failure(cfg, &claimed, &e).await?,
     };
     drop(heartbeat);
     if !matches!(outcome, Outcome::Lost) && !lease.release().await? {
         warn!(plan = %id, "progress file was no longer ours when releasing it");
     }
-    if matches!(outcome, Outcome::Lost) {
-        warn!(plan = %id, "claim lost: stopped without publishing");
+    match outcome {
+        Outcome::Lost => warn!(plan = %id, "claim lost: stopped without publishing"),
+        Outcome::Interrupted => {
+            info!(plan = %id, "stopping: plan given up, its progress file released")
+        }
+        _ => {}
     }
     Ok(outcome)
 }
@@ -193,15 +275,17 @@ async fn prepare_and_build(cfg: &BuilderConfig, claimed: &Claimed) -> Result<Bui
 }
 
 /// Uploads the block and writes the finished file, checking the claim
-/// before meta.json and before the finished file. `None` when the claim
-/// was lost on the way (a block without meta.json may be left; the next
-/// attempt removes it).
+/// before meta.json and before the finished file. [`Outcome::Lost`] when
+/// the claim was lost on the way (a block without meta.json may be left;
+/// the next attempt removes it), [`Outcome::Interrupted`] when `stop` came
+/// before meta.json (the files already up are deleted).
 async fn publish_finished(
     cfg: &BuilderConfig,
     claimed: &Claimed,
     built: &BuiltBlock,
     started: Instant,
-) -> Result<Option<FinishedRecord>> {
+    stop: &CancellationToken,
+) -> Result<Published> {
     let id = &claimed.id;
     let lease = &claimed.lease;
     let block = built.meta.ulid.to_string();
@@ -214,15 +298,18 @@ async fn publish_finished(
     lease.set_stage("uploading").await;
     let uploaded = tokio::select! {
         biased;
-        _ = lease.lost() => None,
-        r = upload_fenced(&cfg.output, lease, &id.tenant, &block, &built.dir) => Some(r),
+        _ = lease.lost() => Upload::Lost,
+        r = upload_fenced(&cfg.output, lease, stop, &id.tenant, &block, &built.dir) => {
+            match r.with_context(|| format!("plan {id}: uploading block {block}")) {
+                Ok(u) => u,
+                Err(e) => return Ok(Published::UploadFailed(e)),
+            }
+        }
     };
-    let Some(bytes) = uploaded
-        .transpose()
-        .with_context(|| format!("plan {id}: uploading block {block}"))?
-        .flatten()
-    else {
-        return Ok(None);
+    let bytes = match uploaded {
+        Upload::Done(bytes) => bytes,
+        Upload::Lost => return Ok(Published::Done(Outcome::Lost)),
+        Upload::Interrupted => return Ok(Published::Done(Outcome::Interrupted)),
     };
     let s = built.stats;
     let rec = FinishedRecord {
@@ -239,12 +326,13 @@ async fn publish_finished(
         samples_outside_day: s.samples_outside_day,
         bytes,
         seconds: started.elapsed().as_secs_f64(),
+        skipped: s.skipped,
     };
     if !lease.still_mine().await? {
         // meta.json is up but no finished file names the block: the next
         // attempt's cleanup removes it, as its attempt file names it.
         warn!(plan = %id, block = %block, "claim lost after upload; leaving the block to the next attempt");
-        return Ok(None);
+        return Ok(Published::Done(Outcome::Lost));
     }
     cfg.bucket
         .put(
@@ -253,23 +341,39 @@ async fn publish_finished(
         )
         .await?;
     failpoint::reached(Stage::WritingFinished);
+    // The plan is finished whatever happens now; staged samples left here
+    // are removed by the scheduler's sweep of finished plans.
     for key in &built.consumed {
-        cfg.bucket.delete(key).await?;
+        if let Err(e) = cfg.bucket.delete(key).await {
+            warn!(plan = %id, key, error = %e, "cannot remove consumed input; the scheduler will");
+        }
     }
     info!(plan = %id, block = %block, series = s.series, samples = s.samples_out, "plan finished");
-    Ok(Some(rec))
+    Ok(Published::Done(Outcome::Finished(rec)))
+}
+
+/// How the upload of a block ended.
+enum Upload {
+    /// Every file is up, meta.json last; the bytes uploaded.
+    Done(u64),
+    /// The claim was lost before meta.json: the block stays partial,
+    /// invisible to every reader, for the next attempt to remove.
+    Lost,
+    /// Told to stop before meta.json: the files already up were deleted.
+    Interrupted,
 }
 
 /// Chunk segments, index, then, if the claim still holds, meta.json.
-/// `Ok(None)` when the claim was lost before meta.json: the block stays
-/// partial, invisible to every reader.
+/// `stop` is looked at between files; a file being uploaded is finished
+/// first, so no half-written multipart upload is left behind.
 async fn upload_fenced(
     bucket: &Bucket,
     lease: &Lease,
+    stop: &CancellationToken,
     tenant: &str,
     block: &str,
     dir: &Path,
-) -> Result<Option<u64>> {
+) -> Result<Upload> {
     let base = format!("{tenant}/{block}");
     let chunks_dir = dir.join("chunks");
     let mut segments = Vec::new();
@@ -288,8 +392,13 @@ async fn upload_fenced(
     let meta = (format!("{base}/meta.json"), dir.join("meta.json"));
     let mut bytes = 0u64;
     for (key, file) in files.iter().chain(std::iter::once(&meta)) {
+        if stop.is_cancelled() {
+            crate::blocks::delete_block(bucket, tenant, block).await?;
+            info!(block = %base, "stopping: partial block upload deleted");
+            return Ok(Upload::Interrupted);
+        }
         if key == &meta.0 && !lease.still_mine().await? {
-            return Ok(None);
+            return Ok(Upload::Lost);
         }
         bytes += std::fs::metadata(file)
             .with_context(|| format!("reading {}", file.display()))?
@@ -300,5 +409,79 @@ async fn upload_fenced(
         }
     }
     failpoint::reached(Stage::UploadingMeta);
-    Ok(Some(bytes))
+    Ok(Upload::Done(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::records::ProgressRecord;
+
+    fn local_block(dir: &Path) {
+        std::fs::create_dir_all(dir.join("chunks")).unwrap();
+        std::fs::write(dir.join("chunks/000001"), b"chunks").unwrap();
+        std::fs::write(dir.join("index"), b"index").unwrap();
+        std::fs::write(dir.join("meta.json"), b"{}").unwrap();
+    }
+
+    async fn lease(bucket: &Bucket) -> Arc<Lease> {
+        let rec = ProgressRecord {
+            builder: "me".into(),
+            started: now_rfc3339(),
+            heartbeat: now_rfc3339(),
+            stage: "uploading".into(),
+            series_done: 0,
+            attempt: 1,
+            block: "B".into(),
+        };
+        let v = bucket
+            .create_if_absent("p/t/1.progress", serde_json::to_vec(&rec).unwrap())
+            .await
+            .unwrap();
+        Lease::new(bucket.clone(), "p/t/1.progress".into(), rec, v)
+    }
+
+    #[tokio::test]
+    async fn a_stopped_upload_takes_back_what_it_put() {
+        let dir = tempfile::tempdir().unwrap();
+        local_block(dir.path());
+        let bucket = Bucket::open("memory://").unwrap();
+        let lease = lease(&bucket).await;
+        // What an upload cut short after its first file leaves.
+        bucket.put("t/B/chunks/000001", "chunks").await.unwrap();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let r = upload_fenced(&bucket, &lease, &stop, "t", "B", dir.path())
+            .await
+            .unwrap();
+        assert!(matches!(r, Upload::Interrupted));
+        let left: Vec<String> = bucket
+            .list("t/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unstopped_upload_puts_meta_last() {
+        let dir = tempfile::tempdir().unwrap();
+        local_block(dir.path());
+        let bucket = Bucket::open("memory://").unwrap();
+        let lease = lease(&bucket).await;
+        let r = upload_fenced(
+            &bucket,
+            &lease,
+            &CancellationToken::new(),
+            "t",
+            "B",
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(r, Upload::Done(n) if n == 6 + 5 + 2));
+        assert!(bucket.exists("t/B/meta.json").await.unwrap());
+    }
 }
