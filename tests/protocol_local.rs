@@ -5,6 +5,7 @@
 
 mod protocol_support;
 
+use protocol_support::faults::{kill_at_every_stage, work_dir_full};
 use protocol_support::{kill_and_recover, race, retry_failed, takeover, Env};
 
 #[test]
@@ -29,4 +30,31 @@ fn builder_whose_claim_was_taken_stops_without_uploading() {
 #[test]
 fn deleting_a_failed_file_makes_the_plan_run_again() {
     retry_failed(&Env::local());
+}
+
+#[test]
+fn builders_killed_at_every_stage_leave_one_block_per_plan() {
+    let (rows, samples) = kill_at_every_stage(&Env::local());
+    eprintln!("killed at | plan | attempts");
+    for r in &rows {
+        eprintln!("{} | {} | {:?}", r.stage, r.plan, r.attempts);
+        // Killed after its finished file, a plan is done: no second attempt.
+        let want = if r.stage == builder::failpoint::Stage::WritingFinished {
+            vec![1]
+        } else {
+            vec![1, 2]
+        };
+        assert_eq!(r.attempts, want, "{}: {:?}", r.stage, r.plan);
+    }
+    eprintln!("verify: {samples} samples, all there");
+}
+
+#[test]
+fn full_work_dir_fails_the_plan_cleanly_and_retry_builds_it() {
+    match work_dir_full(&Env::local()) {
+        Some(reason) => eprintln!("failed file: {reason}"),
+        // Not a missing tool but a locked-down machine (no user or mount
+        // namespaces): skipped even where tools are required.
+        None => eprintln!("skipping: this machine cannot mount a tmpfs in a private namespace"),
+    }
 }

@@ -20,6 +20,8 @@ use tracing::{info, warn};
 /// Names of plan directories start with this; nothing else is swept.
 const PLAN_DIR_PREFIX: &str = "plan-";
 const OWNER_FILE: &str = ".owner";
+/// How long an unstamped plan directory is left to its creator.
+const UNSTAMPED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Creates a plan directory in `work_dir` stamped with this process as its
 /// owner. It is removed when the returned handle is dropped.
@@ -58,9 +60,10 @@ pub fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
             .and_then(|s| Owner::parse(&s));
         let abandoned = match &owner {
             Some(o) => o.host == me.host && !o.is_alive(),
-            // Killed between creating the directory and stamping it: the
-            // window is one syscall, and no live builder leaves it so.
-            None => true,
+            // Not stamped yet: a builder is between creating it and
+            // stamping it right now, or was killed in that instant. Only
+            // an old one is the second case.
+            None => older_than(&dir, UNSTAMPED_GRACE),
         };
         if !abandoned {
             continue;
@@ -70,7 +73,9 @@ pub fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
                 info!(dir = %dir.display(), "removed the plan dir of a builder that is gone");
                 removed.push(dir);
             }
-            Err(e) => warn!(dir = %dir.display(), error = %e, "cannot remove an abandoned plan dir"),
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "cannot remove an abandoned plan dir")
+            }
         }
     }
     removed
@@ -117,6 +122,14 @@ impl std::fmt::Display for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {} {}", self.host, self.pid, self.started)
     }
+}
+
+fn older_than(dir: &Path, age: std::time::Duration) -> bool {
+    std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|e| e > age)
 }
 
 fn hostname() -> String {
@@ -166,6 +179,8 @@ mod tests {
             started: 1,
         };
         std::fs::write(foreign.join(OWNER_FILE), elsewhere.to_string()).unwrap();
+        let unstamped = work.path().join("plan-t-5-being-created");
+        std::fs::create_dir(&unstamped).unwrap();
         let unrelated = work.path().join("keep-me");
         std::fs::create_dir(&unrelated).unwrap();
 
@@ -173,7 +188,7 @@ mod tests {
         removed.sort();
         assert_eq!(removed, vec![dead, reused]);
         assert!(mine.path().exists());
-        assert!(foreign.exists() && unrelated.exists());
+        assert!(foreign.exists() && unrelated.exists() && unstamped.exists());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tracing::{info, warn};
 use crate::cache::ContentCache;
 use crate::http::Shared;
 use crate::report::{build_report, SchedulerCounters, StatusReport};
-use crate::stale::{handle_stale, StaleAction};
+use crate::stale::{handle_stale, sweep_done, StaleAction};
 
 /// Where `/status` and `/metrics` are served unless `--listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9120";
@@ -99,6 +99,35 @@ impl Scheduler {
             .filter(|(_, f)| f.state(now, stale_after).0 == PlanState::Stale)
             .map(|(id, _)| id.clone())
             .collect();
+        // A plan whose outcome is out but whose progress file (or staged
+        // samples) is still there: its builder died just after publishing.
+        let leftovers: Vec<PlanId> = plans
+            .iter()
+            .filter(|(_, f)| {
+                let done = matches!(
+                    f.state(now, stale_after).0,
+                    PlanState::Finished | PlanState::Failed
+                );
+                let stale = f.last_heartbeat().is_some_and(|t| now - t > stale_after);
+                done && (stale || (f.staged && !f.finished.is_empty() && f.progress.is_none()))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in leftovers {
+            match sweep_done(&self.cfg.bucket, &self.cfg.prefix, &id, now, stale_after).await {
+                Ok(true) => {
+                    if let Some(f) = plans.get_mut(&id) {
+                        f.progress = None;
+                        f.cortex_progress.clear();
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    metrics.scan_errors.inc();
+                    warn!(plan = %id, error = %e, "cannot remove a done plan's leftovers; will retry next scan");
+                }
+            }
+        }
         for id in stale {
             let action = handle_stale(
                 &self.cfg.bucket,

@@ -75,6 +75,46 @@ pub async fn handle_stale(
     Ok(action)
 }
 
+/// Removes what a builder that died after publishing left behind: the
+/// progress file of a plan that is finished or failed (killed between the
+/// outcome and the release), and a finished plan's consumed staged samples.
+/// Only once the heartbeat is stale, so a builder still releasing is not
+/// raced. Returns whether anything was removed.
+pub async fn sweep_done(
+    bucket: &Bucket,
+    prefix: &str,
+    id: &PlanId,
+    now: DateTime<Utc>,
+    stale_after: chrono::Duration,
+) -> Result<bool, BucketError> {
+    let files = list_plan_files(bucket, prefix, id).await?;
+    let (state, _) = files.state(now, stale_after);
+    if !matches!(state, PlanState::Finished | PlanState::Failed) {
+        return Ok(false);
+    }
+    let silent = files
+        .last_heartbeat()
+        .is_some_and(|t| now - t > stale_after);
+    let mut swept = false;
+    if silent {
+        if files.progress.is_some() {
+            bucket.delete(&id.progress_key(prefix)).await?;
+        }
+        for p in &files.cortex_progress {
+            bucket.delete(&p.key).await?;
+        }
+        swept = true;
+    }
+    if state == PlanState::Finished && files.staged && files.progress.is_none() {
+        bucket.delete(&id.staged_key(prefix)).await?;
+        swept = true;
+    }
+    if swept {
+        info!(plan = %id, "removed what a builder left after publishing the outcome");
+    }
+    Ok(swept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +140,27 @@ mod tests {
                 .unwrap();
         }
         id
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_a_published_plan_go_once_silent() {
+        let bucket = Bucket::open("memory://").unwrap();
+        let id = stale_plan(&bucket, 1).await;
+        bucket.put("m/t/9.finished.01B", "{}").await.unwrap();
+        bucket.put("m/t/9.staged", "samples").await.unwrap();
+        let stale = chrono::Duration::seconds(60);
+        // The builder may still be releasing: nothing goes yet.
+        assert!(!sweep_done(&bucket, "m", &id, Utc::now(), stale)
+            .await
+            .unwrap());
+        assert!(bucket.exists("m/t/9.progress").await.unwrap());
+        let later = Utc::now() + chrono::Duration::seconds(120);
+        assert!(sweep_done(&bucket, "m", &id, later, stale).await.unwrap());
+        assert!(!bucket.exists("m/t/9.progress").await.unwrap());
+        assert!(sweep_done(&bucket, "m", &id, later, stale).await.unwrap());
+        assert!(!bucket.exists("m/t/9.staged").await.unwrap());
+        assert!(bucket.exists("m/t/9.finished.01B").await.unwrap());
+        assert!(!sweep_done(&bucket, "m", &id, later, stale).await.unwrap());
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -205,7 +207,7 @@ impl Env {
         (visible, all)
     }
 
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let b = self.bucket();
         self.block_on(b.get_opt(key))
             .expect("reading")

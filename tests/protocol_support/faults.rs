@@ -1,0 +1,272 @@
+//! Fault scenarios over a generated Cortex campaign: builders killed at
+//! every drill stage, a work dir that fills up. Run by `protocol_local.rs`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use builder::cortex::generate::{generate, GenOptions, GenReport};
+use builder::failpoint::Stage;
+use common::cortex::encoding::Encoding;
+use common::names::{PlanFile, PlanId};
+
+use super::{assert_one_block_per_plan, attempts, wait_child, Env, KillOnDrop, BIN, DAY0, PREFIX};
+
+/// The sample count `verify` prints on its last line.
+pub fn verified_samples(out: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("verify: OK"))
+        .unwrap_or_else(|| panic!("verify did not say OK:\n{out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "samples")
+        .expect("a sample count");
+    words[at - 1].parse().expect("a number")
+}
+
+/// One row of what [`kill_at_every_stage`] saw: the stage a builder was
+/// killed at, the plan it held, and the attempts that plan took.
+#[derive(Debug)]
+pub struct KillRow {
+    pub stage: Stage,
+    pub plan: PlanId,
+    pub attempts: Vec<u32>,
+}
+
+/// A Cortex campaign of one plan per drill stage. For each stage in turn a
+/// builder is started with `--pause-at STAGE`, claims the next plan, stops
+/// there and is SIGKILLed: after the first stage it has read its plan,
+/// later ones have fetched chunks, filled the sort, written the block,
+/// uploaded part of it, uploaded meta.json, written the finished file.
+/// Then a scheduler and one healthy builder finish the campaign. Whatever
+/// the stage, each plan must end with exactly one visible block, nothing
+/// partial left, and `verify` must find every generated sample.
+pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
+    let (report, cortex) = cortex_campaign(env, Stage::ALL.len() as u32, 40);
+    let tenants = tenants_of(&report);
+    let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    let cortex: Vec<&str> = cortex.iter().map(String::as_str).collect();
+
+    let mut killed = Vec::new();
+    for stage in Stage::ALL {
+        let name = format!("victim-{stage}");
+        let stage_arg = stage.to_string();
+        let mut args = vec!["--heartbeat", "200ms", "--pause-at", stage_arg.as_str()];
+        args.extend(&cortex);
+        let mut victim = KillOnDrop(env.spawn_builder(&name, &args));
+        let marker = builder::failpoint::marker(stage);
+        env.wait_until(
+            Duration::from_secs(60),
+            &format!("{name} at its stage"),
+            || {
+                let log = env.log(&name);
+                assert!(
+                    victim.0.try_wait().ok().flatten().is_none(),
+                    "{name} exited before reaching {stage}:\n{log}"
+                );
+                log.contains(&marker)
+            },
+        );
+        let (id, _) = env.wait_for_claim(&name, Duration::from_secs(10));
+        victim.0.kill().expect("SIGKILL");
+        let _ = victim.0.wait();
+        killed.push((stage, id));
+    }
+
+    let mut args = vec!["--heartbeat", "250ms"];
+    args.extend(&cortex);
+    let mut rescuer = KillOnDrop(env.spawn_builder("rescuer", &args));
+    let sched_log = std::fs::File::create(env.work.path().join("scheduler.log")).expect("log");
+    let mut scheduler = KillOnDrop(
+        env.cmd(&[
+            "schedule",
+            "--bucket",
+            &env.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--scan-interval",
+            "300ms",
+            "--stale-after",
+            "2s",
+            "--max-attempts",
+            "3",
+            "--exit-when-done",
+        ])
+        .stdout(Stdio::null())
+        .stderr(sched_log)
+        .spawn()
+        .expect("spawning the scheduler"),
+    );
+    let status = wait_child(&mut scheduler.0, Duration::from_secs(120), "scheduler");
+    assert!(
+        status.success(),
+        "scheduler: {status}\n{}\n{}",
+        std::fs::read_to_string(env.work.path().join("scheduler.log")).unwrap_or_default(),
+        env.log("rescuer")
+    );
+    env.wait_until(Duration::from_secs(20), "progress files gone", || {
+        !env.keys().iter().any(|k| k.ends_with(".progress"))
+    });
+    let _ = rescuer.0.kill();
+    let _ = rescuer.0.wait();
+
+    assert_one_block_per_plan(env, &tenants, Stage::ALL.len() as i64);
+    let mut verify = vec!["verify", "--bucket", &env.url];
+    verify.extend(&cortex);
+    let out = env.run_ok(&verify);
+    let samples = verified_samples(&out);
+    assert_eq!(samples, report.total_samples(), "{out}");
+    let files = env.plan_files();
+    let rows = killed
+        .into_iter()
+        .map(|(stage, plan)| KillRow {
+            stage,
+            attempts: attempts(&files[&plan]),
+            plan,
+        })
+        .collect();
+    (rows, samples)
+}
+
+/// A generated Cortex store with its plans in the (local) bucket of `env`;
+/// returns the store's report and the flags a builder needs to read it.
+pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<String>) {
+    let bucket_dir = PathBuf::from(&env.url);
+    let chunks = env.work.path().join("chunks");
+    let opts = GenOptions {
+        tenants: 1,
+        series,
+        start_day: DAY0 as i32,
+        days,
+        step_ms: 60_000,
+        samples_per_chunk: 120,
+        encodings: vec![Encoding::Bigchunk, Encoding::Varbit, Encoding::DoubleDelta],
+        replicas: 2,
+        ..GenOptions::default()
+    };
+    let report = generate(&opts, &chunks, &bucket_dir, PREFIX).expect("generating a store");
+    let flags = vec![
+        "--source".to_string(),
+        format!("cortex:{}", report.config_path.display()),
+        "--chunks-dir".to_string(),
+        chunks.to_string_lossy().into_owned(),
+    ];
+    (report, flags)
+}
+
+/// The tenants of a generated store.
+pub fn tenants_of(report: &GenReport) -> Vec<String> {
+    let set: BTreeSet<String> = report.plans.keys().map(|id| id.tenant.clone()).collect();
+    set.into_iter().collect()
+}
+
+/// A builder whose work dir is a tiny tmpfs (mounted in a private mount
+/// namespace by `unshare`, so no privilege is needed and nothing outlives
+/// the child): the plan fails with a failed file that says the disk is
+/// full and where, the work dir is left empty, and after `retry` a builder
+/// with room builds it. `None` when this machine cannot make the mount.
+pub fn work_dir_full(env: &Env) -> Option<String> {
+    let (report, cortex) = cortex_campaign(env, 1, 300);
+    let tiny = env.work.path().join("tiny");
+    std::fs::create_dir_all(&tiny).expect("mount point");
+    let listing = env.work.path().join("tiny-listing");
+    let probe = Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=64k none \"$0\"",
+            &tiny.to_string_lossy(),
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return None;
+    }
+    let log = std::fs::File::create(env.work.path().join("full.log")).expect("log");
+    // Mount, build, then record what the build left in the work dir before
+    // the namespace (and the mount) go away.
+    let script = "mount -t tmpfs -o size=448k none \"$0\" || exit 99; \
+                  shift; \"$@\"; rc=$?; ls -A \"$WORK\" > \"$LISTING\"; exit $rc";
+    let mut args = vec![
+        "-rm".to_string(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+        tiny.to_string_lossy().into_owned(),
+        "placeholder".into(),
+        BIN.into(),
+        "build".into(),
+        "--bucket".into(),
+        env.url.clone(),
+        "--once".into(),
+        "--poll-interval".into(),
+        "100ms".into(),
+        "--name".into(),
+        "cramped".into(),
+        "--memory-budget".into(),
+        "64KiB".into(),
+        "--work-dir".into(),
+        tiny.to_string_lossy().into_owned(),
+    ];
+    args.extend(cortex.iter().cloned());
+    let status = Command::new("unshare")
+        .args(&args)
+        .envs(env.vars.iter().map(|(k, v)| (k, v)))
+        .env("WORK", &tiny)
+        .env("LISTING", &listing)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .status()
+        .expect("running unshare");
+    let log = std::fs::read_to_string(env.work.path().join("full.log")).unwrap_or_default();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the plan failed, so build --once fails:\n{log}"
+    );
+    let left = std::fs::read_to_string(&listing).expect("the listing of the full work dir");
+    assert_eq!(left.trim(), "", "temp files left in the full work dir");
+
+    let (id, _) = report.plans.iter().next().expect("a plan");
+    let fs = &env.plan_files()[id];
+    assert!(fs.contains(&PlanFile::Failed { cortex: false }), "{fs:?}");
+    let failed: common::records::FailedRecord =
+        serde_json::from_slice(&env.get(&id.failed_key(PREFIX)).expect("failed file"))
+            .expect("failed record");
+    assert!(
+        failed.reason.contains("No space left on device"),
+        "{}",
+        failed.reason
+    );
+    assert!(
+        failed.reason.contains(&*tiny.to_string_lossy()),
+        "{}",
+        failed.reason
+    );
+
+    env.run_ok(&["retry", "--bucket", &env.url]);
+    let mut build = vec![
+        "build",
+        "--bucket",
+        &env.url,
+        "--once",
+        "--poll-interval",
+        "100ms",
+    ];
+    let roomy = env.work.path().join("roomy");
+    let roomy = roomy.to_string_lossy().into_owned();
+    build.extend(["--work-dir", roomy.as_str()]);
+    build.extend(cortex.iter().map(String::as_str));
+    env.run_ok(&build);
+    let tenants = tenants_of(&report);
+    let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    assert_one_block_per_plan(env, &tenants, 1);
+    let mut verify = vec!["verify", "--bucket", &env.url];
+    verify.extend(cortex.iter().map(String::as_str));
+    let out = env.run_ok(&verify);
+    assert_eq!(verified_samples(&out), report.total_samples(), "{out}");
+    Some(failed.reason)
+}
