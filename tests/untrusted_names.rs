@@ -84,6 +84,10 @@ fn planted_names_are_skipped_and_bad_headers_fail_without_escaping() {
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["plans"], 2, "{status}");
+    // The planted objects are reported, not silently left out.
+    assert_eq!(status["ignored_objects"]["count"], 3, "{status}");
+    let examples = status["ignored_objects"]["examples"].to_string();
+    assert!(examples.contains("t/x/1.plan"), "{examples}");
     assert_eq!(files_under(&bucket), before, "status wrote something");
 
     let out = bin()

@@ -287,7 +287,7 @@ pub fn plans_from_listing<'a>(
 /// `x\u{7}y`, 151 bytes), a nested path, a file name that is no plan
 /// file. `status` reports them, so that an operator sees a planted or
 /// mistyped object instead of it silently not counting.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IgnoredObjects {
     pub count: u64,
     /// The first [`MAX_IGNORED_EXAMPLES`] keys, escaped for printing.

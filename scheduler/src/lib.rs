@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use common::bucket::Bucket;
 use common::names::{scan_complete_key, PlanId};
-use common::state::{plans_from_listing, PlanFiles, PlanState, Stamp};
+use common::state::{
+    ignored_objects, plans_from_listing, IgnoredObjects, PlanFiles, PlanState, Stamp,
+};
 use common::tenant::TenantFilter;
 use tracing::{info, warn};
 
@@ -84,14 +86,17 @@ impl Scheduler {
         let started = Instant::now();
         let metrics = self.shared.metrics.clone();
         metrics.scans.inc();
-        let (mut plans, scan_complete) =
-            match list_plans(&self.cfg.bucket, &self.cfg.prefix, &self.cfg.tenants).await {
-                Ok(x) => x,
-                Err(e) => {
-                    metrics.scan_errors.inc();
-                    return Err(e);
-                }
-            };
+        let PlanListing {
+            mut plans,
+            scan_complete,
+            ignored,
+        } = match list_plans(&self.cfg.bucket, &self.cfg.prefix, &self.cfg.tenants).await {
+            Ok(x) => x,
+            Err(e) => {
+                metrics.scan_errors.inc();
+                return Err(e);
+            }
+        };
         let now = chrono::Utc::now();
         let stale_after = self.stale_after();
         let stale: Vec<PlanId> = plans
@@ -181,6 +186,7 @@ impl Scheduler {
             &|id, b| cache.finished(&prefix, id, b),
             &cache.reasons(),
         );
+        report.ignored_objects = ignored;
         self.counters.scans += 1;
         self.counters.last_scan_seconds = started.elapsed().as_secs_f64();
         report.scheduler = Some(self.counters);
@@ -193,13 +199,22 @@ impl Scheduler {
     }
 }
 
-/// Lists the prefix: the plans (tenant filter applied) and whether the scan
-/// is complete.
+/// What one listing of the prefix says.
+pub struct PlanListing {
+    /// The plans, tenant filter applied.
+    pub plans: BTreeMap<PlanId, PlanFiles>,
+    pub scan_complete: bool,
+    /// Objects under the prefix that are neither plan files nor markers
+    /// (planted or mistyped by hand); reported, never acted on.
+    pub ignored: IgnoredObjects,
+}
+
+/// Lists the prefix once.
 pub async fn list_plans(
     bucket: &Bucket,
     prefix: &str,
     tenants: &TenantFilter,
-) -> Result<(BTreeMap<PlanId, PlanFiles>, bool)> {
+) -> Result<PlanListing> {
     let objects = bucket
         .list(prefix)
         .await
@@ -208,7 +223,11 @@ pub async fn list_plans(
     let scan_complete = objects.iter().any(|o| o.key == marker);
     let mut plans = plans_from_listing(prefix, &objects);
     plans.retain(|id, _| tenants.allows(&id.tenant));
-    Ok((plans, scan_complete))
+    Ok(PlanListing {
+        plans,
+        scan_complete,
+        ignored: ignored_objects(prefix, &objects),
+    })
 }
 
 /// The status of the campaign, read without changing anything: what the
@@ -219,18 +238,24 @@ pub async fn collect_status(
     stale_after: Duration,
     tenants: &TenantFilter,
 ) -> Result<StatusReport> {
-    let (plans, scan_complete) = list_plans(bucket, prefix, tenants).await?;
+    let PlanListing {
+        plans,
+        scan_complete,
+        ignored,
+    } = list_plans(bucket, prefix, tenants).await?;
     let mut cache = ContentCache::default();
     cache.refresh(bucket, prefix, &plans).await;
     let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
-    Ok(build_report(
+    let mut report = build_report(
         &plans,
         chrono::Utc::now(),
         stale_after,
         scan_complete,
         &|id, b| cache.finished(prefix, id, b),
         &cache.reasons(),
-    ))
+    );
+    report.ignored_objects = ignored;
+    Ok(report)
 }
 
 /// Scans every interval, serving `/status` and `/metrics` if asked. With

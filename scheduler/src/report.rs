@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use common::names::{day_to_date, PlanId};
 use common::records::FinishedRecord;
-use common::state::{PlanFiles, PlanState, StateCounts};
+use common::state::{IgnoredObjects, PlanFiles, PlanState, StateCounts};
 use serde::Serialize;
 
 /// Plans listed by name in the report at most (failed, invalid).
@@ -129,6 +129,9 @@ pub struct StatusReport {
     /// The first failed plans (all are counted in `states`).
     pub failed: Vec<ProblemPlan>,
     pub invalid: Vec<ProblemPlan>,
+    /// Objects under the prefix that are not plan files (filled from the
+    /// listing by the caller).
+    pub ignored_objects: IgnoredObjects,
     /// Set by the scheduler: plans it turned into retries and failures.
     pub scheduler: Option<SchedulerCounters>,
 }
@@ -261,6 +264,7 @@ pub fn build_report(
         eta_seconds,
         failed,
         invalid,
+        ignored_objects: IgnoredObjects::default(),
         scheduler: None,
     }
 }
@@ -366,6 +370,20 @@ impl StatusReport {
                 s,
                 "INVALID {}/{} ({}): {}",
                 p.plan.tenant, p.plan.day, p.plan.date, p.reason
+            );
+        }
+        let ig = &self.ignored_objects;
+        if ig.count > 0 {
+            let _ = writeln!(
+                s,
+                "IGNORED {} objects under the prefix are not plan files, e.g. {}",
+                ig.count,
+                ig.examples
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         s
