@@ -347,6 +347,12 @@ pub struct VerifyArgs {
     pub source: SourceSpec,
     #[arg(long)]
     pub tenant: Option<String>,
+    /// First UTC day to verify (YYYY-MM-DD), as given to scan/run.
+    #[arg(long, value_parser = parse_day)]
+    pub from: Option<i32>,
+    /// Day after the last one to verify (YYYY-MM-DD, exclusive).
+    #[arg(long, value_parser = parse_day)]
+    pub to: Option<i32>,
     #[command(flatten)]
     pub work: WorkArgs,
     /// Differences to print (all are counted).
@@ -422,7 +428,10 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 tenant: a.tenant,
                 work_dir: a.work.work_dir,
                 memory_budget: a.work.memory_budget,
-                days: DayRange::default(),
+                days: DayRange {
+                    from: a.from,
+                    to: a.to,
+                },
                 max_reported: a.max_differences,
                 cortex: a
                     .cortex

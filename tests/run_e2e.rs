@@ -241,3 +241,49 @@ fn sigint_stops_cleanly_and_a_second_run_resumes() {
     assert!(ok, "second run:\n{stdout}\n{stderr}");
     c.assert_complete();
 }
+
+/// `--from/--to` bound every command alike: `run --dry-run` lists only
+/// those days, `run` converts only them, `verify` with the same range
+/// passes and without it reports the days left out.
+#[test]
+fn a_day_range_bounds_dry_run_run_and_verify() {
+    let c = Campaign::new(Env::local());
+    let from = common::names::day_to_date((DAY0 + 1) as i32);
+    let to = common::names::day_to_date((DAY0 + 3) as i32);
+    let range = ["--from", from.as_str(), "--to", to.as_str()];
+
+    let mut dry = c.run_args(&["--dry-run"]);
+    dry.extend(range);
+    let out = c.env.run_ok(&dry);
+    for d in 0..DAYS {
+        let date = common::names::day_to_date((DAY0 + d) as i32);
+        assert_eq!(out.contains(&date), (1..3).contains(&d), "{date}:\n{out}");
+    }
+    assert!(c.env.keys().is_empty(), "dry run wrote {:?}", c.env.keys());
+
+    let mut run = c.run_args(&["--progress", "never"]);
+    run.extend(range);
+    c.env.run_ok(&run);
+    let (visible, _) = c.env.blocks(TENANT);
+    assert_eq!(visible.len(), 2, "{visible:?}");
+
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--bucket",
+            &c.env.url,
+            "--source",
+            &c.source,
+            "--tenant",
+            TENANT,
+            "--work-dir",
+            &c.work,
+        ];
+        args.extend(extra);
+        c.env.run(&args)
+    };
+    let (ok, out, err) = verify(&range);
+    assert!(ok && out.contains("verify: OK: 2 days"), "{out}\n{err}");
+    let (ok, out, _) = verify(&[]);
+    assert!(!ok && out.contains("MISMATCH"), "{out}");
+}
