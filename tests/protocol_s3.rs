@@ -9,6 +9,7 @@
 
 mod protocol_support;
 
+use protocol_support::faults::kill_at_every_stage;
 use protocol_support::{kill_and_recover, race, retry_failed, takeover, Env, Moto};
 
 #[test]
@@ -23,4 +24,12 @@ fn protocol_on_s3() {
     takeover(&env, "200ms", "fast");
     takeover(&env, "1h", "slow");
     retry_failed(&Env::s3(&moto, "retry"));
+    let (rows, samples) = kill_at_every_stage(&Env::s3(&moto, "drills"));
+    for r in &rows {
+        eprintln!(
+            "s3: killed at {} | {} | attempts {:?}",
+            r.stage, r.plan, r.attempts
+        );
+    }
+    eprintln!("s3: verify found all {samples} samples");
 }

@@ -127,14 +127,29 @@ pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
             attempts: attempts(&files[&plan]),
             plan,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    for r in &rows {
+        // Killed after its finished file, a plan is done: no second attempt.
+        let want = if r.stage == Stage::WritingFinished {
+            vec![1]
+        } else {
+            vec![1, 2]
+        };
+        assert_eq!(r.attempts, want, "killed at {}: {}", r.stage, r.plan);
+    }
     (rows, samples)
 }
 
-/// A generated Cortex store with its plans in the (local) bucket of `env`;
-/// returns the store's report and the flags a builder needs to read it.
+/// A generated Cortex store with its plans in the bucket of `env` (written
+/// in place on a local bucket, uploaded otherwise); returns the store's
+/// report and the flags a builder needs to read it.
 pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<String>) {
-    let bucket_dir = PathBuf::from(&env.url);
+    let local = !env.url.contains("://");
+    let bucket_dir = if local {
+        PathBuf::from(&env.url)
+    } else {
+        env.work.path().join("generated-plans")
+    };
     let chunks = env.work.path().join("chunks");
     let opts = GenOptions {
         tenants: 1,
@@ -148,6 +163,9 @@ pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<S
         ..GenOptions::default()
     };
     let report = generate(&opts, &chunks, &bucket_dir, PREFIX).expect("generating a store");
+    if !local {
+        upload_tree(env, &bucket_dir);
+    }
     let flags = vec![
         "--source".to_string(),
         format!("cortex:{}", report.config_path.display()),
@@ -155,6 +173,28 @@ pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<S
         chunks.to_string_lossy().into_owned(),
     ];
     (report, flags)
+}
+
+/// Copies every file under `dir` into the bucket, at its relative path.
+fn upload_tree(env: &Env, dir: &std::path::Path) {
+    let bucket = env.bucket();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("reading generated plans") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(dir)
+                .expect("under the dir")
+                .to_string_lossy()
+                .into_owned();
+            let data = std::fs::read(&path).expect("reading a plan");
+            env.block_on(bucket.put(&key, data)).expect("uploading");
+        }
+    }
 }
 
 /// The tenants of a generated store.
