@@ -9,29 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use testkit::files::files_under;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_blocksconvert"))
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn put(bucket: &Path, key: &str, data: &str) -> PathBuf {

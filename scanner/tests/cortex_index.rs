@@ -230,12 +230,10 @@ async fn scan_generated(
         .await
         .unwrap();
     assert_same_plans(&bucket_plans(&bucket, "migration"), &gen.want);
-    for f in walk(tmp.path()) {
-        let rel = f.strip_prefix(tmp.path()).unwrap();
+    for rel in testkit::files::files_under(tmp.path()) {
         assert!(
-            rel.starts_with("bucket/migration") || rel == std::path::Path::new("cfg.yaml"),
-            "written outside the prefix: {}",
-            rel.display()
+            rel.starts_with("bucket/migration/") || rel == "cfg.yaml",
+            "written outside the prefix: {rel}"
         );
     }
     let stats = report.cortex.as_ref().unwrap();
@@ -442,28 +440,8 @@ async fn dry_run_counts_plans_and_writes_nothing() {
         && d.estimated_bytes == scanner::estimate_cortex_bytes(d.series, d.chunks)));
     let text = report.render();
     assert!(text.contains("per Cortex chunk"), "{text}");
-    let written: Vec<_> = walk(&bucket);
+    let written = testkit::files::files_under(&bucket);
     assert!(written.is_empty(), "dry run wrote {written:?}");
-    let work: Vec<_> = walk(&tmp.path().join("work"));
+    let work = testkit::files::files_under(&tmp.path().join("work"));
     assert!(work.is_empty(), "dry run left {work:?}");
-}
-
-/// Regular files under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use testkit::files::files_under;
 
 use common::bucket::Bucket;
 use common::names::PlanCompression;
@@ -30,27 +31,6 @@ fn config(root: &Path) -> ScanConfig {
         cortex: Default::default(),
         prometheus: Default::default(),
     }
-}
-
-/// Every regular file under `dir`, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn assert_nothing_written(root: &Path) {

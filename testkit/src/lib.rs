@@ -10,5 +10,6 @@
 
 pub mod emulators;
 pub mod faults;
+pub mod files;
 pub mod openmetrics;
 pub mod promtool;

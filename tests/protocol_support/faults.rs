@@ -178,22 +178,9 @@ pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<S
 /// Copies every file under `dir` into the bucket, at its relative path.
 fn upload_tree(env: &Env, dir: &std::path::Path) {
     let bucket = env.bucket();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).expect("reading generated plans") {
-            let path = e.expect("entry").path();
-            if path.is_dir() {
-                todo.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(dir)
-                .expect("under the dir")
-                .to_string_lossy()
-                .into_owned();
-            let data = std::fs::read(&path).expect("reading a plan");
-            env.block_on(bucket.put(&key, data)).expect("uploading");
-        }
+    for key in testkit::files::files_under(dir) {
+        let data = std::fs::read(dir.join(&key)).expect("reading a plan");
+        env.block_on(bucket.put(&key, data)).expect("uploading");
     }
 }
 

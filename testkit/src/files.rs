@@ -1,0 +1,40 @@
+//! What a test needs to know about a directory tree: which files a command
+//! left in it (a bucket dir, a work dir), to prove nothing was written
+//! where it must not be.
+
+use std::path::Path;
+
+/// Every regular file under `dir`, as `/`-separated paths relative to it,
+/// sorted. A missing `dir` has none.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lists_nested_files_relative_and_sorted() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::fs::write(tmp.path().join("a/b/x"), "").unwrap();
+        std::fs::write(tmp.path().join("c"), "").unwrap();
+        assert_eq!(super::files_under(tmp.path()), vec!["a/b/x", "c"]);
+        assert!(super::files_under(&tmp.path().join("missing")).is_empty());
+    }
+}
