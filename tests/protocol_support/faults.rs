@@ -11,7 +11,9 @@ use builder::failpoint::Stage;
 use common::cortex::encoding::Encoding;
 use common::names::{PlanFile, PlanId};
 
-use super::{assert_one_block_per_plan, attempts, wait_child, Env, KillOnDrop, BIN, DAY0, PREFIX};
+use super::{
+    assert_one_block_per_plan, attempts, schedule_until_done, Env, KillOnDrop, BIN, DAY0, PREFIX,
+};
 
 /// The sample count `verify` prints on its last line.
 pub fn verified_samples(out: &str) -> u64 {
@@ -78,40 +80,8 @@ pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
 
     let mut args = vec!["--heartbeat", "250ms"];
     args.extend(&cortex);
-    let mut rescuer = KillOnDrop(env.spawn_builder("rescuer", &args));
-    let sched_log = std::fs::File::create(env.work.path().join("scheduler.log")).expect("log");
-    let mut scheduler = KillOnDrop(
-        env.cmd(&[
-            "schedule",
-            "--bucket",
-            &env.url,
-            "--listen",
-            "127.0.0.1:0",
-            "--scan-interval",
-            "300ms",
-            "--stale-after",
-            "2s",
-            "--max-attempts",
-            "3",
-            "--exit-when-done",
-        ])
-        .stdout(Stdio::null())
-        .stderr(sched_log)
-        .spawn()
-        .expect("spawning the scheduler"),
-    );
-    let status = wait_child(&mut scheduler.0, Duration::from_secs(120), "scheduler");
-    assert!(
-        status.success(),
-        "scheduler: {status}\n{}\n{}",
-        std::fs::read_to_string(env.work.path().join("scheduler.log")).unwrap_or_default(),
-        env.log("rescuer")
-    );
-    env.wait_until(Duration::from_secs(20), "progress files gone", || {
-        !env.keys().iter().any(|k| k.ends_with(".progress"))
-    });
-    let _ = rescuer.0.kill();
-    let _ = rescuer.0.wait();
+    let rescuer = KillOnDrop(env.spawn_builder("rescuer", &args));
+    schedule_until_done(env, "2s", rescuer);
 
     assert_one_block_per_plan(env, &tenants, Stage::ALL.len() as i64);
     let mut verify = vec!["verify", "--bucket", &env.url];

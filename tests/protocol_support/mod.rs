@@ -325,6 +325,56 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Runs `schedule --exit-when-done` (stale after `stale_after`) while
+/// `rescuer` (a builder named "rescuer") builds, until the campaign is done and every progress file is
+/// gone; then stops the rescuer. Returns the scheduler's stdout and log.
+pub fn schedule_until_done(
+    env: &Env,
+    stale_after: &str,
+    mut rescuer: KillOnDrop,
+) -> (String, String) {
+    let log_path = env.work.path().join("scheduler.log");
+    let mut scheduler = KillOnDrop(
+        env.cmd(&[
+            "schedule",
+            "--bucket",
+            &env.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--scan-interval",
+            "300ms",
+            "--stale-after",
+            stale_after,
+            "--max-attempts",
+            "3",
+            "--exit-when-done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).expect("scheduler log"))
+        .spawn()
+        .expect("spawning the scheduler"),
+    );
+    let status = wait_child(&mut scheduler.0, Duration::from_secs(120), "scheduler");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut out = String::new();
+    if let Some(mut o) = scheduler.0.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    let builder_log = env.log("rescuer");
+    assert!(
+        status.success(),
+        "scheduler: {status}\n{out}\n{log}\n{builder_log}"
+    );
+    // The scheduler counts a plan finished from its finished file; the
+    // builder removes its progress file just after.
+    env.wait_until(Duration::from_secs(20), "progress files gone", || {
+        !env.keys().iter().any(|k| k.ends_with(".progress"))
+    });
+    let _ = rescuer.0.kill();
+    let _ = rescuer.0.wait();
+    (out, log)
+}
+
 // ---------------------------------------------------------------- scenarios
 
 /// Several builders race over `tenants × days` plans; each plan is claimed
@@ -388,48 +438,9 @@ pub fn kill_and_recover(env: &Env) {
     env.block_on(b.put(&format!("{tenant}/{doomed}/meta.json"), "{}"))
         .expect("planting");
 
-    let mut rescuer = KillOnDrop(env.spawn_builder("rescuer", &["--heartbeat", "250ms"]));
-    let sched_log = std::fs::File::create(env.work.path().join("scheduler.log")).expect("log");
-    let mut scheduler = KillOnDrop(
-        env.cmd(&[
-            "schedule",
-            "--bucket",
-            &env.url,
-            "--listen",
-            "127.0.0.1:0",
-            "--scan-interval",
-            "300ms",
-            "--stale-after",
-            "3s",
-            "--max-attempts",
-            "3",
-            "--exit-when-done",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(sched_log)
-        .spawn()
-        .expect("spawning the scheduler"),
-    );
-    let status = wait_child(&mut scheduler.0, Duration::from_secs(90), "scheduler");
-    let sched_log =
-        std::fs::read_to_string(env.work.path().join("scheduler.log")).unwrap_or_default();
-    let mut out = String::new();
-    if let Some(mut o) = scheduler.0.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    assert!(
-        status.success(),
-        "scheduler: {status}\n{out}\n{sched_log}\n{}",
-        env.log("rescuer")
-    );
+    let rescuer = KillOnDrop(env.spawn_builder("rescuer", &["--heartbeat", "250ms"]));
+    let (out, sched_log) = schedule_until_done(env, "3s", rescuer);
     assert!(sched_log.contains("stale: retrying"), "{sched_log}");
-    // The scheduler counts a plan finished from its finished file; the
-    // rescuer removes its progress file just after.
-    env.wait_until(Duration::from_secs(20), "progress files gone", || {
-        !env.keys().iter().any(|k| k.ends_with(".progress"))
-    });
-    let _ = rescuer.0.kill();
-    let _ = rescuer.0.wait();
 
     assert_one_block_per_plan(env, &[tenant], 3);
     let files = env.plan_files();
