@@ -82,7 +82,7 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
     let db = scratch.join("db");
     let _ = std::fs::remove_dir_all(&db);
     let copy = db.join(block.file_name().unwrap());
-    copy_dir(block, &copy);
+    testkit::files::copy_dir(block, &copy).expect("copying a tree");
     let mut lines = promtool::dump_lines(&db, i64::MIN / 2, i64::MAX / 2).unwrap();
     lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     let mut h = Sha256::new();
@@ -92,19 +92,6 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
     }
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     (lines.len(), hex)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 /// (tenant, day) -> block dir, from the bucket's meta.json files.

@@ -662,10 +662,7 @@ fn alert_rules_use_metrics_the_scheduler_serves() {
     );
 
     let bucket = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = testkit::emulators::free_port().expect("a free port");
     let _sched = Scheduler(
         Command::new(BIN)
             .arg("schedule")

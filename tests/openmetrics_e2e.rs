@@ -6,7 +6,6 @@
 //! analyze`, and `promtool tsdb dump` must print exactly the input,
 //! deduplicated (first occurrence kept).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,7 +45,7 @@ fn run_ok(args: &[&str]) -> String {
 }
 
 /// Expected samples per (series text, timestamp): the first value written.
-type Expected = BTreeMap<(String, i64), u64>;
+type Expected = promtool::SampleMap;
 
 /// Writes the test input: generated series, plus a repeated sample with a
 /// different value after its original, lines shuffled, `# EOF` last.
@@ -101,46 +100,11 @@ fn assert_blocks_match(tenant_dir: &Path, expected: &Expected) {
     // promtool writes wal/ and chunks_head/ into the dir it dumps: copy.
     let scratch = tempfile::tempdir().unwrap();
     for b in &blocks {
-        copy_dir(&tenant_dir.join(b), &scratch.path().join(b));
+        testkit::files::copy_dir(&tenant_dir.join(b), &scratch.path().join(b))
+            .expect("copying a tree");
     }
-    let dump = promtool::dump(scratch.path(), DAY0 - DAY_MS, DAY0 + 3 * DAY_MS).unwrap();
-    let mut got = Expected::new();
-    for s in dump {
-        let prev = got.insert((s.labels_text.clone(), s.timestamp), s.value.to_bits());
-        assert!(
-            prev.is_none(),
-            "sample {} @{} twice",
-            s.labels_text,
-            s.timestamp
-        );
-    }
-    assert_eq!(got.len(), expected.len(), "sample count");
-    for (k, bits) in expected {
-        let g = got.get(k).unwrap_or_else(|| panic!("missing {k:?}"));
-        let same = if f64::from_bits(*bits).is_nan() {
-            f64::from_bits(*g).is_nan()
-        } else {
-            g == bits
-        };
-        assert!(
-            same,
-            "{k:?}: expected {}, dump has {}",
-            f64::from_bits(*bits),
-            f64::from_bits(*g)
-        );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
+    let got = promtool::dump_samples(scratch.path(), DAY0 - DAY_MS, DAY0 + 3 * DAY_MS).unwrap();
+    promtool::assert_same_samples(&got, expected);
 }
 
 #[test]

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,14 +60,6 @@ fn run_ok(args: &[&str]) -> String {
     stdout + &stderr
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `prometheus` server, killed (SIGKILL) on drop unless stopped first.
 struct Prometheus {
     child: Option<Child>,
@@ -76,7 +68,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(data: &Path, config: &str, extra: &[&str]) -> Prometheus {
-        let port = free_port();
+        let port = testkit::emulators::free_port().expect("a free port");
         let cfg = data.with_extension("yml");
         std::fs::write(&cfg, config.replace("PORT", &port.to_string())).unwrap();
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
@@ -197,7 +189,7 @@ fn stretch(series: Vec<TestSeries>, start: i64, factor: i64) -> Vec<TestSeries> 
         .collect()
 }
 
-type Expected = BTreeMap<(String, i64), u64>;
+type Expected = promtool::SampleMap;
 
 fn expected_of(series: &[TestSeries]) -> Expected {
     let mut e = Expected::new();
@@ -207,18 +199,6 @@ fn expected_of(series: &[TestSeries]) -> Expected {
         }
     }
     e
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn block_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -249,35 +229,11 @@ fn assert_blocks_hold(tenant_dir: &Path, expected: &Expected, days: usize) {
         );
         assert_eq!((min % DAY_MS, max - min), (0, DAY_MS), "{}", b.display());
         let name = b.file_name().unwrap();
-        copy_dir(b, &scratch.path().join(name));
+        testkit::files::copy_dir(b, &scratch.path().join(name)).expect("copying a tree");
         promtool::analyze(tenant_dir, name.to_str().unwrap()).unwrap();
     }
-    let dump = promtool::dump(scratch.path(), i64::MIN / 2, i64::MAX / 2).unwrap();
-    let mut got = Expected::new();
-    for s in dump {
-        let prev = got.insert((s.labels_text.clone(), s.timestamp), s.value.to_bits());
-        assert!(
-            prev.is_none(),
-            "sample {} @{} twice",
-            s.labels_text,
-            s.timestamp
-        );
-    }
-    assert_eq!(got.len(), expected.len(), "sample count");
-    for (k, bits) in expected {
-        let g = got.get(k).unwrap_or_else(|| panic!("missing {k:?}"));
-        let same = if f64::from_bits(*bits).is_nan() {
-            f64::from_bits(*g).is_nan()
-        } else {
-            g == bits
-        };
-        assert!(
-            same,
-            "{k:?}: expected {}, dump has {}",
-            f64::from_bits(*bits),
-            f64::from_bits(*g)
-        );
-    }
+    let got = promtool::dump_samples(scratch.path(), i64::MIN / 2, i64::MAX / 2).unwrap();
+    promtool::assert_same_samples(&got, expected);
 }
 
 const SELF_SCRAPE: &str = "global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:PORT']\n";
@@ -495,7 +451,8 @@ fn replicas_merge_with_drop_label_and_prometheus_agrees() {
     // conversion of the expected union: same answers to range queries.
     let ours = dir.path().join("serve-ours");
     for blk in block_dirs(&bucket.join("ha")) {
-        copy_dir(&blk, &ours.join(blk.file_name().unwrap()));
+        testkit::files::copy_dir(&blk, &ours.join(blk.file_name().unwrap()))
+            .expect("copying a tree");
     }
     let theirs = dir.path().join("serve-theirs");
     let mut dedup: BTreeMap<String, TestSeries> = BTreeMap::new();

@@ -50,19 +50,6 @@ fn measure(cmd: &mut Command) -> (f64, u64, std::process::ExitStatus) {
     )
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create bucket copy");
-    for e in std::fs::read_dir(from).expect("read bucket") {
-        let e = e.expect("dir entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("file type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy plan");
-        }
-    }
-}
-
 fn main() {
     let bin: PathBuf =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/blocksconvert");
@@ -113,7 +100,7 @@ fn main() {
     );
     for budget in ["128MiB", "4GiB"] {
         let bucket = root.join(format!("bucket-{budget}"));
-        copy_dir(&root.join("plans"), &bucket);
+        testkit::files::copy_dir(&root.join("plans"), &bucket).expect("copying a tree");
         let work = root.join(format!("work-{budget}"));
         std::fs::create_dir_all(&work).expect("work dir");
         let log = root.join(format!("build-{budget}.log"));

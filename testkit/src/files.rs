@@ -1,6 +1,6 @@
-//! What a test needs to know about a directory tree: which files a command
-//! left in it (a bucket dir, a work dir), to prove nothing was written
-//! where it must not be.
+//! Directory trees in tests: which files a command left in one (a bucket
+//! dir, a work dir), to prove nothing was written where it must not be,
+//! and copies of one.
 
 use std::path::Path;
 
@@ -26,6 +26,22 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Copies the tree `from` into `to` (created), e.g. blocks into a scratch
+/// dir before promtool, which writes `wal/` into whatever it opens.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -36,5 +52,8 @@ mod tests {
         std::fs::write(tmp.path().join("c"), "").unwrap();
         assert_eq!(super::files_under(tmp.path()), vec!["a/b/x", "c"]);
         assert!(super::files_under(&tmp.path().join("missing")).is_empty());
+        let copy = tmp.path().join("copy");
+        super::copy_dir(&tmp.path().join("a"), &copy).unwrap();
+        assert_eq!(super::files_under(&copy), vec!["b/x"]);
     }
 }

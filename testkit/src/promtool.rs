@@ -82,6 +82,43 @@ pub fn dump(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<DumpSampl
 /// `promtool tsdb dump --min-time --max-time <db_dir>`, the lines exactly as
 /// printed (for comparing with dumps taken elsewhere byte for byte). Like
 /// [`dump`], it creates the `wal` directory promtool needs.
+/// Samples by (series text, timestamp), values as bits so NaN payloads and
+/// stale markers compare exactly.
+pub type SampleMap = std::collections::BTreeMap<(String, i64), u64>;
+
+/// `promtool tsdb dump` of `db_dir` as a [`SampleMap`]; a sample dumped
+/// twice (two blocks or two series holding it) is an error.
+pub fn dump_samples(db_dir: &Path, min_time: i64, max_time: i64) -> Result<SampleMap> {
+    let mut got = SampleMap::new();
+    for s in dump(db_dir, min_time, max_time)? {
+        let key = (s.labels_text, s.timestamp);
+        if got.insert(key.clone(), s.value.to_bits()).is_some() {
+            bail!("sample {} @{} dumped twice", key.0, key.1);
+        }
+    }
+    Ok(got)
+}
+
+/// Panics unless `got` holds exactly the samples of `expected`, with the
+/// same bits (any NaN matches any NaN: promtool prints them alike).
+pub fn assert_same_samples(got: &SampleMap, expected: &SampleMap) {
+    assert_eq!(got.len(), expected.len(), "sample count");
+    for (k, bits) in expected {
+        let g = got.get(k).unwrap_or_else(|| panic!("missing {k:?}"));
+        let same = if f64::from_bits(*bits).is_nan() {
+            f64::from_bits(*g).is_nan()
+        } else {
+            g == bits
+        };
+        assert!(
+            same,
+            "{k:?}: expected {}, dump has {}",
+            f64::from_bits(*bits),
+            f64::from_bits(*g)
+        );
+    }
+}
+
 pub fn dump_lines(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<String>> {
     std::fs::create_dir_all(db_dir.join("wal"))
         .context("creating the wal dir promtool dump needs")?;
