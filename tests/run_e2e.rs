@@ -95,6 +95,7 @@ impl Campaign {
         let (visible, all) = self.env.blocks(TENANT);
         assert_eq!(visible.len() as i64, DAYS, "one block per day");
         assert_eq!(visible, all, "no partial block");
+        protocol_support::promtool_accepts_blocks(&self.env, TENANT);
     }
 }
 

@@ -12,7 +12,8 @@ use common::cortex::encoding::Encoding;
 use common::names::{PlanFile, PlanId};
 
 use super::{
-    assert_one_block_per_plan, attempts, schedule_until_done, Env, KillOnDrop, BIN, DAY0, PREFIX,
+    assert_one_block_per_plan, attempts, promtool_accepts_blocks, schedule_until_done, Env,
+    KillOnDrop, BIN, DAY0, PREFIX,
 };
 
 /// The sample count `verify` prints on its last line.
@@ -84,6 +85,9 @@ pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
     schedule_until_done(env, "2s", rescuer);
 
     assert_one_block_per_plan(env, &tenants, Stage::ALL.len() as i64);
+    for t in &tenants {
+        promtool_accepts_blocks(env, t);
+    }
     let mut verify = vec!["verify", "--bucket", &env.url];
     verify.extend(&cortex);
     let out = env.run_ok(&verify);
@@ -261,6 +265,7 @@ pub fn work_dir_full(env: &Env) -> Option<String> {
     let tenants = tenants_of(&report);
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
     assert_one_block_per_plan(env, &tenants, 1);
+    promtool_accepts_blocks(env, tenants[0]);
     let mut verify = vec!["verify", "--bucket", &env.url];
     verify.extend(cortex.iter().map(String::as_str));
     let out = env.run_ok(&verify);

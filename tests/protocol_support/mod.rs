@@ -247,6 +247,27 @@ impl Env {
     }
 }
 
+/// `promtool tsdb analyze` accepts every visible block of `tenant` (on a
+/// local bucket, where promtool can open them in place).
+pub fn promtool_accepts_blocks(env: &Env, tenant: &str) {
+    if env.url.contains("://") {
+        return;
+    }
+    if !testkit::promtool::available() {
+        assert!(
+            !testkit::emulators::tools_required(),
+            "promtool is required"
+        );
+        return;
+    }
+    let dir = Path::new(&env.url).join(tenant);
+    for block in env.blocks(tenant).0 {
+        let report = testkit::promtool::analyze(&dir, &block)
+            .unwrap_or_else(|e| panic!("promtool rejects {tenant}/{block}: {e:#}"));
+        assert!(report.contains("Duration: 24h0m0s"), "{report}");
+    }
+}
+
 /// Asserts that every plan ended with exactly one finished file naming a
 /// visible block, that no progress is left, and that each tenant has one
 /// visible block per plan and no other block directory.
