@@ -17,10 +17,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::labels::Labels;
-use common::tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-use common::tsdb::chunks::DEFAULT_SEGMENT_SIZE;
-use common::tsdb::xor::Chunker;
+use base::labels::Labels;
+use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
+use tsdb::chunks::DEFAULT_SEGMENT_SIZE;
+use tsdb::xor::Chunker;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 const DAY_MS: i64 = 86_400_000;

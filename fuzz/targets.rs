@@ -1,6 +1,6 @@
 //! The bodies of the fuzz targets, shared by the `cargo fuzz` binaries in
 //! `fuzz/fuzz_targets/` (nightly, libFuzzer) and by the stable smoke test
-//! `common/tests/fuzz_smoke.rs` (CI), so both exercise exactly the same code.
+//! `tests/fuzz_smoke.rs` (CI), so both exercise exactly the same code.
 //!
 //! Each body takes arbitrary bytes and must return without panicking: an
 //! input our decoders refuse is fine, a panic, an overflow (debug builds) or
@@ -9,18 +9,18 @@
 //! asserts it, so the fuzzer also finds wrong answers, not only crashes.
 //!
 //! This file is not a module of any crate of the workspace; it is included
-//! with `#[path]` and only depends on `common`.
+//! with `#[path]` and only depends on the format crates under `common/`.
 
 use std::io::Cursor;
 use std::path::Path;
 
-use common::cortex::encoding::{self, Encoding};
-use common::cortex::key::ChunkKey;
-use common::cortex::object;
-use common::openmetrics::OpenMetricsParser;
-use common::plan::{PlanCompression, PlanReader};
-use common::tsdb::block_reader::BlockReader;
-use common::tsdb::xor::{XorAppender, XorIterator};
+use cortex::encoding::{self, Encoding};
+use cortex::key::ChunkKey;
+use cortex::object;
+use openmetrics::OpenMetricsParser;
+use protocol::plan::{PlanCompression, PlanReader};
+use tsdb::block_reader::BlockReader;
+use tsdb::xor::{XorAppender, XorIterator};
 
 /// Work done per input is bounded so that a small input describing a huge
 /// structure (a million postings, a plan of blank lines) stays fast; the

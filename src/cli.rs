@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::bucket::{Bucket, BucketOptions, Throttle};
-use common::names::{date_to_day, PlanCompression, DEFAULT_PREFIX};
-use common::source::SourceSpec;
-use common::tenant::TenantFilter;
+use protocol::bucket::{Bucket, BucketOptions, Throttle};
+use protocol::names::{date_to_day, PlanCompression, DEFAULT_PREFIX};
+use protocol::source::SourceSpec;
+use protocol::tenant::TenantFilter;
 use scanner::openmetrics::DayRange;
 
 #[derive(Parser, Debug)]

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::bucket::Bucket;
-use common::names::{PlanCompression, DEFAULT_PREFIX};
-use common::source::SourceSpec;
-use common::tenant::TenantFilter;
+use protocol::bucket::Bucket;
+use protocol::names::{PlanCompression, DEFAULT_PREFIX};
+use protocol::source::SourceSpec;
+use protocol::tenant::TenantFilter;
 use scanner::generate::{write_openmetrics, GenSpec};
 use scanner::openmetrics::DayRange;
 

@@ -48,7 +48,7 @@ fn render_run_summary(
     interrupted: bool,
 ) -> String {
     let sum =
-        |f: fn(&common::records::FinishedRecord) -> u64| s.finished.iter().map(f).sum::<u64>();
+        |f: fn(&protocol::records::FinishedRecord) -> u64| s.finished.iter().map(f).sum::<u64>();
     let c = campaign.map(|r| (&r.states, &r.totals));
     let rows: [(&str, u64, Option<u64>); 14] = [
         (
@@ -163,8 +163,8 @@ pub fn print_verify(r: &VerifyReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::names::PlanId;
-    use common::records::FinishedRecord;
+    use protocol::names::PlanId;
+    use protocol::records::FinishedRecord;
 
     fn finished(samples: u64) -> FinishedRecord {
         FinishedRecord {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use common::names::{date_to_day, PlanId};
+use protocol::names::{date_to_day, PlanId};
 use scheduler::retry::RetrySelection;
 
 use crate::cli::{parse_duration, BucketArgs};
@@ -31,7 +31,7 @@ fn parse_date(s: &str) -> Result<i32, String> {
 
 pub async fn retry(a: RetryArgs) -> Result<ExitCode> {
     if let Some(t) = &a.tenant {
-        common::tenant::validate_tenant(t)?;
+        protocol::tenant::validate_tenant(t)?;
     }
     let bucket = a.bucket.open()?;
     let sel = RetrySelection {

@@ -249,15 +249,15 @@ fn sigint_stops_cleanly_and_a_second_run_resumes() {
 #[test]
 fn a_day_range_bounds_dry_run_run_and_verify() {
     let c = Campaign::new(Env::local());
-    let from = common::names::day_to_date((DAY0 + 1) as i32);
-    let to = common::names::day_to_date((DAY0 + 3) as i32);
+    let from = protocol::names::day_to_date((DAY0 + 1) as i32);
+    let to = protocol::names::day_to_date((DAY0 + 3) as i32);
     let range = ["--from", from.as_str(), "--to", to.as_str()];
 
     let mut dry = c.run_args(&["--dry-run"]);
     dry.extend(range);
     let out = c.env.run_ok(&dry);
     for d in 0..DAYS {
-        let date = common::names::day_to_date((DAY0 + d) as i32);
+        let date = protocol::names::day_to_date((DAY0 + d) as i32);
         assert_eq!(out.contains(&date), (1..3).contains(&d), "{date}:\n{out}");
     }
     assert!(c.env.keys().is_empty(), "dry run wrote {:?}", c.env.keys());

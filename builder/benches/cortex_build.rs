@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use builder::cortex::generate::{generate, GenOptions};
-use common::cortex::Encoding;
+use cortex::Encoding;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

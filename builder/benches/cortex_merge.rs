@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use builder::cortex::merge::{merge_series, DecodedChunk};
-use common::cortex::key::external_key_from_filesystem_name;
-use common::cortex::object::decode_samples;
-use common::cortex::ChunkKey;
+use cortex::key::external_key_from_filesystem_name;
+use cortex::object::decode_samples;
+use cortex::ChunkKey;
 
 type Series = Vec<(ChunkKey, Vec<u8>)>;
 

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use common::bucket::{Bucket, BucketError};
-use common::tsdb::meta::BlockMeta;
+use protocol::bucket::{Bucket, BucketError};
+use tsdb::meta::BlockMeta;
 
 /// Uploads `dir` to `<tenant>/<block>/` and returns the bytes uploaded.
 pub async fn upload_block(

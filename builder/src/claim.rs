@@ -19,9 +19,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use common::names::{PlanCompression, PlanId};
-use common::records::{now_rfc3339, AttemptRecord, ProgressRecord};
-use common::state::{list_plan_files, plans_from_listing, PlanFiles, PlanState};
+use protocol::names::{PlanCompression, PlanId};
+use protocol::records::{now_rfc3339, AttemptRecord, ProgressRecord};
+use protocol::state::{list_plan_files, plans_from_listing, PlanFiles, PlanState};
 use tracing::{debug, info, warn};
 use ulid::Ulid;
 
@@ -199,5 +199,5 @@ pub async fn remove_earlier_blocks(cfg: &BuilderConfig, claimed: &Claimed) -> Re
 }
 
 fn name_hash(s: &str) -> u64 {
-    common::hash::fnv1a64(s.as_bytes())
+    base::hash::fnv1a64(s.as_bytes())
 }

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bucket::{Bucket, BucketError, BucketKind, Version};
-use common::records::{now_rfc3339, ProgressRecord};
+use protocol::bucket::{Bucket, BucketError, BucketKind, Version};
+use protocol::records::{now_rfc3339, ProgressRecord};
 use tokio::sync::{watch, Mutex};
 use tracing::{info, warn};
 

@@ -21,4 +21,4 @@ pub mod worker;
 
 pub use worker::{run_builder, BuilderConfig, BuilderSummary, Outcome};
 
-pub use common::tenant::TenantFilter;
+pub use protocol::tenant::TenantFilter;

@@ -9,9 +9,9 @@ use std::fs::File;
 use std::io::BufReader;
 
 use anyhow::{bail, Context, Result};
-use common::names::{parse_plan_key, PlanFile, PlanId};
-use common::plan::PlanEntry;
-use common::staged::{StagedReader, StagedSeries};
+use protocol::names::{parse_plan_key, PlanFile, PlanId};
+use protocol::plan::PlanEntry;
+use protocol::staged::{StagedReader, StagedSeries};
 
 use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use common::names::PlanId;
-use common::plan::{PlanEntry, PlanReader, PlanSource};
-use common::tsdb::meta::BlockMeta;
+use protocol::names::PlanId;
+use protocol::plan::{PlanEntry, PlanReader, PlanSource};
+use tsdb::meta::BlockMeta;
 
 use crate::sink::SinkStats;
 use crate::worker::BuilderConfig;

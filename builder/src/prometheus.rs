@@ -22,15 +22,15 @@ use std::cmp::Ordering;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use common::bucket::Bucket;
-use common::extsort::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use common::extsort::{ExternalSorter, SortRecord, Sorted};
-use common::labels::Labels;
-use common::names::PlanId;
-use common::plan::PlanEntry;
-use common::tsdb::block_reader::{BlockReadError, BlockReader};
-use common::tsdb::chunks::ChunkMeta;
+use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
+use base::labels::Labels;
+use protocol::bucket::Bucket;
+use protocol::names::PlanId;
+use protocol::plan::PlanEntry;
+use sort::{ExternalSorter, SortRecord, Sorted};
 use tracing::info;
+use tsdb::block_reader::{BlockReadError, BlockReader};
+use tsdb::chunks::ChunkMeta;
 
 use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;
@@ -440,8 +440,8 @@ impl SortRecord for SeriesRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-    use common::tsdb::xor::Chunker;
+    use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
+    use tsdb::xor::Chunker;
 
     const H: i64 = 3_600_000;
 

@@ -9,11 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use common::labels::Labels;
-use common::tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
-use common::tsdb::chunks::DEFAULT_SEGMENT_SIZE;
-use common::tsdb::meta::{BlockMeta, ThanosMeta};
-use common::tsdb::xor::{Chunker, EncodedChunk};
+use base::labels::Labels;
+use tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
+use tsdb::chunks::DEFAULT_SEGMENT_SIZE;
+use tsdb::meta::{BlockMeta, ThanosMeta};
+use tsdb::xor::{Chunker, EncodedChunk};
 use ulid::Ulid;
 
 /// What went in and what came out of a block.
@@ -28,7 +28,7 @@ pub struct SinkStats {
     pub samples_outside_day: u64,
     /// What the source left out of the block instead of failing (corrupt
     /// or empty input); filled by the source, not by the sink.
-    pub skipped: common::records::SkippedInput,
+    pub skipped: protocol::records::SkippedInput,
 }
 
 pub struct DaySink {

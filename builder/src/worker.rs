@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::bucket::Bucket;
-use common::names::{scan_complete_key, PlanId};
-use common::records::{now_rfc3339, FailedRecord, FinishedRecord};
+use protocol::bucket::Bucket;
+use protocol::names::{scan_complete_key, PlanId};
+use protocol::records::{now_rfc3339, FailedRecord, FinishedRecord};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use ulid::Ulid;
@@ -39,7 +39,7 @@ use crate::claim::{claim_next, remove_earlier_blocks, Claimed};
 use crate::failpoint::{self, Stage};
 use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
-use common::tenant::TenantFilter;
+use protocol::tenant::TenantFilter;
 
 /// Everything a builder needs to know, shared by the builders of one process.
 #[derive(Clone, Debug)]
@@ -415,7 +415,7 @@ async fn upload_fenced(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::records::ProgressRecord;
+    use protocol::records::ProgressRecord;
 
     fn local_block(dir: &Path) {
         std::fs::create_dir_all(dir.join("chunks")).unwrap();

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use builder::{run_builder, BuilderConfig, BuilderSummary, TenantFilter};
-use common::bucket::{Bucket, BucketOptions, RetryPolicy};
-use common::plan::PlanCompression;
-use common::source::SourceSpec;
-use common::tsdb::block_reader::BlockReader;
+use protocol::bucket::{Bucket, BucketOptions, RetryPolicy};
+use protocol::plan::PlanCompression;
+use protocol::source::SourceSpec;
 use scanner::openmetrics::DayRange;
 use testkit::faults::{Fault, FaultStore, Faults, Op, Rule};
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions};
+use tsdb::block_reader::BlockReader;
 
 const PREFIX: &str = "migration";
 const TENANT: &str = "tenant-a";

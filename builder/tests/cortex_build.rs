@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use base::labels::Labels;
 use builder::cortex::{build_plan, BuildContext, CortexSource, FetchOptions};
-use common::cortex::config::CortexConfig;
-use common::cortex::object::{encode_object, ChunkMetadata};
-use common::cortex::{encoding, Encoding};
-use common::labels::Labels;
-use common::names::PlanId;
-use common::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
-use common::tsdb::block_reader::BlockReader;
+use cortex::config::CortexConfig;
+use cortex::object::{encode_object, ChunkMetadata};
+use cortex::{encoding, Encoding};
+use protocol::names::PlanId;
+use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
+use tsdb::block_reader::BlockReader;
 
 const DAY: i32 = 20_773;
 const DAY_MS: i64 = 86_400_000;
@@ -169,7 +169,7 @@ fn build_store(dir: &Path) -> Store {
     let mut cs = s.chunk(3_000, &metric, Encoding::Bigchunk, &kept);
     let lost_ids = s.chunk(3_000, &metric, Encoding::Bigchunk, &lost);
     for id in &lost_ids {
-        let key = common::cortex::ChunkKey::parse(USER, id).unwrap();
+        let key = cortex::ChunkKey::parse(USER, id).unwrap();
         std::fs::remove_file(dir.join(key.filesystem_name())).unwrap();
     }
     cs.extend(lost_ids);

@@ -13,9 +13,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use common::cortex::bigtable::{BigtableClient, BigtableOptions};
-use common::cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
-use common::cortex::schema::{bigtable_cell, chunk_entries};
+use cortex::bigtable::{BigtableClient, BigtableOptions};
+use cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
+use cortex::schema::{bigtable_cell, chunk_entries};
 use scanner::cortex::CortexScanOptions;
 use scanner::openmetrics::DayRange;
 
@@ -108,11 +108,11 @@ async fn child(host: &str, dir: &Path, budget: usize) {
     let bucket_dir = dir.join("bucket");
     std::fs::create_dir_all(&bucket_dir).expect("bucket dir");
     let cfg = scanner::ScanConfig {
-        bucket: common::bucket::Bucket::local(&bucket_dir).expect("bucket"),
+        bucket: protocol::bucket::Bucket::local(&bucket_dir).expect("bucket"),
         prefix: "migration".into(),
         work_dir: dir.join("work"),
         memory_budget: budget,
-        compression: common::names::PlanCompression::Snappy,
+        compression: protocol::names::PlanCompression::Snappy,
         days: DayRange::default(),
         tenant: None,
         prometheus: Default::default(),
@@ -123,7 +123,7 @@ async fn child(host: &str, dir: &Path, budget: usize) {
         },
     };
     let start = Instant::now();
-    let report = scanner::scan(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+    let report = scanner::scan(&cfg, &protocol::source::SourceSpec::Cortex(cfg_path))
         .await
         .expect("scan");
     let secs = start.elapsed().as_secs_f64();

@@ -25,9 +25,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use common::bucket::Bucket;
-use common::names::day_to_date;
-use common::source::SourceSpec;
+use protocol::bucket::Bucket;
+use protocol::names::day_to_date;
+use protocol::source::SourceSpec;
 
 use crate::prometheus::SourceBlock;
 use crate::scan::{scan_into, Output, ScanConfig};
@@ -366,7 +366,7 @@ impl DryRunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::tsdb::meta::{BlockMeta, BlockStats};
+    use tsdb::meta::{BlockMeta, BlockStats};
 
     fn block(source: usize, min: i64, max: i64, series: u64, samples: u64) -> SourceBlock {
         SourceBlock {

@@ -130,7 +130,7 @@ fn next(x: &mut u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::openmetrics::OpenMetricsParser;
+    use openmetrics::OpenMetricsParser;
 
     #[test]
     fn generated_text_parses() {

@@ -14,11 +14,11 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use common::extsort::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use common::extsort::{ExternalSorter, SortRecord};
-use common::labels::Labels;
-use common::openmetrics::OpenMetricsParser;
-use common::staged::StagedWriter;
+use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
+use base::labels::Labels;
+use openmetrics::OpenMetricsParser;
+use protocol::staged::StagedWriter;
+use sort::{ExternalSorter, SortRecord};
 
 /// Samples of one series for one day, in file order.
 struct DayRecord {

@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use common::bucket::Bucket;
-use common::names::{PlanId, SCANNED_PREFIX};
-use common::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
-use common::tenant::{validate_tenant, TenantError};
-use common::tsdb::meta::{BlockMeta, META_FILENAME};
+use protocol::bucket::Bucket;
+use protocol::names::{PlanId, SCANNED_PREFIX};
+use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
+use protocol::tenant::{validate_tenant, TenantError};
 use tracing::{info, warn};
+use tsdb::meta::{BlockMeta, META_FILENAME};
 use ulid::Ulid;
 
 use crate::openmetrics::DayRange;
@@ -390,7 +390,7 @@ pub fn group_by_day_with_rejects<'a>(
 /// another list or another order (the order decides which replica wins).
 pub fn unit_name(sources: &[String]) -> String {
     // FNV-1a: short, stable, no dependency; collisions only cost a rescan.
-    let h = common::hash::fnv1a64(sources.join("\n").as_bytes());
+    let h = base::hash::fnv1a64(sources.join("\n").as_bytes());
     format!("prometheus-{h:016x}")
 }
 
@@ -463,7 +463,7 @@ pub(crate) async fn scan_prometheus(
         report.plans.push(id);
     }
     cfg.bucket
-        .put(&marker, common::records::now_rfc3339())
+        .put(&marker, protocol::records::now_rfc3339())
         .await?;
     Ok(report)
 }
@@ -473,7 +473,7 @@ mod tests {
     use super::*;
 
     fn block(source: usize, min: i64, max: i64, labels: &[(&str, &str)]) -> SourceBlock {
-        let thanos = common::tsdb::meta::ThanosMeta {
+        let thanos = tsdb::meta::ThanosMeta {
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

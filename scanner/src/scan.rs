@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use common::bucket::Bucket;
-use common::names::{PlanCompression, PlanId, SCANNED_PREFIX, SCAN_COMPLETE};
-use common::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
-use common::source::SourceSpec;
-use common::tenant::validate_tenant;
+use protocol::bucket::Bucket;
+use protocol::names::{PlanCompression, PlanId, SCANNED_PREFIX, SCAN_COMPLETE};
+use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
+use protocol::source::SourceSpec;
+use protocol::tenant::validate_tenant;
 use tracing::info;
 
 use crate::dry_run::{estimate_block_bytes, DryRunDay};
@@ -93,7 +93,7 @@ pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
     cfg.bucket
         .put(
             &format!("{}/{}", cfg.prefix, SCAN_COMPLETE),
-            common::records::now_rfc3339(),
+            protocol::records::now_rfc3339(),
         )
         .await?;
     Ok(report)
@@ -209,7 +209,7 @@ async fn scan_openmetrics(
     }
     if !out.is_dry_run() {
         cfg.bucket
-            .put(&marker, common::records::now_rfc3339())
+            .put(&marker, protocol::records::now_rfc3339())
             .await?;
     }
     Ok(report)

@@ -12,8 +12,8 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
-use common::cortex::schema::{chunk_entries, series_id};
+use cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
+use cortex::schema::{chunk_entries, series_id};
 use scanner::cortex::CortexScanOptions;
 use support::*;
 use testkit::emulators;
@@ -44,7 +44,7 @@ async fn bigtable_case(case: &str, concurrency: usize) {
         &tmp.path().join("work"),
         bt_opts(&em.addr, concurrency),
     );
-    let source = common::source::SourceSpec::Cortex(cfg_path.clone());
+    let source = protocol::source::SourceSpec::Cortex(cfg_path.clone());
     let report = scanner::scan(&cfg, &source).await.unwrap();
     let want = expected_plans(&dir);
     assert_same_plans(&bucket_plans(&bucket, "migration"), &want);
@@ -130,7 +130,7 @@ async fn fixture_v11_dynamodb() {
             ..Default::default()
         },
     );
-    let report = scanner::scan(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+    let report = scanner::scan(&cfg, &protocol::source::SourceSpec::Cortex(cfg_path))
         .await
         .unwrap();
     assert_same_plans(&bucket_plans(&bucket, "migration"), &expected_plans(&dir));
@@ -143,7 +143,7 @@ async fn fixture_v11_dynamodb() {
 /// Generated chunks of `series` series for two tenants (one with a
 /// filtered name), over three days, some crossing midnight.
 struct Generated {
-    entries: Vec<common::cortex::schema::IndexEntry>,
+    entries: Vec<cortex::schema::IndexEntry>,
     want: Plans,
 }
 
@@ -226,7 +226,7 @@ async fn scan_generated(
     let mut cfg = scan_config(&bucket, &tmp.path().join("work"), opts);
     // A small budget, so the sort spills and merges runs.
     cfg.memory_budget = 2 << 20;
-    let report = scanner::scan(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+    let report = scanner::scan(&cfg, &protocol::source::SourceSpec::Cortex(cfg_path))
         .await
         .unwrap();
     assert_same_plans(&bucket_plans(&bucket, "migration"), &gen.want);
@@ -337,7 +337,7 @@ async fn generated_dynamodb_every_schema() {
         };
         opts.tenants.ignored = Some(ignored.clone());
         let cfg = scan_config(&bucket, &tmp.path().join("work"), opts);
-        let report = scanner::scan(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+        let report = scanner::scan(&cfg, &protocol::source::SourceSpec::Cortex(cfg_path))
             .await
             .unwrap();
         assert_same_plans(&bucket_plans(&bucket, "migration"), &gen.want);
@@ -419,7 +419,7 @@ async fn dry_run_counts_plans_and_writes_nothing() {
     let mut opts = bt_opts(&em.addr, 4);
     opts.tenants.ignored = Some(regex::Regex::new("^ignored-").unwrap());
     let cfg = scan_config(&bucket, &tmp.path().join("work"), opts);
-    let report = scanner::dry_run(&cfg, &common::source::SourceSpec::Cortex(cfg_path))
+    let report = scanner::dry_run(&cfg, &protocol::source::SourceSpec::Cortex(cfg_path))
         .await
         .unwrap();
     let got: BTreeMap<(String, i32), (u64, u64)> = report

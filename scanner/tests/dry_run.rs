@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use testkit::files::files_under;
 
-use common::bucket::Bucket;
-use common::names::PlanCompression;
-use common::source::SourceSpec;
-use common::tsdb::meta::{BlockMeta, BlockStats, ThanosMeta};
+use protocol::bucket::Bucket;
+use protocol::names::PlanCompression;
+use protocol::source::SourceSpec;
 use scanner::openmetrics::DayRange;
 use scanner::prometheus::PrometheusOptions;
 use scanner::{DryRunDay, ScanConfig};
+use tsdb::meta::{BlockMeta, BlockStats, ThanosMeta};
 
 const DAY_S: i64 = 86_400;
 

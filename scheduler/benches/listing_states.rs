@@ -11,8 +11,8 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use common::bucket::ObjectInfo;
-use common::state::plans_from_listing;
+use protocol::bucket::ObjectInfo;
+use protocol::state::plans_from_listing;
 use scheduler::report::classify;
 
 const TENANTS: usize = 100;

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use common::bucket::Bucket;
-use common::names::PlanId;
-use common::records::{FailedRecord, FinishedRecord};
-use common::state::{PlanFiles, PlanState};
 use futures::StreamExt;
+use protocol::bucket::Bucket;
+use protocol::names::PlanId;
+use protocol::records::{FailedRecord, FinishedRecord};
+use protocol::state::{PlanFiles, PlanState};
 use tracing::warn;
 
 /// Reads in flight at once.

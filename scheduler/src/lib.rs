@@ -1,7 +1,7 @@
 //! Scheduler: watches the bucket and keeps the campaign moving.
 //!
 //! Every scan interval it lists the plan prefix once and derives every
-//! plan's state from the names alone ([`common::state`]). A plan whose
+//! plan's state from the names alone ([`protocol::state`]). A plan whose
 //! builder stopped heartbeating for longer than `stale_after` is made
 //! claimable again, or failed once its attempts are used up
 //! ([`stale`]). It serves what it saw at `/status` and `/metrics`
@@ -24,12 +24,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::bucket::Bucket;
-use common::names::{scan_complete_key, PlanId};
-use common::state::{
+use protocol::bucket::Bucket;
+use protocol::names::{scan_complete_key, PlanId};
+use protocol::state::{
     ignored_objects, plans_from_listing, IgnoredObjects, PlanFiles, PlanState, Stamp,
 };
-use common::tenant::TenantFilter;
+use protocol::tenant::TenantFilter;
 use tracing::{info, warn};
 
 use crate::cache::ContentCache;

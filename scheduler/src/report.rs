@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use common::names::{day_to_date, PlanId};
-use common::records::FinishedRecord;
-use common::state::{IgnoredObjects, PlanFiles, PlanState, StateCounts};
+use protocol::names::{day_to_date, PlanId};
+use protocol::records::FinishedRecord;
+use protocol::state::{IgnoredObjects, PlanFiles, PlanState, StateCounts};
 use serde::Serialize;
 
 /// Plans listed by name in the report at most (failed, invalid).
@@ -494,8 +494,8 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::bucket::ObjectInfo;
-    use common::state::plans_from_listing;
+    use protocol::bucket::ObjectInfo;
+    use protocol::state::plans_from_listing;
 
     #[test]
     fn report_counts_totals_and_escapes() {

@@ -7,9 +7,9 @@
 //! the scheduler at once when it already used `--max-attempts` (each manual
 //! retry grants one more attempt in that case).
 
-use common::bucket::{Bucket, BucketError};
-use common::names::{join_prefix, PlanId};
-use common::state::plans_from_listing;
+use protocol::bucket::{Bucket, BucketError};
+use protocol::names::{join_prefix, PlanId};
+use protocol::state::plans_from_listing;
 use tracing::info;
 
 /// Which plans to retry; `None` fields match every plan.

@@ -15,10 +15,10 @@
 //! never a second block.
 
 use chrono::{DateTime, Utc};
-use common::bucket::{Bucket, BucketError};
-use common::names::PlanId;
-use common::records::{now_rfc3339, FailedRecord};
-use common::state::{list_plan_files, PlanState};
+use protocol::bucket::{Bucket, BucketError};
+use protocol::names::PlanId;
+use protocol::records::{now_rfc3339, FailedRecord};
+use protocol::state::{list_plan_files, PlanState};
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub async fn sweep_done(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::records::AttemptRecord;
+    use protocol::records::AttemptRecord;
 
     async fn stale_plan(bucket: &Bucket, attempts: u32) -> PlanId {
         let id = PlanId {

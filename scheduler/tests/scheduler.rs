@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::bucket::Bucket;
-use common::records::{AttemptRecord, FinishedRecord};
+use protocol::bucket::Bucket;
+use protocol::records::{AttemptRecord, FinishedRecord};
 use scheduler::{Scheduler, SchedulerConfig};
 
 fn config(bucket: &Bucket, stale_after: Duration) -> SchedulerConfig {

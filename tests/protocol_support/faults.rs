@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use builder::cortex::generate::{generate, GenOptions, GenReport};
 use builder::failpoint::Stage;
-use common::cortex::encoding::Encoding;
-use common::names::{PlanFile, PlanId};
+use cortex::encoding::Encoding;
+use protocol::names::{PlanFile, PlanId};
 
 use super::{
     assert_one_block_per_plan, attempts, promtool_accepts_blocks, schedule_until_done, Env,
@@ -234,7 +234,7 @@ pub fn work_dir_full(env: &Env) -> Option<String> {
     let (id, _) = report.plans.iter().next().expect("a plan");
     let fs = &env.plan_files()[id];
     assert!(fs.contains(&PlanFile::Failed { cortex: false }), "{fs:?}");
-    let failed: common::records::FailedRecord =
+    let failed: protocol::records::FailedRecord =
         serde_json::from_slice(&env.get(&id.failed_key(PREFIX)).expect("failed file"))
             .expect("failed record");
     assert!(

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bucket::Bucket;
-use common::names::{parse_plan_key, PlanFile, PlanId};
-use common::records::{AttemptRecord, ProgressRecord};
+use protocol::bucket::Bucket;
+use protocol::names::{parse_plan_key, PlanFile, PlanId};
+use protocol::records::{AttemptRecord, ProgressRecord};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 pub const PREFIX: &str = "migration";
@@ -498,8 +498,8 @@ pub fn takeover(env: &Env, heartbeat: &str, tenant: &str) {
     let b = env.bucket();
     let intruder = ProgressRecord {
         builder: "intruder".into(),
-        started: common::records::now_rfc3339(),
-        heartbeat: common::records::now_rfc3339(),
+        started: protocol::records::now_rfc3339(),
+        heartbeat: protocol::records::now_rfc3339(),
         stage: "claimed".into(),
         series_done: 0,
         attempt: 2,
@@ -560,7 +560,7 @@ pub fn retry_failed(env: &Env) {
 
     let status = env.run_ok(&["status", "--bucket", &env.url]);
     assert!(status.contains("FAILED flaky/"), "{status}");
-    let date = common::names::day_to_date(id.day);
+    let date = protocol::names::day_to_date(id.day);
     let out = env.run_ok(&[
         "retry", "--bucket", &env.url, "--tenant", tenant, "--day", &date,
     ]);

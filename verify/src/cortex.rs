@@ -17,18 +17,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use base::labels::Labels;
 use builder::blocks::local_block;
 use builder::cortex::merge::{merge_same_labels, MergedSeries};
 use builder::cortex::record::SeriesRecord;
 use builder::cortex::{ChunkFetcher, CortexSource, SeriesLoader};
-use common::extsort::ExternalSorter;
-use common::labels::Labels;
-use common::names::PlanId;
-use common::plan::{PlanEntry, PlanReader};
-use common::state::plans_from_listing;
-use common::tsdb::block_reader::BlockReader;
-use common::tsdb::xor::XorIterator;
 use futures::StreamExt;
+use protocol::names::PlanId;
+use protocol::plan::{PlanEntry, PlanReader};
+use protocol::state::plans_from_listing;
+use sort::ExternalSorter;
+use tsdb::block_reader::BlockReader;
+use tsdb::xor::XorIterator;
 
 use super::{Difference, VerifyConfig, VerifyReport};
 
@@ -113,7 +113,7 @@ async fn expected_series(
     plan_key: &str,
     local_plan: &Path,
     scratch: &Path,
-) -> Result<common::extsort::Sorted<SeriesRecord>> {
+) -> Result<sort::Sorted<SeriesRecord>> {
     let src = &cv.source;
     let f = File::open(local_plan).with_context(|| format!("opening {}", local_plan.display()))?;
     let mut reader = PlanReader::new(plan_key, BufReader::with_capacity(1 << 20, f))?;
@@ -175,7 +175,7 @@ fn samples_of(s: &MergedSeries) -> Result<Vec<(i64, f64)>> {
 /// Merge-joins expected series (sorted, same labels adjacent) with the
 /// block's series.
 fn compare_plan(
-    expected: common::extsort::Sorted<SeriesRecord>,
+    expected: sort::Sorted<SeriesRecord>,
     block_dir: &Path,
     tenant: &str,
     day: i32,

@@ -22,12 +22,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use builder::blocks::{list_tenant_blocks, local_block, RemoteBlock};
-use common::bucket::Bucket;
-use common::names::day_to_date;
-use common::source::SourceSpec;
-use common::staged::{StagedReader, StagedSeries};
-use common::tsdb::block_reader::BlockReader;
+use protocol::bucket::Bucket;
+use protocol::names::day_to_date;
+use protocol::source::SourceSpec;
+use protocol::staged::{StagedReader, StagedSeries};
 use scanner::openmetrics::{stage_file, DayRange};
+use tsdb::block_reader::BlockReader;
 
 #[derive(Clone, Debug)]
 pub struct VerifyConfig {

@@ -11,13 +11,13 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
+use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
+use base::labels::Labels;
 use builder::blocks::{list_tenant_blocks, local_block, RemoteBlock};
 use builder::prometheus::fetch_block;
-use common::extsort::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use common::extsort::{ExternalSorter, SortRecord, Sorted};
-use common::labels::Labels;
-use common::tsdb::block_reader::BlockReader;
 use scanner::prometheus::{discover, group_by_day};
+use sort::{ExternalSorter, SortRecord, Sorted};
+use tsdb::block_reader::BlockReader;
 
 use crate::{Difference, VerifyConfig, VerifyReport};
 

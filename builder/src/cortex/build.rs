@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use common::extsort::ExternalSorter;
-use common::names::PlanId;
-use common::plan::{PlanEntry, PlanReader};
-use common::tsdb::health::check_block;
-use common::tsdb::meta::BlockMeta;
 use futures::StreamExt;
+use protocol::names::PlanId;
+use protocol::plan::{PlanEntry, PlanReader};
+use sort::ExternalSorter;
 use tokio::sync::mpsc;
+use tsdb::health::check_block;
+use tsdb::meta::BlockMeta;
 use ulid::Ulid;
 
 use super::fetch::ChunkFetcher;

@@ -16,21 +16,19 @@
 //! by all fetchers of the process, so a campaign can cap its load on a
 //! chunk store production still serves from.
 //!
-//! Decoding the fetched bytes is not done here ([`common::cortex::object`]).
+//! Decoding the fetched bytes is not done here ([`cortex::object`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base::throttle::Throttle;
 use bytes::Bytes;
-use common::cortex::bigtable::{BigtableClient, BigtableOptions};
-use common::cortex::config::{
-    AwsConfig, ChunkStore, CortexConfig, IndexStore, PeriodConfig, SchemaConfig,
-};
-use common::cortex::dynamodb::{DynamoClient, DynamoOptions};
-use common::cortex::key::s3_bucket_index;
-use common::cortex::ChunkKey;
-use common::throttle::Throttle;
+use cortex::bigtable::{BigtableClient, BigtableOptions};
+use cortex::config::{AwsConfig, ChunkStore, CortexConfig, IndexStore, PeriodConfig, SchemaConfig};
+use cortex::dynamodb::{DynamoClient, DynamoOptions};
+use cortex::key::s3_bucket_index;
+use cortex::ChunkKey;
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;
@@ -261,7 +259,7 @@ impl ChunkFetcher {
             }
         };
         let ext = key.external_key();
-        let path = common::bucket::parse_key(&ext).map_err(|e| FetchError::BadKey {
+        let path = protocol::bucket::parse_key(&ext).map_err(|e| FetchError::BadKey {
             key: ext.clone(),
             reason: e.to_string(),
         })?;

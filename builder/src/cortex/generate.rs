@@ -21,11 +21,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use common::cortex::encoding::{self, Encoding, EncodingError, Sample};
-use common::cortex::object::{encode_object, ChunkMetadata};
-use common::labels::{Labels, LabelsError};
-use common::names::{day_to_date, scan_complete_key, PlanId};
-use common::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
+use base::labels::{Labels, LabelsError};
+use cortex::encoding::{self, Encoding, EncodingError, Sample};
+use cortex::object::{encode_object, ChunkMetadata};
+use protocol::names::{day_to_date, scan_complete_key, PlanId};
+use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -448,7 +448,7 @@ fn write_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::plan::PlanReader;
+    use protocol::plan::PlanReader;
 
     #[test]
     fn plans_list_midnight_chunks_in_both_days() {

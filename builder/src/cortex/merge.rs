@@ -16,9 +16,9 @@
 //! corruption (order, range) before they get here ([`super::series`]),
 //! though a chunk out of order would still merge correctly.
 
-use common::cortex::{ChunkKey, Sample};
-use common::labels::Labels;
-use common::tsdb::xor::{Chunker, EncodedChunk, XorIterator};
+use base::labels::Labels;
+use cortex::{ChunkKey, Sample};
+use tsdb::xor::{Chunker, EncodedChunk, XorIterator};
 
 use crate::sink::SinkStats;
 

@@ -3,7 +3,7 @@
 //! A Cortex plan lists series IDs with their chunk IDs, nothing else. For
 //! each series the builder fetches the chunks from the chunk store of the
 //! schema period holding the plan's day ([`fetch`]), decodes and checks them
-//! against their keys (`common::cortex`), merges and deduplicates them into
+//! against their keys (`cortex`), merges and deduplicates them into
 //! the day ([`merge`], [`series`]), sorts the series by labels on disk
 //! ([`record`]) and writes one block that must pass the health check
 //! ([`build`]). Reading Cortex's index is the scanner's job, not this one.
@@ -12,16 +12,16 @@
 //!
 //! Nothing is lost silently: a plan either produces a complete block or a
 //! failed file saying why, and whatever is left out of a block is counted in
-//! its finished record (`skipped`, [`common::records::SkippedInput`]). What a
+//! its finished record (`skipped`, [`protocol::records::SkippedInput`]). What a
 //! chunk or plan may be wrong about, and what happens then (the policy is
 //! a [`CorruptChunkPolicy`] given to [`build::build_plan_with_policy`];
 //! [`build_plan`] uses the default, `fail`):
 //!
 //! | case | found by | policy | `fail`: the reason names | `skip`: counted in |
 //! |---|---|---|---|---|
-//! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `common::cortex::object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
-//! | unknown encoding, undecodable data section | `common::cortex::encoding` | policy | same | `chunks_corrupt` |
-//! | metadata repeats a label name with different values | [`common::labels::Labels::normalize`] | policy | same | `chunks_corrupt` |
+//! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `cortex::object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
+//! | unknown encoding, undecodable data section | `cortex::encoding` | policy | same | `chunks_corrupt` |
+//! | metadata repeats a label name with different values | [`base::labels::Labels::normalize`] | policy | same | `chunks_corrupt` |
 //! | a sample older than the one before it in the same chunk | [`series::check_samples`] | policy | same, with both times | `chunks_corrupt` |
 //! | a sample outside the chunk key's `[from, through]` | [`series::check_samples`] | policy | same, with the first such time | `chunks_corrupt` |
 //! | chunks of one series disagree on labels (Cortex: "chunks for multiple metrics") | [`merge::merge_series`] | policy | plan, series, both chunks and their labels | `series` (the whole series is left out: no chunk alone is known to be the wrong one) |
@@ -33,7 +33,7 @@
 //! | equal timestamps in one chunk or across chunks (replicas) | [`merge`] | the first kept (earliest chunk, then smallest key) | – | `duplicates_dropped` |
 //! | the same series twice in a plan (one series ID twice, or two IDs with equal labels) | [`build`], after the sort by labels | merged into one series | – | `duplicates_dropped` |
 //! | a plan larger than memory | [`build`] | the sort spills beyond half of `--memory-budget` | – | – |
-//! | a malformed plan line (bad JSON, no footer, data after it) | `common::plan::PlanReader` | always fails | plan and line number | – |
+//! | a malformed plan line (bad JSON, no footer, data after it) | `protocol::plan::PlanReader` | always fails | plan and line number | – |
 //!
 //! Samples outside the key's range are treated as corruption rather than
 //! dropped one by one: the key's range is what the index was written from
@@ -54,7 +54,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use common::cortex::config::{ConfigError, CortexConfig};
+use cortex::config::{ConfigError, CortexConfig};
 
 pub use build::{build_plan, build_plan_with_policy, BuildContext};
 pub use fetch::{ChunkFetcher, FetchOptions};

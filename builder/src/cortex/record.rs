@@ -9,11 +9,11 @@
 use std::cmp::Ordering;
 use std::io;
 
-use common::extsort::codec::{get_bytes, get_string, get_u64, get_uvarint, get_varint};
-use common::extsort::codec::{put_bytes, put_str, put_u64, put_uvarint, put_varint};
-use common::extsort::SortRecord;
-use common::labels::Labels;
-use common::tsdb::xor::EncodedChunk;
+use base::codec::{get_bytes, get_string, get_u64, get_uvarint, get_varint};
+use base::codec::{put_bytes, put_str, put_u64, put_uvarint, put_varint};
+use base::labels::Labels;
+use sort::SortRecord;
+use tsdb::xor::EncodedChunk;
 
 use super::merge::MergedSeries;
 use crate::sink::SinkStats;

@@ -16,11 +16,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::cortex::key::{ChunkKey, KeyError};
-use common::cortex::object::{decode_samples, ObjectError};
-use common::cortex::Sample;
-use common::labels::LabelsError;
-use common::records::SkippedInput;
+use base::labels::LabelsError;
+use cortex::key::{ChunkKey, KeyError};
+use cortex::object::{decode_samples, ObjectError};
+use cortex::Sample;
+use protocol::records::SkippedInput;
 use tokio::sync::Semaphore;
 
 use super::fetch::{ChunkFetcher, FetchError};

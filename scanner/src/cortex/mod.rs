@@ -32,14 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use common::cortex::bigtable::{BigtableClient, BigtableOptions, KeyRange};
-use common::cortex::config::IndexStore;
-use common::cortex::dynamodb::{DynamoClient, DynamoOptions};
-use common::cortex::CortexConfig;
-use common::extsort::ExternalSorter;
-use common::names::{join_prefix, SCANNED_PREFIX};
-use common::tenant::TenantFilter;
+use cortex::bigtable::{BigtableClient, BigtableOptions, KeyRange};
+use cortex::config::IndexStore;
+use cortex::dynamodb::{DynamoClient, DynamoOptions};
+use cortex::CortexConfig;
 use futures::StreamExt;
+use protocol::names::{join_prefix, SCANNED_PREFIX};
+use protocol::tenant::TenantFilter;
+use sort::ExternalSorter;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{info, warn};
 
@@ -404,7 +404,7 @@ pub(crate) async fn scan_cortex(
 
     // Every plan of every table is up: now the tables count as scanned.
     if !out.is_dry_run() {
-        let stamp = common::records::now_rfc3339();
+        let stamp = protocol::records::now_rfc3339();
         for t in &names {
             scan.bucket
                 .put(&marker_key(&scan.prefix, t), stamp.clone())
@@ -425,7 +425,11 @@ fn push_plan(report: &mut ScanReport, plan: LocalPlan) {
     report.plans.push(plan.id);
 }
 
-async fn upload_with_retry(bucket: &common::bucket::Bucket, key: &str, file: &Path) -> Result<()> {
+async fn upload_with_retry(
+    bucket: &protocol::bucket::Bucket,
+    key: &str,
+    file: &Path,
+) -> Result<()> {
     let mut backoff = Duration::from_secs(1);
     let mut attempt = 1;
     loop {

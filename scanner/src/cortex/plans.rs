@@ -13,10 +13,10 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use common::extsort::codec::{get_uvarint, put_uvarint};
-use common::extsort::{ExternalSorter, SortRecord};
-use common::names::{PlanCompression, PlanId};
-use common::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
+use base::codec::{get_uvarint, put_uvarint};
+use protocol::names::{PlanCompression, PlanId};
+use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
+use sort::{ExternalSorter, SortRecord};
 
 /// `user \0 day(BE u32) sid \0 chunk`: byte order = (user, day, sid, chunk)
 /// order, because validated tenant IDs and series IDs contain no `\0` and
@@ -207,7 +207,7 @@ impl OpenPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::plan::PlanReader;
+    use protocol::plan::PlanReader;
 
     #[test]
     fn packed_order_is_tuple_order() {

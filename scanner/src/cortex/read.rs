@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
-use common::cortex::bigtable::{BigtableClient, KeyRange};
-use common::cortex::dynamodb::DynamoClient;
-use common::cortex::schema::{classify, parse_bigtable_cell, parse_series_chunk_entry, EntryKind};
-use common::tenant::{validate_tenant, TenantFilter};
+use cortex::bigtable::{BigtableClient, KeyRange};
+use cortex::dynamodb::DynamoClient;
+use cortex::schema::{classify, parse_bigtable_cell, parse_series_chunk_entry, EntryKind};
+use protocol::tenant::{validate_tenant, TenantFilter};
 use tokio::sync::mpsc;
 
 use super::plans::ChunkRef;
@@ -263,7 +263,7 @@ pub async fn read_unit(unit: Unit, mut sink: EntrySink) -> Result<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::cortex::schema::{encode_range_key, CHUNK_TIME_RANGE_KEY_V3, SERIES_RANGE_KEY_V1};
+    use cortex::schema::{encode_range_key, CHUNK_TIME_RANGE_KEY_V3, SERIES_RANGE_KEY_V1};
 
     #[tokio::test]
     async fn keeps_series_chunk_entries_of_valid_allowed_tenants() {

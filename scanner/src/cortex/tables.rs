@@ -6,7 +6,7 @@
 //! newest-first limit. Pure functions over names, so they are tested
 //! without a store.
 
-use common::cortex::config::{IndexStore, SchemaConfig};
+use cortex::config::{IndexStore, SchemaConfig};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -108,7 +108,7 @@ pub fn filter_tables(mut tables: Vec<IndexTable>, f: &TableFilter) -> Vec<IndexT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::cortex::CortexConfig;
+    use cortex::CortexConfig;
 
     const YAML: &str = "
 configs:

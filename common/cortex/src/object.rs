@@ -1,0 +1,384 @@
+//! Cortex chunk objects: the bytes a chunk store holds for one chunk ID.
+//!
+//! Layout (`pkg/chunk/chunk.go`): a 4-byte big-endian metadata length; the
+//! metadata, a JSON object followed by `\n`, compressed in the snappy
+//! *framing* format; a 4-byte big-endian data length; the data section of
+//! the chunk's [`Encoding`]. The metadata length counts either itself plus
+//! the frames (current writers) or the frames alone (old writers); both are
+//! accepted, as Cortex does. The CRC-32C of the whole object is the last part
+//! of the chunk ID; there is no checksum inside the object.
+//!
+//! The encoder writes objects the way Cortex 1.x did (jsoniter field order
+//! and escaping, Go's snappy framing), for test data. Nothing here fetches.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::encoding::{self, Encoding, EncodingError, Sample};
+use super::key::ChunkKey;
+use super::snappy_frame;
+use base::labels::{Labels, LabelsError};
+
+/// The metadata of a chunk object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkMetadata {
+    pub fingerprint: u64,
+    pub user_id: String,
+    /// ms since the epoch; JSON carries decimal seconds.
+    pub from: i64,
+    pub through: i64,
+    /// Label pairs as stored: duplicates kept, order as in the JSON.
+    pub metric: Vec<(String, String)>,
+    /// As stored; [`Encoding::Delta`] (or a missing field) is read as DoubleDelta.
+    pub encoding: Encoding,
+}
+
+/// A decoded chunk object: metadata and the raw data section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkObject {
+    pub meta: ChunkMetadata,
+    pub data: Vec<u8>,
+}
+
+/// What is wrong with a chunk object (without saying which one).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ObjectErrorKind {
+    #[error("invalid chunk checksum: key says {expected:08x}, object has {actual:08x}")]
+    Checksum { expected: u32, actual: u32 },
+    #[error("object truncated: {0}")]
+    Truncated(&'static str),
+    #[error("metadata snappy stream: {0}")]
+    Snappy(String),
+    #[error("metadata JSON: {0}")]
+    Json(String),
+    #[error(
+        "chunk metadata wrong length: length word says {declared}, metadata took {read} bytes"
+    )]
+    MetadataLength { declared: u32, read: usize },
+    #[error("chunk data wrong length: length word says {declared}, {remaining} bytes follow")]
+    DataLength { declared: u32, remaining: usize },
+    #[error("unknown chunk encoding {0}")]
+    UnknownEncoding(u64),
+    #[error("wrong chunk metadata: {field} is {object} in the object, {key} in the key")]
+    WrongMetadata {
+        field: &'static str,
+        key: String,
+        object: String,
+    },
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    #[error("labels: {0}")]
+    Labels(#[from] LabelsError),
+}
+
+/// A chunk object error naming the chunk.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("chunk {key}: {kind}")]
+pub struct ObjectError {
+    pub key: String,
+    pub kind: ObjectErrorKind,
+}
+
+impl ObjectError {
+    fn new(key: &ChunkKey, kind: impl Into<ObjectErrorKind>) -> Self {
+        ObjectError {
+            key: key.external_key(),
+            kind: kind.into(),
+        }
+    }
+}
+
+/// Decodes the object fetched for `key` and checks it is that chunk: the
+/// CRC-32C when the key has one, then user, fingerprint, from and through.
+/// Legacy keys (no checksum) are not compared, as in Cortex.
+pub fn decode_object(key: &ChunkKey, bytes: &[u8]) -> Result<ChunkObject, ObjectError> {
+    if let Some(expected) = key.checksum {
+        let actual = crc32c::crc32c(bytes);
+        if actual != expected {
+            return Err(ObjectError::new(
+                key,
+                ObjectErrorKind::Checksum { expected, actual },
+            ));
+        }
+    }
+    let obj = parse_object(bytes).map_err(|k| ObjectError::new(key, k))?;
+    if key.checksum.is_some() {
+        let m = &obj.meta;
+        let mismatch = |field, k: String, o: String| {
+            Err(ObjectError::new(
+                key,
+                ObjectErrorKind::WrongMetadata {
+                    field,
+                    key: k,
+                    object: o,
+                },
+            ))
+        };
+        if m.user_id != key.user {
+            return mismatch(
+                "userID",
+                format!("{:?}", key.user),
+                format!("{:?}", m.user_id),
+            );
+        }
+        if m.fingerprint != key.fingerprint {
+            return mismatch(
+                "fingerprint",
+                format!("{:x}", key.fingerprint),
+                format!("{:x}", m.fingerprint),
+            );
+        }
+        if m.from != key.from {
+            return mismatch("from", key.from.to_string(), m.from.to_string());
+        }
+        if m.through != key.through {
+            return mismatch("through", key.through.to_string(), m.through.to_string());
+        }
+    }
+    Ok(obj)
+}
+
+fn be_u32(bytes: &[u8], at: usize, what: &'static str) -> Result<u32, ObjectErrorKind> {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or(ObjectErrorKind::Truncated(what))
+}
+
+/// Parses an object without knowing its key (no checksum or identity check).
+pub fn parse_object(bytes: &[u8]) -> Result<ChunkObject, ObjectErrorKind> {
+    let declared = be_u32(bytes, 0, "no metadata length")?;
+    let (json, consumed) =
+        snappy_frame::decode_until(&bytes[4..], json_complete).map_err(ObjectErrorKind::Snappy)?;
+    let read = 4 + consumed;
+    if !(read as u64 == u64::from(declared) || read as u64 == u64::from(declared) + 4) {
+        return Err(ObjectErrorKind::MetadataLength { declared, read });
+    }
+    let raw: RawMeta =
+        serde_json::from_slice(&json).map_err(|e| ObjectErrorKind::Json(e.to_string()))?;
+    let encoding = u8::try_from(raw.encoding)
+        .ok()
+        .and_then(Encoding::from_id)
+        .ok_or(ObjectErrorKind::UnknownEncoding(raw.encoding))?;
+    let data_len = be_u32(bytes, read, "no data length")?;
+    let data = &bytes[read + 4..];
+    if data_len as usize != data.len() {
+        return Err(ObjectErrorKind::DataLength {
+            declared: data_len,
+            remaining: data.len(),
+        });
+    }
+    Ok(ChunkObject {
+        meta: ChunkMetadata {
+            fingerprint: raw.fingerprint,
+            user_id: raw.user_id,
+            from: raw.from.0,
+            through: raw.through.0,
+            metric: raw.metric.0,
+            encoding,
+        },
+        data: data.to_vec(),
+    })
+}
+
+/// Whether `buf` holds one complete JSON value (trailing bytes allowed), so
+/// the snappy reader can stop where Go's JSON decoder stopped reading. A
+/// malformed (not merely incomplete) value counts as complete: more frames
+/// would not help, and the JSON parse then reports the error.
+fn json_complete(buf: &[u8]) -> bool {
+    let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<de::IgnoredAny>();
+    match it.next() {
+        None => false,
+        Some(Ok(_)) => true,
+        Some(Err(e)) => !e.is_eof(),
+    }
+}
+
+impl ChunkObject {
+    /// The samples of the data section, in the chunk's order.
+    pub fn samples(&self) -> Result<Vec<Sample>, EncodingError> {
+        encoding::decode(self.meta.encoding, &self.data)
+    }
+
+    /// The metric as a normalised label set (see [`Labels::normalize`]).
+    pub fn labels(&self) -> Result<Labels, LabelsError> {
+        Labels::normalize(
+            self.meta
+                .metric
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        )
+    }
+}
+
+/// Decodes the object for `key` and its samples; every error names the key.
+pub fn decode_samples(
+    key: &ChunkKey,
+    bytes: &[u8],
+) -> Result<(ChunkObject, Vec<Sample>), ObjectError> {
+    let obj = decode_object(key, bytes)?;
+    let samples = obj.samples().map_err(|e| ObjectError::new(key, e))?;
+    Ok((obj, samples))
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    #[serde(default)]
+    fingerprint: u64,
+    #[serde(default, rename = "userID")]
+    user_id: String,
+    from: GoTime,
+    through: GoTime,
+    #[serde(default)]
+    metric: Pairs,
+    #[serde(default)]
+    encoding: u64,
+}
+
+/// A `model.Time` in JSON: decimal seconds.
+struct GoTime(i64);
+
+impl<'de> Deserialize<'de> for GoTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = GoTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a time in decimal seconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<GoTime, E> {
+                i64::try_from(v)
+                    .ok()
+                    .and_then(|v| v.checked_mul(1000))
+                    .map(GoTime)
+                    .ok_or_else(|| E::custom("time out of range"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<GoTime, E> {
+                v.checked_mul(1000)
+                    .map(GoTime)
+                    .ok_or_else(|| E::custom("time out of range"))
+            }
+            // Cortex writes at most 3 decimals; the nearest f64 to such a
+            // decimal is within far less than half a ms of it (for any time
+            // within ±285,000 years), so rounding recovers the exact ms.
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<GoTime, E> {
+                let ms = (v * 1000.0).round();
+                if ms.is_finite() && ms.abs() < 9.0e18 {
+                    Ok(GoTime(ms as i64))
+                } else {
+                    Err(E::custom("time out of range"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON object of string pairs whose repeated names are all kept.
+#[derive(Default)]
+struct Pairs(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of label names to values")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Pairs, E> {
+                Ok(Pairs::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, String>()? {
+                    out.push((k, v));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Appends `s` as jsoniter's `WriteString` does with HTML escaping off:
+/// only `"`, `\` and bytes below 0x20 are escaped; other bytes go raw.
+pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Cortex's `encodeModelTime`: seconds, then `.` and 3 digits if ms ≠ 0.
+fn write_time(out: &mut Vec<u8>, t: i64) {
+    if t < 0 {
+        out.push(b'-');
+    }
+    let t = t.unsigned_abs();
+    out.extend_from_slice((t / 1000).to_string().as_bytes());
+    match t % 1000 {
+        0 => {}
+        ms => out.extend_from_slice(format!(".{ms:03}").as_bytes()),
+    }
+}
+
+/// The metadata JSON exactly as Cortex writes it (`json.NewEncoder(w).Encode`
+/// with jsoniter's fastest config), newline included. Labels are written in
+/// the given order; Cortex's are sorted.
+pub fn metadata_json(meta: &ChunkMetadata) -> Vec<u8> {
+    let mut j = Vec::with_capacity(256);
+    j.extend_from_slice(format!("{{\"fingerprint\":{},\"userID\":", meta.fingerprint).as_bytes());
+    write_json_string(&mut j, &meta.user_id);
+    j.extend_from_slice(b",\"from\":");
+    write_time(&mut j, meta.from);
+    j.extend_from_slice(b",\"through\":");
+    write_time(&mut j, meta.through);
+    j.extend_from_slice(b",\"metric\":{");
+    for (i, (n, v)) in meta.metric.iter().enumerate() {
+        if i > 0 {
+            j.push(b',');
+        }
+        write_json_string(&mut j, n);
+        j.push(b':');
+        write_json_string(&mut j, v);
+    }
+    j.extend_from_slice(format!("}},\"encoding\":{}}}\n", meta.encoding.id()).as_bytes());
+    j
+}
+
+/// Encodes a chunk object as Cortex's `Chunk.Encode` does; returns the
+/// object and its key (with the CRC-32C checksum).
+pub fn encode_object(meta: &ChunkMetadata, data: &[u8]) -> (ChunkKey, Vec<u8>) {
+    let mut out = vec![0u8; 4];
+    snappy_frame::encode_go(&metadata_json(meta), &mut out);
+    let meta_len = out.len() as u32;
+    out[..4].copy_from_slice(&meta_len.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    let key = ChunkKey {
+        user: meta.user_id.clone(),
+        fingerprint: meta.fingerprint,
+        from: meta.from,
+        through: meta.through,
+        checksum: Some(crc32c::crc32c(&out)),
+    };
+    (key, out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,540 @@
+//! One small handle on the object storage every worker shares.
+//!
+//! Workers coordinate only through the bucket, so the handful of operations
+//! they need (read, write, create-if-absent, conditional update, list,
+//! delete, upload and download of large files) are gathered here over
+//! [`object_store`], with errors that name the bucket and the key.
+//!
+//! Keys are `/`-separated paths relative to the bucket URL's own prefix.
+//! They are checked before use: no empty, `.` or `..` segments, no control
+//! characters, so a name read from the bucket can never address anything
+//! outside it.
+//!
+//! Every operation is throttled, timed out per attempt and retried with
+//! backoff while its failure is transient ([`BucketOptions`], `retry.rs`);
+//! conditional writes take extra care under retries (`conditional.rs`), and
+//! large transfers never leave a partial object (`transfer.rs`). Tests slide
+//! a failing store underneath with [`Bucket::map_store`].
+//!
+//! Not here: what the keys mean (see [`crate::names`]).
+
+mod conditional;
+mod retry;
+mod transfer;
+
+pub use base::throttle::{RetryPolicy, Throttle};
+pub use retry::BucketOptions;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, PutPayload};
+
+use retry::Failure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("bucket URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("bad object key {key:?}: {reason}")]
+    BadKey { key: String, reason: String },
+    // The store's and the file system's errors are part of the message,
+    // not a `source`: printed as a chain they would appear twice.
+    #[error("{bucket}: {op} {key}: {error}{}", after(*attempts))]
+    Store {
+        bucket: String,
+        op: &'static str,
+        key: String,
+        /// Attempts made, retries included.
+        attempts: u32,
+        error: Box<object_store::Error>,
+    },
+    #[error("{bucket}: {op} {key}: no answer within {timeout:?}{}", after(*attempts))]
+    Timeout {
+        bucket: String,
+        op: &'static str,
+        key: String,
+        timeout: Duration,
+        attempts: u32,
+    },
+    #[error("{bucket}: {op} {key}: local file {file}: {error}")]
+    Io {
+        bucket: String,
+        op: &'static str,
+        key: String,
+        file: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl BucketError {
+    /// True when the store said the object is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            BucketError::Store { error, .. } if matches!(**error, object_store::Error::NotFound { .. })
+        )
+    }
+
+    /// True when the failure may go away by itself (a timeout, a dropped
+    /// connection, a 5xx answer), even though this call's retries are spent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BucketError::Store { error, .. } => retry::is_transient(error),
+            BucketError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn after(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+pub type Result<T, E = BucketError> = std::result::Result<T, E>;
+
+/// What kind of store a bucket is; the local kind matters for conditional
+/// updates, which a plain directory cannot do atomically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BucketKind {
+    Local(PathBuf),
+    S3,
+    Gcs,
+    Memory,
+}
+
+/// An object as listed: key relative to the bucket, size and mtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// Opaque version of an object for conditional updates (ETag/generation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub e_tag: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+    kind: BucketKind,
+    opts: BucketOptions,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Bucket {
+    /// Opens `file:///abs/dir` or a plain path (created if missing),
+    /// `s3://bucket[/prefix]` (AWS variables; `AWS_ENDPOINT_URL` honoured),
+    /// `gs://bucket[/prefix]` (Google variables) or `memory://`.
+    /// Default [`BucketOptions`]: see [`Bucket::open_with`].
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, BucketOptions::default())
+    }
+
+    /// [`Bucket::open`] with its retries, timeouts and limits.
+    pub fn open_with(url: &str, opts: BucketOptions) -> Result<Self> {
+        Ok(Self::open_store(url)?.with_options(opts))
+    }
+
+    /// The same bucket with other retries, timeouts and limits.
+    pub fn with_options(self, opts: BucketOptions) -> Self {
+        Bucket { opts, ..self }
+    }
+
+    pub fn options(&self) -> &BucketOptions {
+        &self.opts
+    }
+
+    /// The same bucket (URL, kind, options) over the store `f` makes of
+    /// this one's: how tests slide a failing store underneath.
+    pub fn map_store(self, f: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        Bucket {
+            store: f(self.store),
+            ..self
+        }
+    }
+
+    fn open_store(url: &str) -> Result<Self> {
+        let bad = |reason: String| BucketError::BadUrl {
+            url: url.to_string(),
+            reason,
+        };
+        if url == "memory://" || url.starts_with("memory://") {
+            return Ok(Bucket {
+                store: Arc::new(InMemory::new()),
+                url: url.to_string(),
+                kind: BucketKind::Memory,
+                opts: BucketOptions::default(),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = split_bucket(rest);
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+                b = b.with_endpoint(&endpoint);
+                if endpoint.starts_with("http://") {
+                    b = b.with_allow_http(true);
+                }
+            }
+            if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err()
+            {
+                b = b.with_region("us-east-1");
+            } else if let Ok(region) = std::env::var("AWS_REGION") {
+                b = b.with_region(region);
+            }
+            let store = b.build().map_err(|e| bad(e.to_string()))?;
+            return Ok(Self::with_prefix(
+                Arc::new(store),
+                prefix,
+                url,
+                BucketKind::S3,
+            ));
+        }
+        if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, prefix) = split_bucket(rest);
+            let store = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(Self::with_prefix(
+                Arc::new(store),
+                prefix,
+                url,
+                BucketKind::Gcs,
+            ));
+        }
+        let dir = match url.strip_prefix("file://") {
+            Some(p) if p.starts_with('/') => PathBuf::from(p),
+            Some(_) => return Err(bad("file:// URLs need an absolute path".into())),
+            None if url.contains("://") => return Err(bad("unknown scheme".into())),
+            None => PathBuf::from(url),
+        };
+        Self::local(&dir).map_err(|e| bad(e.to_string()))
+    }
+
+    /// A bucket over a local directory, created if missing.
+    pub fn local(dir: &FsPath) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let dir = std::fs::canonicalize(dir)?;
+        let store = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(std::io::Error::other)?
+            .with_automatic_cleanup(true);
+        Ok(Bucket {
+            store: Arc::new(store),
+            url: format!("file://{}", dir.display()),
+            kind: BucketKind::Local(dir),
+            opts: BucketOptions::default(),
+        })
+    }
+
+    fn with_prefix(store: Arc<dyn ObjectStore>, prefix: &str, url: &str, kind: BucketKind) -> Self {
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            store
+        } else {
+            Arc::new(PrefixStore::new(store, prefix))
+        };
+        Bucket {
+            store,
+            url: url.trim_end_matches('/').to_string(),
+            kind,
+            opts: BucketOptions::default(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn kind(&self) -> &BucketKind {
+        &self.kind
+    }
+
+    /// The directory of a local bucket, where blocks can be read in place.
+    pub fn local_dir(&self) -> Option<&FsPath> {
+        match &self.kind {
+            BucketKind::Local(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The URL of a key, for messages and for plan entries naming objects.
+    pub fn key_url(&self, key: &str) -> String {
+        format!("{}/{}", self.url, key)
+    }
+
+    fn io_err(&self, op: &'static str, key: &str, file: &FsPath, e: std::io::Error) -> BucketError {
+        BucketError::Io {
+            bucket: self.url.clone(),
+            op,
+            key: key.to_string(),
+            file: file.to_path_buf(),
+            error: e,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = parse_key(key)?;
+        self.retrying("get", key, |_| async {
+            let r = self.request(0, self.store.get(&path)).await?;
+            self.read_body(r).await
+        })
+        .await
+    }
+
+    /// Like [`Bucket::get`], with `None` for a missing object.
+    pub async fn get_opt(&self, key: &str) -> Result<Option<Bytes>> {
+        match self.get(key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The object's content and version, for a later conditional update.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let path = parse_key(key)?;
+        self.retrying("get", key, |_| async {
+            let r = match self.request(0, self.store.get(&path)).await {
+                Ok(r) => r,
+                Err(Failure::Store(object_store::Error::NotFound { .. })) => return Ok(None),
+                Err(f) => return Err(f),
+            };
+            let version = Version {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
+            };
+            Ok(Some((self.read_body(r).await?, version)))
+        })
+        .await
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        let path = parse_key(key)?;
+        self.retrying("head", key, |_| async {
+            match self.request(0, self.store.head(&path)).await {
+                Ok(_) => Ok(true),
+                Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(false),
+                Err(f) => Err(f),
+            }
+        })
+        .await
+    }
+
+    pub async fn put(&self, key: &str, data: impl Into<Bytes>) -> Result<()> {
+        let path = parse_key(key)?;
+        self.put_as("put", key, &path, data.into()).await
+    }
+
+    /// A plain put, retried as such: writing the same bytes twice is
+    /// harmless.
+    async fn put_as(&self, op: &'static str, key: &str, path: &Path, data: Bytes) -> Result<()> {
+        self.retrying(op, key, |_| async {
+            let payload = PutPayload::from_bytes(data.clone());
+            self.request(data.len() as u64, self.store.put(path, payload))
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// Deletes the object; a missing object is not an error (nor is one
+    /// that an attempt reported as failed had already deleted).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = parse_key(key)?;
+        self.retrying("delete", key, |_| async {
+            match self.request(0, self.store.delete(&path)).await {
+                Ok(()) | Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(()),
+                Err(f) => Err(f),
+            }
+        })
+        .await
+    }
+
+    /// Deletes every object under `prefix` (a directory-like key).
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        for o in self.list(prefix).await? {
+            self.delete(&o.key).await?;
+        }
+        Ok(())
+    }
+
+    /// Every object under `prefix`, recursively, sorted by key. A listing
+    /// that fails halfway starts over: stores do not all list in key order,
+    /// so there is no safe place to resume from.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let p = parse_prefix(prefix)?;
+        let mut out = self
+            .retrying("list", prefix, |_| async {
+                if let Some(t) = &self.opts.throttle {
+                    t.request().await;
+                }
+                let mut stream = self.store.list(p.as_ref());
+                let mut out = Vec::new();
+                loop {
+                    match self.next_item(&mut stream).await {
+                        Ok(Some(m)) => out.push(object_info(m)),
+                        Ok(None) => break,
+                        // One object whose name is not a valid key (a control
+                        // character planted by hand) must not stop every
+                        // worker's listing: it is skipped and reported.
+                        Err(Failure::Store(e @ object_store::Error::InvalidPath { .. })) => {
+                            let what = e.to_string().escape_debug().to_string();
+                            tracing::warn!(bucket = %self.url, prefix, error = %what, "skipping an object whose name is not a valid key");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// The direct children of `prefix`: sub-directory names and objects.
+    pub async fn list_dir(&self, prefix: &str) -> Result<(Vec<String>, Vec<ObjectInfo>)> {
+        let p = parse_prefix(prefix)?;
+        let r = self
+            .retrying("list", prefix, |_| {
+                self.request(0, self.store.list_with_delimiter(p.as_ref()))
+            })
+            .await?;
+        let mut dirs: Vec<String> = r
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        dirs.sort();
+        let mut objects: Vec<ObjectInfo> = r.objects.into_iter().map(object_info).collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((dirs, objects))
+    }
+}
+
+fn split_bucket(rest: &str) -> (&str, &str) {
+    match rest.split_once('/') {
+        Some((b, p)) => (b, p.trim_matches('/')),
+        None => (rest, ""),
+    }
+}
+
+fn object_info(m: object_store::ObjectMeta) -> ObjectInfo {
+    ObjectInfo {
+        key: m.location.to_string(),
+        size: m.size,
+        last_modified: m.last_modified,
+    }
+}
+
+/// Checks a key segment by segment: object keys come from tenant IDs and
+/// from listings, both untrusted.
+pub fn parse_key(key: &str) -> Result<Path> {
+    let bad = |reason: &str| BucketError::BadKey {
+        key: key.to_string(),
+        reason: reason.to_string(),
+    };
+    if key.is_empty() {
+        return Err(bad("empty"));
+    }
+    if key.len() > 1024 {
+        return Err(bad("longer than 1024 bytes"));
+    }
+    for seg in key.split('/') {
+        match seg {
+            "" => return Err(bad("empty path segment")),
+            "." | ".." => return Err(bad("relative path segment")),
+            s if s.chars().any(char::is_control) => return Err(bad("control character")),
+            _ => {}
+        }
+    }
+    Path::parse(key).map_err(|e| bad(&e.to_string()))
+}
+
+fn parse_prefix(prefix: &str) -> Result<Option<Path>> {
+    let p = prefix.trim_end_matches('/');
+    if p.is_empty() {
+        Ok(None)
+    } else {
+        parse_key(p).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape() {
+        for k in ["../x", "a/../b", "a//b", "/a", "a/", "a/./b", "a\nb", ""] {
+            assert!(parse_key(k).is_err(), "{k:?} accepted");
+        }
+        assert!(parse_key("migration/team_b.prod/20773.plan.snappy").is_ok());
+    }
+
+    #[tokio::test]
+    async fn local_create_if_absent_and_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Bucket::open(dir.path().to_str().unwrap()).unwrap();
+        assert!(b
+            .create_if_absent("p/t/1.progress", "a")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(b
+            .create_if_absent("p/t/1.progress", "b")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(b.get("p/t/1.progress").await.unwrap().as_ref(), b"a");
+        b.put("p/t/1.plan", "x").await.unwrap();
+        let (dirs, objs) = b.list_dir("p").await.unwrap();
+        assert_eq!(dirs, vec!["t".to_string()]);
+        assert!(objs.is_empty());
+        let all = b.list("p/t").await.unwrap();
+        assert_eq!(all.len(), 2);
+        b.delete("p/t/1.plan").await.unwrap();
+        b.delete("p/t/1.plan").await.unwrap();
+        assert!(b.get_opt("p/t/1.plan").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn large_upload_and_download_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Bucket::open(&format!("file://{}", dir.path().join("bkt").display())).unwrap();
+        let src = dir.path().join("src");
+        let data: Vec<u8> = (0..(transfer::MULTIPART_THRESHOLD as usize + 12345))
+            .map(|i| (i * 7) as u8)
+            .collect();
+        std::fs::write(&src, &data).unwrap();
+        b.upload_file("t/blk/chunks/000001", &src).await.unwrap();
+        let dst = dir.path().join("dst");
+        let n = b.download_file("t/blk/chunks/000001", &dst).await.unwrap();
+        assert_eq!(n as usize, data.len());
+        assert_eq!(std::fs::read(&dst).unwrap(), data);
+    }
+}
+
+#[cfg(test)]
+mod fault_tests;

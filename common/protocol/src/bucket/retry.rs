@@ -1,0 +1,230 @@
+//! How every bucket request is made: under the process's throttle, with a
+//! timeout per attempt, retried with backoff while the failure is
+//! transient, and reported with the bucket, operation, key and attempt
+//! count when it is not (or when the retries are spent).
+//!
+//! Transient: the store's `Generic` errors (dropped connections, 5xx
+//! answers, local I/O), task join errors and our own timeouts. Never
+//! retried: answers about the object itself (not found, already exists,
+//! precondition, not modified), unsupported operations, bad keys, missing
+//! permissions, and local file errors during transfers.
+//!
+//! `object_store`'s HTTP clients also retry inside one request; the
+//! per-attempt timeout bounds that too.
+//!
+//! Not here: what each operation means (the parent module), or the
+//! special care conditional writes need ([`super::conditional`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::{GetResult, GetResultPayload};
+use tracing::warn;
+
+use super::{Bucket, BucketError, Result};
+use base::throttle::{RetryPolicy, Throttle};
+
+/// How a bucket handle retries, times out and limits its requests.
+#[derive(Clone, Debug)]
+pub struct BucketOptions {
+    /// Retries of a transient failure, and the backoff between them.
+    pub retry: RetryPolicy,
+    /// Longest wait for one request, one part of an upload, or the next
+    /// piece of a body being read; `None` waits forever.
+    pub op_timeout: Option<Duration>,
+    /// Requests and bytes per second toward this store, shared by every
+    /// handle of the process given the same `Arc`.
+    pub throttle: Option<Arc<Throttle>>,
+}
+
+impl Default for BucketOptions {
+    fn default() -> Self {
+        BucketOptions {
+            retry: RetryPolicy {
+                retries: 5,
+                min_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(10),
+            },
+            op_timeout: Some(Duration::from_secs(120)),
+            throttle: None,
+        }
+    }
+}
+
+/// How one attempt failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Store(object_store::Error),
+    Timeout(Duration),
+    /// Not the store's fault (a local file); never retried.
+    Local(BucketError),
+}
+
+impl Failure {
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Failure::Store(e) => is_transient(e),
+            Failure::Timeout(_) => true,
+            Failure::Local(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Store(e) => e.fmt(f),
+            Failure::Timeout(t) => write!(f, "no answer within {t:?}"),
+            Failure::Local(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<BucketError> for Failure {
+    fn from(e: BucketError) -> Self {
+        Failure::Local(e)
+    }
+}
+
+/// Whether a store error may go away by asking again.
+pub(crate) fn is_transient(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
+    )
+}
+
+impl Bucket {
+    /// Runs `attempt` (given its 1-based number) until it succeeds, fails
+    /// for good, or the retries are spent.
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        op: &'static str,
+        key: &str,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let policy = self.opts.retry;
+        let mut n = 1;
+        loop {
+            match attempt(n).await {
+                Ok(v) => return Ok(v),
+                Err(f) if f.is_transient() && n <= policy.retries => {
+                    let wait = policy.jittered_backoff(n);
+                    warn!(bucket = %self.url, op, key, attempt = n, error = %f, backoff = ?wait,
+                        "bucket request failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    n += 1;
+                }
+                Err(f) => return Err(self.failure(op, key, f, n)),
+            }
+        }
+    }
+
+    fn failure(&self, op: &'static str, key: &str, f: Failure, attempts: u32) -> BucketError {
+        match f {
+            Failure::Store(source) => BucketError::Store {
+                bucket: self.url.clone(),
+                op,
+                key: key.to_string(),
+                attempts,
+                error: Box::new(source),
+            },
+            Failure::Timeout(timeout) => BucketError::Timeout {
+                bucket: self.url.clone(),
+                op,
+                key: key.to_string(),
+                timeout,
+                attempts,
+            },
+            Failure::Local(e) => e,
+        }
+    }
+
+    /// One request carrying `bytes`, under the throttle and the timeout.
+    pub(crate) async fn request<T>(
+        &self,
+        bytes: u64,
+        call: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, Failure> {
+        if let Some(t) = &self.opts.throttle {
+            t.acquire(bytes).await;
+        }
+        self.timed(call).await
+    }
+
+    /// `call` under the per-attempt timeout, without the throttle.
+    pub(crate) async fn timed<T>(
+        &self,
+        call: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, Failure> {
+        match self.opts.op_timeout {
+            None => call.await.map_err(Failure::Store),
+            Some(t) => match tokio::time::timeout(t, call).await {
+                Ok(r) => r.map_err(Failure::Store),
+                Err(_) => Err(Failure::Timeout(t)),
+            },
+        }
+    }
+
+    /// The next item of a streamed answer (a body, a listing); the timeout
+    /// applies to each wait, not to the whole stream.
+    pub(crate) async fn next_item<T>(
+        &self,
+        stream: &mut BoxStream<'static, object_store::Result<T>>,
+    ) -> Result<Option<T>, Failure> {
+        let next = match self.opts.op_timeout {
+            None => stream.next().await,
+            Some(t) => tokio::time::timeout(t, stream.next())
+                .await
+                .map_err(|_| Failure::Timeout(t))?,
+        };
+        next.transpose().map_err(Failure::Store)
+    }
+
+    /// Pays the byte budget for `n` bytes already received.
+    pub(crate) async fn received(&self, n: usize) {
+        if let Some(t) = &self.opts.throttle {
+            t.bytes(n as u64).await;
+        }
+    }
+
+    /// The whole body of a get answer.
+    pub(crate) async fn read_body(&self, r: GetResult) -> Result<Bytes, Failure> {
+        if let GetResultPayload::File(..) = r.payload {
+            // A local file is read in one blocking call; piecewise reads
+            // would cost a thread hop per 8 KiB.
+            let b = self.timed(r.bytes()).await?;
+            self.received(b.len()).await;
+            return Ok(b);
+        }
+        // The store's size is only a capacity hint, capped against absurd answers.
+        let size = usize::try_from(r.range.end - r.range.start)
+            .unwrap_or(0)
+            .min(64 << 20);
+        let mut stream = r.into_stream();
+        let Some(first) = self.next_item(&mut stream).await? else {
+            return Ok(Bytes::new());
+        };
+        self.received(first.len()).await;
+        let Some(second) = self.next_item(&mut stream).await? else {
+            return Ok(first);
+        };
+        self.received(second.len()).await;
+        let mut buf = Vec::with_capacity(size.max(first.len() + second.len()));
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
+        while let Some(b) = self.next_item(&mut stream).await? {
+            self.received(b.len()).await;
+            buf.extend_from_slice(&b);
+        }
+        Ok(buf.into())
+    }
+}

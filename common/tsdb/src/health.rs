@@ -1,0 +1,401 @@
+//! Block health check: the rules compactors and verifiers apply before they
+//! accept a block, checked locally before upload.
+//!
+//! The rules are those of Thanos' `GatherIndexHealthStats` (used by the
+//! Cortex, Thanos and Mimir compactors) plus Mimir's `-check-chunks`, made
+//! stricter where our blocks can be: duplicate chunks are refused rather
+//! than counted, chunks must lie inside `[minTime, maxTime)`, and the
+//! stats in meta.json must match what the block holds. Every checksum is
+//! checked on the way (index sections and chunks). The first broken rule is
+//! returned as an error naming the rule and the series.
+//!
+//! This module only reads; it never repairs a block.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::block_reader::{BlockReadError, BlockReader};
+use super::chunks::ChunkMeta;
+use super::index::RawSeries;
+use base::labels::{go_quote, Label, Labels};
+
+/// A rule a healthy block follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HealthRule {
+    /// meta.json's `ulid` is the directory name.
+    UlidMatchesDir,
+    /// `minTime < maxTime`.
+    TimeRange,
+    /// No series has an empty label set.
+    NonEmptyLabels,
+    /// Label names inside a series are strictly increasing.
+    LabelNamesSorted,
+    /// Series are in strictly increasing label order.
+    SeriesSorted,
+    /// Every series has at least one chunk.
+    SeriesHasChunks,
+    /// Chunks lie inside `[minTime, maxTime)` of the block.
+    ChunkInsideBlock,
+    /// A chunk's minTime is not after its maxTime.
+    ChunkTimeRange,
+    /// Chunks of a series are in time order and do not overlap (duplicates included).
+    ChunksOrdered,
+    /// Chunk references increase within and across series.
+    ChunkRefsIncreasing,
+    /// No chunk is empty.
+    ChunkNotEmpty,
+    /// The first sample of a chunk is at its minTime.
+    FirstSampleAtMinTime,
+    /// The last sample of a chunk is at its maxTime.
+    LastSampleAtMaxTime,
+    /// Timestamps inside a chunk strictly increase.
+    TimestampsIncreasing,
+    /// The all-postings list names exactly the series of the series section.
+    AllPostingsComplete,
+    /// meta.json's numSeries/numChunks/numSamples are what the block holds.
+    StatsMatch,
+}
+
+impl HealthRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthRule::UlidMatchesDir => "ulid-matches-dir",
+            HealthRule::TimeRange => "time-range",
+            HealthRule::NonEmptyLabels => "non-empty-labels",
+            HealthRule::LabelNamesSorted => "label-names-sorted",
+            HealthRule::SeriesSorted => "series-sorted",
+            HealthRule::SeriesHasChunks => "series-has-chunks",
+            HealthRule::ChunkInsideBlock => "chunk-inside-block",
+            HealthRule::ChunkTimeRange => "chunk-time-range",
+            HealthRule::ChunksOrdered => "chunks-ordered",
+            HealthRule::ChunkRefsIncreasing => "chunk-refs-increasing",
+            HealthRule::ChunkNotEmpty => "chunk-not-empty",
+            HealthRule::FirstSampleAtMinTime => "first-sample-at-min-time",
+            HealthRule::LastSampleAtMaxTime => "last-sample-at-max-time",
+            HealthRule::TimestampsIncreasing => "timestamps-increasing",
+            HealthRule::AllPostingsComplete => "all-postings-complete",
+            HealthRule::StatsMatch => "stats-match",
+        }
+    }
+}
+
+impl fmt::Display for HealthRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthViolation {
+    pub rule: HealthRule,
+    /// The series, as promtool prints it, when the rule is about one.
+    pub series: Option<String>,
+    pub detail: String,
+}
+
+impl fmt::Display for HealthViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rule {} broken", self.rule)?;
+        if let Some(s) = &self.series {
+            write!(f, " by series {s}")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Why a block is not healthy.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error(transparent)]
+    Read(#[from] BlockReadError),
+    #[error("block {dir}: {violation}")]
+    Unhealthy {
+        dir: PathBuf,
+        violation: HealthViolation,
+    },
+}
+
+impl HealthError {
+    pub fn violation(&self) -> Option<&HealthViolation> {
+        match self {
+            HealthError::Unhealthy { violation, .. } => Some(violation),
+            HealthError::Read(_) => None,
+        }
+    }
+}
+
+/// What a healthy block holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthReport {
+    pub num_series: u64,
+    pub num_chunks: u64,
+    pub num_samples: u64,
+    /// Oldest and newest sample, when there is any.
+    pub min_sample_time: Option<i64>,
+    pub max_sample_time: Option<i64>,
+    pub num_label_names: usize,
+}
+
+fn violation(rule: HealthRule, series: Option<String>, detail: String) -> HealthViolation {
+    HealthViolation {
+        rule,
+        series,
+        detail,
+    }
+}
+
+/// Checks a block directory against every rule, reading all chunks.
+pub fn check_block(dir: &Path) -> Result<HealthReport, HealthError> {
+    let block = BlockReader::open(dir)?;
+    let unhealthy = |v: HealthViolation| HealthError::Unhealthy {
+        dir: dir.to_path_buf(),
+        violation: v,
+    };
+    let meta = block.meta();
+    let ulid = meta.ulid.to_string();
+    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+        if name != ulid {
+            return Err(unhealthy(violation(
+                HealthRule::UlidMatchesDir,
+                None,
+                format!("meta.json says {ulid}, directory is {name}"),
+            )));
+        }
+    }
+    if meta.min_time >= meta.max_time {
+        return Err(unhealthy(violation(
+            HealthRule::TimeRange,
+            None,
+            format!(
+                "minTime {} is not before maxTime {}",
+                meta.min_time, meta.max_time
+            ),
+        )));
+    }
+    let index = block.index();
+    index.verify_sections().map_err(BlockReadError::from)?;
+
+    let mut report = HealthReport {
+        num_label_names: index.label_names().len(),
+        ..HealthReport::default()
+    };
+    let mut checker = SeriesChecker {
+        block: &block,
+        prev: None,
+        last_ref: None,
+        refs: Vec::new(),
+        report: &mut report,
+    };
+    for s in index.raw_series() {
+        let s = s.map_err(BlockReadError::from)?;
+        checker.check(s).map_err(|e| match e {
+            Check::Read(e) => HealthError::Read(e),
+            Check::Rule(v) => unhealthy(v),
+        })?;
+    }
+    let refs = std::mem::take(&mut checker.refs);
+    let all = index.postings("", "").map_err(BlockReadError::from)?;
+    if all != refs {
+        return Err(unhealthy(violation(
+            HealthRule::AllPostingsComplete,
+            None,
+            format!(
+                "all-postings list has {} entries, the series section {}",
+                all.len(),
+                refs.len()
+            ),
+        )));
+    }
+    let s = meta.stats;
+    if (s.num_series, s.num_chunks, s.num_samples)
+        != (report.num_series, report.num_chunks, report.num_samples)
+    {
+        return Err(unhealthy(violation(
+            HealthRule::StatsMatch,
+            None,
+            format!(
+                "meta.json says {} series, {} chunks, {} samples; the block holds {}, {}, {}",
+                s.num_series,
+                s.num_chunks,
+                s.num_samples,
+                report.num_series,
+                report.num_chunks,
+                report.num_samples
+            ),
+        )));
+    }
+    Ok(report)
+}
+
+enum Check {
+    Read(BlockReadError),
+    Rule(HealthViolation),
+}
+
+impl From<BlockReadError> for Check {
+    fn from(e: BlockReadError) -> Self {
+        Check::Read(e)
+    }
+}
+
+struct SeriesChecker<'a> {
+    block: &'a BlockReader,
+    prev: Option<Labels>,
+    last_ref: Option<u64>,
+    refs: Vec<u32>,
+    report: &'a mut HealthReport,
+}
+
+/// A label list as promtool prints it, even when it is not a valid set.
+fn show(labels: &[Label]) -> String {
+    let mut s = String::from("{");
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&l.name);
+        s.push('=');
+        let _ = go_quote(&l.value, &mut s);
+    }
+    s.push('}');
+    s
+}
+
+impl SeriesChecker<'_> {
+    fn check(&mut self, s: RawSeries) -> Result<(), Check> {
+        let name = show(&s.labels);
+        let rule = |rule, detail: String| Check::Rule(violation(rule, Some(name.clone()), detail));
+        if s.labels.is_empty() {
+            return Err(rule(
+                HealthRule::NonEmptyLabels,
+                format!("series {} has no labels", s.series_ref),
+            ));
+        }
+        if let Some(w) = s.labels.windows(2).find(|w| w[0].name >= w[1].name) {
+            return Err(rule(
+                HealthRule::LabelNamesSorted,
+                format!("label name {:?} comes after {:?}", w[1].name, w[0].name),
+            ));
+        }
+        let labels = Labels::from_sorted(s.labels.clone());
+        if let Some(prev) = &self.prev {
+            if labels <= *prev {
+                return Err(rule(
+                    HealthRule::SeriesSorted,
+                    format!("not after the previous series {prev}"),
+                ));
+            }
+        }
+        if s.chunks.is_empty() {
+            return Err(rule(
+                HealthRule::SeriesHasChunks,
+                "series has no chunks".to_string(),
+            ));
+        }
+        let meta = self.block.meta();
+        let mut prev_chunk: Option<&ChunkMeta> = None;
+        for (i, c) in s.chunks.iter().enumerate() {
+            if c.min_time > c.max_time {
+                return Err(rule(
+                    HealthRule::ChunkTimeRange,
+                    format!(
+                        "chunk {i} has minTime {} after maxTime {}",
+                        c.min_time, c.max_time
+                    ),
+                ));
+            }
+            if c.min_time < meta.min_time || c.max_time >= meta.max_time {
+                return Err(rule(
+                    HealthRule::ChunkInsideBlock,
+                    format!(
+                        "chunk {i} [{}, {}] is not inside the block [{}, {})",
+                        c.min_time, c.max_time, meta.min_time, meta.max_time
+                    ),
+                ));
+            }
+            if let Some(p) = prev_chunk {
+                if c.min_time <= p.max_time {
+                    let kind = if (c.min_time, c.max_time) == (p.min_time, p.max_time) {
+                        "duplicates"
+                    } else {
+                        "overlaps or precedes"
+                    };
+                    return Err(rule(
+                        HealthRule::ChunksOrdered,
+                        format!(
+                            "chunk {i} [{}, {}] {kind} chunk {} [{}, {}]",
+                            c.min_time,
+                            c.max_time,
+                            i - 1,
+                            p.min_time,
+                            p.max_time
+                        ),
+                    ));
+                }
+            }
+            if let Some(r) = self.last_ref {
+                if c.chunk_ref <= r {
+                    return Err(rule(
+                        HealthRule::ChunkRefsIncreasing,
+                        format!("chunk {i} reference {:#x} is not after {r:#x}", c.chunk_ref),
+                    ));
+                }
+            }
+            self.last_ref = Some(c.chunk_ref);
+            self.check_samples(i, c).map_err(|e| match e {
+                Check::Rule(mut v) => {
+                    v.series = Some(name.clone());
+                    Check::Rule(v)
+                }
+                other => other,
+            })?;
+            prev_chunk = Some(c);
+        }
+        self.report.num_series += 1;
+        self.report.num_chunks += s.chunks.len() as u64;
+        self.refs.push(s.series_ref);
+        self.prev = Some(labels);
+        Ok(())
+    }
+
+    fn check_samples(&mut self, i: usize, c: &ChunkMeta) -> Result<(), Check> {
+        let samples = self.block.chunk_samples(c)?;
+        let rule = |rule, detail: String| Check::Rule(violation(rule, None, detail));
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            return Err(rule(
+                HealthRule::ChunkNotEmpty,
+                format!("chunk {i} holds no samples"),
+            ));
+        };
+        if first.0 != c.min_time {
+            return Err(rule(
+                HealthRule::FirstSampleAtMinTime,
+                format!(
+                    "chunk {i}: first sample at {}, chunk minTime {}",
+                    first.0, c.min_time
+                ),
+            ));
+        }
+        if let Some(w) = samples.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(rule(
+                HealthRule::TimestampsIncreasing,
+                format!("chunk {i}: sample at {} follows {}", w[1].0, w[0].0),
+            ));
+        }
+        if last.0 != c.max_time {
+            return Err(rule(
+                HealthRule::LastSampleAtMaxTime,
+                format!(
+                    "chunk {i}: last sample at {}, chunk maxTime {}",
+                    last.0, c.max_time
+                ),
+            ));
+        }
+        let r = &mut *self.report;
+        r.num_samples += samples.len() as u64;
+        r.min_sample_time = Some(r.min_sample_time.map_or(first.0, |m| m.min(first.0)));
+        r.max_sample_time = Some(r.max_sample_time.map_or(last.0, |m| m.max(last.0)));
+        Ok(())
+    }
+}
