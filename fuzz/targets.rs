@@ -29,11 +29,11 @@ const MAX_ITEMS: usize = 10_000;
 
 /// The selector byte of `cortex_chunk` inputs that means "a whole chunk
 /// object"; selectors 1..=5 mean "the data section of encoding `selector - 1`".
-pub const CORTEX_OBJECT: u8 = 0;
+pub(crate) const CORTEX_OBJECT: u8 = 0;
 
 /// `cortex_chunk`: the first byte selects what the rest is (see
 /// [`CORTEX_OBJECT`]); every path must end in `Ok` or a typed error.
-pub fn cortex_chunk(data: &[u8]) {
+pub(crate) fn cortex_chunk(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
@@ -75,7 +75,7 @@ fn cortex_object(bytes: &[u8]) {
 
 /// `plan`: the first byte selects the compression (plain, gzip, snappy),
 /// the rest is the plan file.
-pub fn plan(data: &[u8]) {
+pub(crate) fn plan(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
@@ -107,7 +107,7 @@ pub fn plan(data: &[u8]) {
 }
 
 /// `openmetrics`: the input is an OpenMetrics text file.
-pub fn openmetrics(data: &[u8]) {
+pub(crate) fn openmetrics(data: &[u8]) {
     let mut parser = OpenMetricsParser::new(Cursor::new(data));
     for _ in 0..MAX_ITEMS {
         match parser.next_sample() {
@@ -127,7 +127,7 @@ pub fn openmetrics(data: &[u8]) {
 
 /// `xor_chunk`: the input is a Prometheus XOR chunk (2-byte count and bit
 /// stream). Whatever decodes completely must survive re-encoding unchanged.
-pub fn xor_chunk(data: &[u8]) {
+pub(crate) fn xor_chunk(data: &[u8]) {
     let Ok(it) = XorIterator::new(data) else {
         return;
     };
@@ -160,7 +160,7 @@ pub fn xor_chunk(data: &[u8]) {
 }
 
 /// Splits a `tsdb_block` input into its files; see [`pack_block`].
-pub fn unpack_block(data: &[u8]) -> (&[u8], &[u8], Vec<&[u8]>) {
+pub(crate) fn unpack_block(data: &[u8]) -> (&[u8], &[u8], Vec<&[u8]>) {
     fn take<'a>(rest: &mut &'a [u8]) -> &'a [u8] {
         let Some((len, tail)) = rest.split_first_chunk::<4>() else {
             let all = *rest;
@@ -184,7 +184,7 @@ pub fn unpack_block(data: &[u8]) -> (&[u8], &[u8], Vec<&[u8]>) {
 
 /// A `tsdb_block` input: meta.json, index and segment files, each with a
 /// 4-byte little-endian length in front.
-pub fn pack_block(meta: &[u8], index: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn pack_block(meta: &[u8], index: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for part in [meta, index]
         .into_iter()
@@ -200,7 +200,7 @@ pub fn pack_block(meta: &[u8], index: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
 /// `tsdb_block`: a whole block in memory (see [`pack_block`]), read the way
 /// `verify` and the health check read blocks: every lookup of the index,
 /// then every series down to its samples.
-pub fn tsdb_block(data: &[u8]) {
+pub(crate) fn tsdb_block(data: &[u8]) {
     let (meta, index, segments) = unpack_block(data);
     let segments = segments.into_iter().map(<[u8]>::to_vec).collect();
     let Ok(block) = BlockReader::from_bytes(Path::new("fuzz"), meta, index.to_vec(), segments)

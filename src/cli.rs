@@ -20,7 +20,7 @@ use scanner::openmetrics::DayRange;
     version,
     about = "Moves Prometheus-ecosystem history into daily per-tenant TSDB blocks"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log lines as text or JSON.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -29,7 +29,7 @@ pub struct Cli {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
@@ -37,7 +37,7 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 // Parsed once per process: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
-pub enum Command {
+pub(crate) enum Command {
     /// Scan, schedule and build every plan in this process, with progress; then a summary.
     Run(crate::run::RunArgs),
     /// Turn a source into plan files in the bucket.
@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct BucketArgs {
+pub(crate) struct BucketArgs {
     /// Plan bucket: a path, file:///abs/dir, s3://bucket/prefix, gs://bucket/prefix or memory://.
     #[arg(long)]
     pub bucket: String,
@@ -70,14 +70,14 @@ pub struct BucketArgs {
 
 impl BucketArgs {
     /// The plan bucket, with this process's access options.
-    pub fn open(&self) -> Result<Bucket> {
+    pub(crate) fn open(&self) -> Result<Bucket> {
         self.access.open(&self.bucket)
     }
 }
 
 /// How the process talks to object storage (plan bucket and `--output`).
 #[derive(Args, Debug, Clone)]
-pub struct BucketAccessArgs {
+pub(crate) struct BucketAccessArgs {
     /// Cap on bucket requests per second, over the whole process (0: unlimited).
     #[arg(long, default_value_t = 0.0)]
     pub bucket_rate_limit: f64,
@@ -95,7 +95,7 @@ pub struct BucketAccessArgs {
 impl BucketAccessArgs {
     /// One set of options per process, so the rate limits hold over every
     /// builder and bucket handle of it, whoever asks first.
-    pub fn options(&self) -> BucketOptions {
+    pub(crate) fn options(&self) -> BucketOptions {
         static OPTIONS: OnceLock<BucketOptions> = OnceLock::new();
         OPTIONS
             .get_or_init(|| {
@@ -108,7 +108,7 @@ impl BucketAccessArgs {
             .clone()
     }
 
-    pub fn open(&self, url: &str) -> Result<Bucket> {
+    pub(crate) fn open(&self, url: &str) -> Result<Bucket> {
         Ok(Bucket::open_with(url, self.options())?)
     }
 }
@@ -123,7 +123,7 @@ fn throttle(requests_per_sec: f64, bytes_per_sec: usize) -> Option<Arc<Throttle>
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct WorkArgs {
+pub(crate) struct WorkArgs {
     /// Local scratch space for sort runs, plans and blocks being built.
     #[arg(long, default_value_os_t = std::env::temp_dir().join("blocksconvert"))]
     pub work_dir: PathBuf,
@@ -133,7 +133,7 @@ pub struct WorkArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct TenantArgs {
+pub(crate) struct TenantArgs {
     /// Only these tenants (comma separated).
     #[arg(long, value_delimiter = ',')]
     pub allowed_tenants: Vec<String>,
@@ -143,7 +143,7 @@ pub struct TenantArgs {
 }
 
 impl TenantArgs {
-    pub fn filter(&self) -> TenantFilter {
+    pub(crate) fn filter(&self) -> TenantFilter {
         TenantFilter {
             allowed: self.allowed_tenants.clone(),
             ignored: self.ignore_tenants.clone(),
@@ -152,7 +152,7 @@ impl TenantArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// openmetrics:PATH
     #[arg(long)]
     pub source: SourceSpec,
@@ -185,7 +185,7 @@ pub struct ScanArgs {
 
 /// Options of `--source prometheus:...`.
 #[derive(Args, Debug, Clone, Default)]
-pub struct PrometheusArgs {
+pub(crate) struct PrometheusArgs {
     /// Take each block's tenant from this Thanos external label (prometheus source).
     #[arg(long)]
     pub tenant_label: Option<String>,
@@ -195,7 +195,7 @@ pub struct PrometheusArgs {
 }
 
 impl PrometheusArgs {
-    pub fn options(&self) -> scanner::prometheus::PrometheusOptions {
+    pub(crate) fn options(&self) -> scanner::prometheus::PrometheusOptions {
         scanner::prometheus::PrometheusOptions {
             tenant_label: self.tenant_label.clone(),
             drop_labels: self.drop_labels.clone(),
@@ -205,7 +205,7 @@ impl PrometheusArgs {
 
 /// Reading a Cortex index (`--source cortex:CONFIG.yaml`): what the YAML does not say.
 #[derive(Args, Debug, Clone)]
-pub struct CortexScanArgs {
+pub(crate) struct CortexScanArgs {
     /// Parallel index reads (Bigtable row ranges, DynamoDB scan segments) and plan uploads.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -246,14 +246,14 @@ impl CortexScanArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Snappy,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     #[command(flatten)]
     pub bucket: BucketArgs,
     /// Where blocks go (default: the plan bucket).
@@ -291,7 +291,7 @@ pub struct BuildArgs {
 
 /// Reaching a Cortex chunk store (`--source cortex:CONFIG.yaml`).
 #[derive(Args, Debug, Clone)]
-pub struct CortexArgs {
+pub(crate) struct CortexArgs {
     /// Chunk reads (and series) in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -301,7 +301,7 @@ pub struct CortexArgs {
 
 /// How chunks are read and judged; shared by `build`, `verify` and `run`.
 #[derive(Args, Debug, Clone, Default)]
-pub struct ChunkStoreArgs {
+pub(crate) struct ChunkStoreArgs {
     /// Directory of the filesystem chunk store, replacing the config's (cortex source).
     #[arg(long)]
     pub chunks_dir: Option<PathBuf>,
@@ -339,7 +339,7 @@ impl CortexArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The bucket holding the blocks, and the plans' prefix (Cortex sources are verified plan by plan).
     #[command(flatten)]
     pub bucket: BucketArgs,
@@ -365,12 +365,12 @@ pub struct VerifyArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Directory used as the bucket (created).
     pub dir: Option<PathBuf>,
 }
 
-pub fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
@@ -383,7 +383,7 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
-pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
+pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Scan(a) if a.dry_run => {
             let report = scanner::dry_run(&scan_config(&a)?, &a.source).await?;
@@ -452,7 +452,7 @@ pub async fn dispatch(cmd: Command) -> Result<ExitCode> {
     }
 }
 
-pub fn exit_code(ok: bool) -> ExitCode {
+pub(crate) fn exit_code(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -460,7 +460,7 @@ pub fn exit_code(ok: bool) -> ExitCode {
     }
 }
 
-pub fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
+pub(crate) fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
     Ok(scanner::ScanConfig {
         bucket: a.bucket.open()?,
         prefix: a.bucket.prefix.clone(),
@@ -519,7 +519,7 @@ pub(crate) fn default_builder_name() -> String {
 }
 
 /// `512MiB`, `4GiB`, `100MB`, `65536`.
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -541,7 +541,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 /// `10s`, `5m`, `2h`, `250ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);

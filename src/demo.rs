@@ -21,7 +21,7 @@ use scanner::openmetrics::DayRange;
 
 const TENANT: &str = "demo";
 
-pub async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
+pub(crate) async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("demo-out"));
     let bucket_dir = dir.join("bucket");
     let work_dir = dir.join("work");

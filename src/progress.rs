@@ -22,7 +22,7 @@ use tracing::info;
 
 /// `--progress`: when to draw the bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     /// A bar when stderr is a terminal, log lines otherwise.
     Auto,
     /// A bar, even when stderr is not a terminal (escape codes included).
@@ -36,7 +36,7 @@ static ACTIVE: RwLock<Option<ProgressBar>> = RwLock::new(None);
 
 /// The numbers shown at one refresh.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub total: u64,
     pub finished: u64,
     pub failed: u64,
@@ -49,7 +49,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// `base`: plans ended and samples written before this run started
     /// (a campaign resumed), so that rates count this run's work only.
-    pub fn new(r: &StatusReport, base: (u64, u64), elapsed: Duration) -> Snapshot {
+    pub(crate) fn new(r: &StatusReport, base: (u64, u64), elapsed: Duration) -> Snapshot {
         let secs = elapsed.as_secs_f64().max(1e-3);
         let ended = r.states.finished + r.states.failed;
         let rate = ended.saturating_sub(base.0) as f64 / secs;
@@ -72,7 +72,7 @@ impl Snapshot {
     }
 
     /// `3 failed · 4 in progress · 1.2M samples/s · ETA 5m 3s`
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         let eta = self.eta.map_or_else(|| "?".to_string(), human_duration);
         format!(
             "{} failed · {} in progress · {} samples/s · ETA {eta}",
@@ -83,7 +83,7 @@ impl Snapshot {
     }
 }
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     log_every: Duration,
@@ -95,7 +95,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(mode: ProgressMode, log_every: Duration) -> Progress {
+    pub(crate) fn new(mode: ProgressMode, log_every: Duration) -> Progress {
         let draw = match mode {
             ProgressMode::Never => None,
             ProgressMode::Auto if !std::io::stderr().is_terminal() => None,
@@ -134,7 +134,7 @@ impl Progress {
     }
 
     /// Shows a fresh report of the scheduler.
-    pub fn update(&mut self, r: &StatusReport) {
+    pub(crate) fn update(&mut self, r: &StatusReport) {
         let base = *self
             .base
             .get_or_insert((r.states.finished + r.states.failed, r.totals.samples_out));
@@ -158,7 +158,7 @@ impl Progress {
     }
 
     /// Leaves the last numbers on screen (or in the log) and stops drawing.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         match &self.bar {
             Some(bar) => {
                 bar.finish();
@@ -191,7 +191,7 @@ fn log_line(s: &Snapshot) {
 
 /// The writer of log lines: straight to stderr, or above the bar while
 /// one is drawn, so that neither garbles the other.
-pub struct LogWriter;
+pub(crate) struct LogWriter;
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     type Writer = LogWriter;

@@ -9,7 +9,7 @@ use scanner::ScanReport;
 use scheduler::report::StatusReport;
 use verify::VerifyReport;
 
-pub fn print_scan(r: &ScanReport) {
+pub(crate) fn print_scan(r: &ScanReport) {
     for u in &r.already_scanned {
         println!("scan: {u} was scanned before (delete its scanned.* marker to scan it again)");
     }
@@ -23,7 +23,7 @@ pub fn print_scan(r: &ScanReport) {
     );
 }
 
-pub fn print_build(s: &BuilderSummary) {
+pub(crate) fn print_build(s: &BuilderSummary) {
     print_run_summary(s, None, Duration::ZERO, false);
 }
 
@@ -32,7 +32,7 @@ pub fn print_build(s: &BuilderSummary) {
 /// column is what this process built; with `campaign` (the bucket's view,
 /// builders of earlier runs and other processes included) a second column
 /// shows the whole campaign. `interrupted` marks a run stopped by a signal.
-pub fn print_run_summary(
+pub(crate) fn print_run_summary(
     s: &BuilderSummary,
     campaign: Option<&StatusReport>,
     elapsed: Duration,
@@ -143,7 +143,7 @@ fn render_run_summary(
     out
 }
 
-pub fn print_verify(r: &VerifyReport) {
+pub(crate) fn print_verify(r: &VerifyReport) {
     for d in &r.reported {
         println!("DIFF {d}");
     }

@@ -11,7 +11,7 @@ use scheduler::retry::RetrySelection;
 use crate::cli::{parse_duration, BucketArgs};
 
 #[derive(Args, Debug, Clone)]
-pub struct RetryArgs {
+pub(crate) struct RetryArgs {
     #[command(flatten)]
     pub bucket: BucketArgs,
     /// Only this tenant's plans.
@@ -29,7 +29,7 @@ fn parse_date(s: &str) -> Result<i32, String> {
     date_to_day(s).ok_or_else(|| format!("{s:?} is not a date like 2026-11-16"))
 }
 
-pub async fn retry(a: RetryArgs) -> Result<ExitCode> {
+pub(crate) async fn retry(a: RetryArgs) -> Result<ExitCode> {
     if let Some(t) = &a.tenant {
         protocol::tenant::validate_tenant(t)?;
     }

@@ -35,10 +35,10 @@ use crate::cli::{
 use crate::progress::{Progress, ProgressMode};
 
 /// The exit code of a run or build stopped by SIGINT or SIGTERM (128 + SIGINT).
-pub const INTERRUPTED: u8 = 130;
+pub(crate) const INTERRUPTED: u8 = 130;
 
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub scan: ScanArgs,
     /// Where blocks go (default: the plan bucket).
@@ -80,7 +80,7 @@ pub struct RunArgs {
 
 /// Scan, then builders and the scheduler until every plan is finished or
 /// failed (or a signal stops the run).
-pub async fn run(a: RunArgs) -> Result<ExitCode> {
+pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
     let scan_cfg = scan_config(&a.scan)?;
     if a.scan.dry_run {
         let report = scanner::dry_run(&scan_cfg, &a.scan.source).await?;
@@ -229,7 +229,7 @@ fn collect(
 
 /// A token cancelled at the first SIGINT or SIGTERM. A second one exits at
 /// once with [`INTERRUPTED`], for when a clean stop takes too long.
-pub fn stop_on_signals() -> CancellationToken {
+pub(crate) fn stop_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     #[cfg(unix)]

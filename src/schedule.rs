@@ -10,7 +10,7 @@ use clap::Args;
 use crate::cli::{exit_code, parse_duration, BucketArgs, TenantArgs};
 
 #[derive(Args, Debug, Clone)]
-pub struct ScheduleArgs {
+pub(crate) struct ScheduleArgs {
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]
@@ -33,7 +33,7 @@ pub struct ScheduleArgs {
 }
 
 /// `--listen`: an address, or `none` (or empty) for no HTTP endpoints.
-pub fn parse_listen(s: &str) -> Result<Option<SocketAddr>> {
+pub(crate) fn parse_listen(s: &str) -> Result<Option<SocketAddr>> {
     match s {
         "none" | "" => Ok(None),
         s => Ok(Some(s.parse::<SocketAddr>().with_context(|| {
@@ -42,7 +42,7 @@ pub fn parse_listen(s: &str) -> Result<Option<SocketAddr>> {
     }
 }
 
-pub async fn schedule(a: ScheduleArgs) -> Result<ExitCode> {
+pub(crate) async fn schedule(a: ScheduleArgs) -> Result<ExitCode> {
     let listen = parse_listen(&a.listen)?;
     let cfg = scheduler::SchedulerConfig {
         bucket: a.bucket.open()?,

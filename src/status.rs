@@ -13,7 +13,7 @@ use clap::Args;
 use crate::cli::{parse_duration, BucketArgs, TenantArgs};
 
 #[derive(Args, Debug, Clone)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub bucket: BucketArgs,
     #[command(flatten)]
@@ -26,7 +26,7 @@ pub struct StatusArgs {
     pub stale_after: Duration,
 }
 
-pub async fn status(a: StatusArgs) -> Result<ExitCode> {
+pub(crate) async fn status(a: StatusArgs) -> Result<ExitCode> {
     let bucket = a.bucket.open()?;
     let report = scheduler::collect_status(
         &bucket,

@@ -35,17 +35,17 @@ use crate::scan::{scan_into, Output, ScanConfig};
 /// XOR chunk data of regularly scraped series: Prometheus' long-standing
 /// figure is about 1.37 bytes per sample; we use 1.4 (in tenths, to stay in
 /// integers).
-pub const XOR_TENTHS_OF_BYTE_PER_SAMPLE: u64 = 14;
+pub(crate) const XOR_TENTHS_OF_BYTE_PER_SAMPLE: u64 = 14;
 /// Per output chunk, outside the compressed samples: the segment file's
 /// length, encoding and CRC, and the chunk's entry in the index.
-pub const CHUNK_OVERHEAD_BYTES: u64 = 16;
+pub(crate) const CHUNK_OVERHEAD_BYTES: u64 = 16;
 /// Per series in the index: label references, postings and its share of
 /// the symbol table, for series of about ten labels.
-pub const INDEX_BYTES_PER_SERIES: u64 = 160;
+pub(crate) const INDEX_BYTES_PER_SERIES: u64 = 160;
 /// Per Cortex chunk reference: Cortex cuts chunks at about 1 KiB of encoded
 /// samples (DoubleDelta and Varbit chunks are fixed 1 KiB pages), and the
 /// XOR re-encoding in the block is about as dense.
-pub const CORTEX_BYTES_PER_CHUNK: u64 = 1024;
+pub(crate) const CORTEX_BYTES_PER_CHUNK: u64 = 1024;
 
 /// One plan a scan would write.
 #[derive(Clone, Debug, PartialEq, Eq)]

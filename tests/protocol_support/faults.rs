@@ -17,7 +17,7 @@ use super::{
 };
 
 /// The sample count `verify` prints on its last line.
-pub fn verified_samples(out: &str) -> u64 {
+pub(crate) fn verified_samples(out: &str) -> u64 {
     let line = out
         .lines()
         .find(|l| l.starts_with("verify: OK"))
@@ -33,7 +33,7 @@ pub fn verified_samples(out: &str) -> u64 {
 /// One row of what [`kill_at_every_stage`] saw: the stage a builder was
 /// killed at, the plan it held, and the attempts that plan took.
 #[derive(Debug)]
-pub struct KillRow {
+pub(crate) struct KillRow {
     pub stage: Stage,
     pub plan: PlanId,
     pub attempts: Vec<u32>,
@@ -47,7 +47,7 @@ pub struct KillRow {
 /// Then a scheduler and one healthy builder finish the campaign. Whatever
 /// the stage, each plan must end with exactly one visible block, nothing
 /// partial left, and `verify` must find every generated sample.
-pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
+pub(crate) fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
     let (report, cortex) = cortex_campaign(env, Stage::ALL.len() as u32, 40);
     let tenants = tenants_of(&report);
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
@@ -117,7 +117,7 @@ pub fn kill_at_every_stage(env: &Env) -> (Vec<KillRow>, u64) {
 /// A generated Cortex store with its plans in the bucket of `env` (written
 /// in place on a local bucket, uploaded otherwise); returns the store's
 /// report and the flags a builder needs to read it.
-pub fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<String>) {
+pub(crate) fn cortex_campaign(env: &Env, days: u32, series: usize) -> (GenReport, Vec<String>) {
     let local = !env.url.contains("://");
     let bucket_dir = if local {
         PathBuf::from(&env.url)
@@ -159,7 +159,7 @@ fn upload_tree(env: &Env, dir: &std::path::Path) {
 }
 
 /// The tenants of a generated store.
-pub fn tenants_of(report: &GenReport) -> Vec<String> {
+pub(crate) fn tenants_of(report: &GenReport) -> Vec<String> {
     let set: BTreeSet<String> = report.plans.keys().map(|id| id.tenant.clone()).collect();
     set.into_iter().collect()
 }
@@ -169,7 +169,7 @@ pub fn tenants_of(report: &GenReport) -> Vec<String> {
 /// the child): the plan fails with a failed file that says the disk is
 /// full and where, the work dir is left empty, and after `retry` a builder
 /// with room builds it. `None` when this machine cannot make the mount.
-pub fn work_dir_full(env: &Env) -> Option<String> {
+pub(crate) fn work_dir_full(env: &Env) -> Option<String> {
     let (report, cortex) = cortex_campaign(env, 1, 300);
     let tiny = env.work.path().join("tiny");
     std::fs::create_dir_all(&tiny).expect("mount point");

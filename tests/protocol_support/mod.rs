@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-pub mod faults;
+pub(crate) mod faults;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -21,13 +21,13 @@ use protocol::bucket::Bucket;
 use protocol::names::{parse_plan_key, PlanFile, PlanId};
 use protocol::records::{AttemptRecord, ProgressRecord};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-pub const PREFIX: &str = "migration";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
+pub(crate) const PREFIX: &str = "migration";
 /// 2026-11-16.
-pub const DAY0: i64 = 20_773;
+pub(crate) const DAY0: i64 = 20_773;
 
 /// Where a scenario runs: a bucket URL and the variables children need.
-pub struct Env {
+pub(crate) struct Env {
     pub url: String,
     pub vars: Vec<(String, String)>,
     pub work: tempfile::TempDir,
@@ -36,14 +36,14 @@ pub struct Env {
 
 impl Env {
     /// A local bucket in a fresh temporary directory.
-    pub fn local() -> Env {
+    pub(crate) fn local() -> Env {
         let work = tempfile::tempdir().expect("temp dir");
         let url = work.path().join("bucket").to_string_lossy().into_owned();
         Env::with(url, Vec::new(), work)
     }
 
     /// An S3 bucket on `moto`, created here.
-    pub fn s3(moto: &Moto, bucket: &str) -> Env {
+    pub(crate) fn s3(moto: &Moto, bucket: &str) -> Env {
         moto.create_bucket(bucket);
         Env::with(
             format!("s3://{bucket}"),
@@ -64,7 +64,7 @@ impl Env {
         }
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args).envs(self.vars.iter().map(|(k, v)| (k, v)));
         c.env("RUST_LOG", "info");
@@ -72,7 +72,7 @@ impl Env {
     }
 
     /// Runs a command to the end, returning status and output.
-    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (bool, String, String) {
         let out = self.cmd(args).output().expect("running blocksconvert");
         (
             out.status.success(),
@@ -81,14 +81,14 @@ impl Env {
         )
     }
 
-    pub fn run_ok(&self, args: &[&str]) -> String {
+    pub(crate) fn run_ok(&self, args: &[&str]) -> String {
         let (ok, stdout, stderr) = self.run(args);
         assert!(ok, "blocksconvert {args:?} failed:\n{stdout}\n{stderr}");
         stdout
     }
 
     /// A builder child; its log goes to a file under the work dir.
-    pub fn spawn_builder(&self, name: &str, extra: &[&str]) -> Child {
+    pub(crate) fn spawn_builder(&self, name: &str, extra: &[&str]) -> Child {
         let work = self.work.path().join(format!("work-{name}"));
         let log =
             std::fs::File::create(self.work.path().join(format!("{name}.log"))).expect("log file");
@@ -113,7 +113,7 @@ impl Env {
             .expect("spawning a builder")
     }
 
-    pub fn wait_until(&self, timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    pub(crate) fn wait_until(&self, timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         let end = Instant::now() + timeout;
         while !f() {
             assert!(Instant::now() < end, "timed out waiting for {what}");
@@ -121,20 +121,20 @@ impl Env {
         }
     }
 
-    pub fn log(&self, name: &str) -> String {
+    pub(crate) fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.work.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    pub fn bucket(&self) -> Bucket {
+    pub(crate) fn bucket(&self) -> Bucket {
         Bucket::open(&self.url).expect("opening the bucket")
     }
 
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 
     /// Every key in the bucket.
-    pub fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         let b = self.bucket();
         self.block_on(b.list(""))
             .expect("listing")
@@ -145,7 +145,7 @@ impl Env {
 
     /// Writes one OpenMetrics file per tenant with samples on `days`
     /// consecutive days from [`DAY0`], and scans each: `tenants × days` plans.
-    pub fn make_plans(&self, tenants: &[&str], days: i64) {
+    pub(crate) fn make_plans(&self, tenants: &[&str], days: i64) {
         for t in tenants {
             let path = self.work.path().join(format!("{t}.om"));
             let mut text = String::from("# TYPE up gauge\n");
@@ -178,7 +178,7 @@ impl Env {
     }
 
     /// The protocol files of every plan, by plan.
-    pub fn plan_files(&self) -> BTreeMap<PlanId, Vec<PlanFile>> {
+    pub(crate) fn plan_files(&self) -> BTreeMap<PlanId, Vec<PlanFile>> {
         let mut out: BTreeMap<PlanId, Vec<PlanFile>> = BTreeMap::new();
         for k in self.keys() {
             if let Some((id, f)) = parse_plan_key(PREFIX, &k) {
@@ -190,7 +190,7 @@ impl Env {
 
     /// Block directories of a tenant with a meta.json (visible blocks) and
     /// every block directory (partial ones included).
-    pub fn blocks(&self, tenant: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    pub(crate) fn blocks(&self, tenant: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut visible = BTreeSet::new();
         let mut all = BTreeSet::new();
         for k in self.keys() {
@@ -207,24 +207,24 @@ impl Env {
         (visible, all)
     }
 
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
         let b = self.bucket();
         self.block_on(b.get_opt(key))
             .expect("reading")
             .map(|b| b.to_vec())
     }
 
-    pub fn progress(&self, id: &PlanId) -> Option<ProgressRecord> {
+    pub(crate) fn progress(&self, id: &PlanId) -> Option<ProgressRecord> {
         serde_json::from_slice(&self.get(&id.progress_key(PREFIX))?).ok()
     }
 
-    pub fn attempt(&self, id: &PlanId, k: u32) -> Option<AttemptRecord> {
+    pub(crate) fn attempt(&self, id: &PlanId, k: u32) -> Option<AttemptRecord> {
         serde_json::from_slice(&self.get(&id.attempt_key(PREFIX, k))?).ok()
     }
 
     /// Waits until `builder` holds a plan and has recorded its attempt;
     /// returns the plan and the block the attempt names.
-    pub fn wait_for_claim(&self, builder: &str, timeout: Duration) -> (PlanId, String) {
+    pub(crate) fn wait_for_claim(&self, builder: &str, timeout: Duration) -> (PlanId, String) {
         let end = Instant::now() + timeout;
         loop {
             for (id, fs) in self.plan_files() {
@@ -249,7 +249,7 @@ impl Env {
 
 /// `promtool tsdb analyze` accepts every visible block of `tenant` (on a
 /// local bucket, where promtool can open them in place).
-pub fn promtool_accepts_blocks(env: &Env, tenant: &str) {
+pub(crate) fn promtool_accepts_blocks(env: &Env, tenant: &str) {
     if env.url.contains("://") {
         return;
     }
@@ -271,7 +271,7 @@ pub fn promtool_accepts_blocks(env: &Env, tenant: &str) {
 /// Asserts that every plan ended with exactly one finished file naming a
 /// visible block, that no progress is left, and that each tenant has one
 /// visible block per plan and no other block directory.
-pub fn assert_one_block_per_plan(env: &Env, tenants: &[&str], days: i64) {
+pub(crate) fn assert_one_block_per_plan(env: &Env, tenants: &[&str], days: i64) {
     let files = env.plan_files();
     assert_eq!(files.len() as i64, tenants.len() as i64 * days, "plans");
     for t in tenants {
@@ -309,7 +309,7 @@ pub fn assert_one_block_per_plan(env: &Env, tenants: &[&str], days: i64) {
     }
 }
 
-pub fn attempts(fs: &[PlanFile]) -> Vec<u32> {
+pub(crate) fn attempts(fs: &[PlanFile]) -> Vec<u32> {
     let mut v: Vec<u32> = fs
         .iter()
         .filter_map(|f| match f {
@@ -321,7 +321,11 @@ pub fn attempts(fs: &[PlanFile]) -> Vec<u32> {
     v
 }
 
-pub fn wait_child(child: &mut Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
+pub(crate) fn wait_child(
+    child: &mut Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
     let end = Instant::now() + timeout;
     loop {
         if let Some(s) = child.try_wait().expect("waiting") {
@@ -337,7 +341,7 @@ pub fn wait_child(child: &mut Child, timeout: Duration, what: &str) -> std::proc
 }
 
 /// Kills a child on drop, so a failing assertion leaves no process behind.
-pub struct KillOnDrop(pub Child);
+pub(crate) struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -349,7 +353,7 @@ impl Drop for KillOnDrop {
 /// Runs `schedule --exit-when-done` (stale after `stale_after`) while
 /// `rescuer` (a builder named "rescuer") builds, until the campaign is done and every progress file is
 /// gone; then stops the rescuer. Returns the scheduler's stdout and log.
-pub fn schedule_until_done(
+pub(crate) fn schedule_until_done(
     env: &Env,
     stale_after: &str,
     mut rescuer: KillOnDrop,
@@ -400,7 +404,7 @@ pub fn schedule_until_done(
 
 /// Several builders race over `tenants × days` plans; each plan is claimed
 /// exactly once (one attempt file), built once, one block each.
-pub fn race(env: &Env, builders: usize, tenants: &[&str], days: i64) {
+pub(crate) fn race(env: &Env, builders: usize, tenants: &[&str], days: i64) {
     env.make_plans(tenants, days);
     let names: Vec<String> = (0..builders).map(|i| format!("racer{i}")).collect();
     let mut children: Vec<KillOnDrop> = names
@@ -441,7 +445,7 @@ pub fn race(env: &Env, builders: usize, tenants: &[&str], days: i64) {
 /// of its block (planted here, as a crash mid-upload would leave it). The
 /// scheduler finds the progress stale, the plan goes back, another builder
 /// builds it and removes the dead attempt's block: one block per plan.
-pub fn kill_and_recover(env: &Env) {
+pub(crate) fn kill_and_recover(env: &Env) {
     let tenant = "killed";
     env.make_plans(&[tenant], 3);
     let mut victim = KillOnDrop(env.spawn_builder(
@@ -481,7 +485,7 @@ pub fn kill_and_recover(env: &Env) {
 /// notices while paused; with a slow one only its check before meta.json
 /// can. Either way: no meta.json, no finished file, the intruder's
 /// progress file untouched.
-pub fn takeover(env: &Env, heartbeat: &str, tenant: &str) {
+pub(crate) fn takeover(env: &Env, heartbeat: &str, tenant: &str) {
     env.make_plans(&[tenant], 1);
     let name = format!("holder-{tenant}");
     let mut holder = KillOnDrop(env.spawn_builder(
@@ -531,7 +535,7 @@ pub fn takeover(env: &Env, heartbeat: &str, tenant: &str) {
 
 /// A plan fails (its staged samples are missing); `retry` deletes the
 /// failed file; with the samples back, the next build finishes it.
-pub fn retry_failed(env: &Env) {
+pub(crate) fn retry_failed(env: &Env) {
     let tenant = "flaky";
     env.make_plans(&[tenant], 2);
     let id = PlanId {
@@ -587,7 +591,7 @@ pub fn retry_failed(env: &Env) {
 // ---------------------------------------------------------------- moto
 
 /// `moto_server` on a free port of 127.0.0.1, killed on drop.
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     pub endpoint: String,
     port: u16,
@@ -596,7 +600,7 @@ pub struct Moto {
 impl Moto {
     /// Starts moto, or `None` (the test is skipped) when it is not
     /// installed, unless BLOCKSCONVERT_TEST_REQUIRE_TOOLS is set.
-    pub fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let exe: PathBuf = std::env::var_os("MOTO_SERVER")
             .map(PathBuf::from)
@@ -636,7 +640,7 @@ impl Moto {
     }
 
     /// Creates a bucket (moto accepts the unsigned request).
-    pub fn create_bucket(&self, name: &str) {
+    pub(crate) fn create_bucket(&self, name: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to moto");
         write!(
             s,
@@ -653,7 +657,7 @@ impl Moto {
     }
 
     /// The variables the children (and this process) need to reach moto.
-    pub fn vars(&self) -> Vec<(String, String)> {
+    pub(crate) fn vars(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_ACCESS_KEY_ID", "testing"),

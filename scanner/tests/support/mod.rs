@@ -21,9 +21,9 @@ use scanner::openmetrics::DayRange;
 use scanner::{ScanConfig, ScanReport};
 
 /// (tenant, day) → series ID → chunk IDs.
-pub type Plans = BTreeMap<(String, i32), BTreeMap<String, BTreeSet<String>>>;
+pub(crate) type Plans = BTreeMap<(String, i32), BTreeMap<String, BTreeSet<String>>>;
 
-pub fn fixture(case: &str) -> PathBuf {
+pub(crate) fn fixture(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/cortex")
         .join(case)
@@ -35,14 +35,14 @@ fn b64(s: &str) -> Vec<u8> {
         .expect("fixture base64")
 }
 
-pub fn bigtable_client(host: &str, instance: &str) -> BigtableClient {
+pub(crate) fn bigtable_client(host: &str, instance: &str) -> BigtableClient {
     let mut o = BigtableOptions::new("fixture-project", instance);
     o.emulator_host = Some(host.to_string());
     BigtableClient::connect(&o).expect("bigtable client")
 }
 
 /// Creates every table of the case (family `f`) and writes every cell.
-pub async fn load_bigtable_case(client: &BigtableClient, case: &Path) {
+pub(crate) async fn load_bigtable_case(client: &BigtableClient, case: &Path) {
     let tables: serde_json::Value =
         serde_json::from_slice(&std::fs::read(case.join("index/tables.json")).unwrap()).unwrap();
     for t in tables["tables"].as_array().unwrap() {
@@ -75,7 +75,7 @@ pub async fn load_bigtable_case(client: &BigtableClient, case: &Path) {
     }
 }
 
-pub async fn dynamo_client(endpoint: &str) -> DynamoClient {
+pub(crate) async fn dynamo_client(endpoint: &str) -> DynamoClient {
     DynamoClient::connect(&DynamoOptions {
         url: Some(dynamo_url(endpoint)),
         ..Default::default()
@@ -85,11 +85,11 @@ pub async fn dynamo_client(endpoint: &str) -> DynamoClient {
 }
 
 /// Cortex's URL form with static (dummy) credentials: moto takes any.
-pub fn dynamo_url(endpoint: &str) -> String {
+pub(crate) fn dynamo_url(endpoint: &str) -> String {
     endpoint.replacen("http://", "http://testkey:testsecret@", 1)
 }
 
-pub async fn load_dynamo_case(client: &DynamoClient, case: &Path) {
+pub(crate) async fn load_dynamo_case(client: &DynamoClient, case: &Path) {
     let tables: serde_json::Value =
         serde_json::from_slice(&std::fs::read(case.join("index/tables.json")).unwrap()).unwrap();
     let names: Vec<String> = match tables.get("tables") {
@@ -131,7 +131,7 @@ pub async fn load_dynamo_case(client: &DynamoClient, case: &Path) {
 }
 
 /// Writes generated entries into Bigtable tables (created as needed) in `layout`.
-pub async fn load_bigtable_entries(
+pub(crate) async fn load_bigtable_entries(
     client: &BigtableClient,
     layout: BigtableLayout,
     entries: &[IndexEntry],
@@ -153,7 +153,7 @@ pub async fn load_bigtable_entries(
     }
 }
 
-pub async fn load_dynamo_entries(client: &DynamoClient, entries: &[IndexEntry]) {
+pub(crate) async fn load_dynamo_entries(client: &DynamoClient, entries: &[IndexEntry]) {
     let mut by_table: BTreeMap<&str, Vec<ItemWrite>> = BTreeMap::new();
     for e in entries {
         let value = (!e.value.is_empty()).then(|| e.value.clone());
@@ -172,7 +172,7 @@ pub async fn load_dynamo_entries(client: &DynamoClient, entries: &[IndexEntry]) 
 }
 
 /// The plans Cortex's scanner wrote for a fixture case.
-pub fn expected_plans(case: &Path) -> Plans {
+pub(crate) fn expected_plans(case: &Path) -> Plans {
     let mut out = Plans::new();
     for tenant in std::fs::read_dir(case.join("plans")).unwrap() {
         let tenant = tenant.unwrap().path();
@@ -206,7 +206,7 @@ pub fn expected_plans(case: &Path) -> Plans {
 
 /// Every plan under `<bucket>/<prefix>/`, read with our plan reader; also
 /// checks that no series appears twice in a plan and no chunk twice in an entry.
-pub fn bucket_plans(bucket_dir: &Path, prefix: &str) -> Plans {
+pub(crate) fn bucket_plans(bucket_dir: &Path, prefix: &str) -> Plans {
     let mut out = Plans::new();
     let root = bucket_dir.join(prefix);
     let Ok(dirs) = std::fs::read_dir(&root) else {
@@ -260,7 +260,7 @@ pub fn bucket_plans(bucket_dir: &Path, prefix: &str) -> Plans {
 }
 
 /// Compares entry by entry, printing the first differences.
-pub fn assert_same_plans(got: &Plans, want: &Plans) {
+pub(crate) fn assert_same_plans(got: &Plans, want: &Plans) {
     let gk: Vec<_> = got.keys().collect();
     let wk: Vec<_> = want.keys().collect();
     assert_eq!(gk, wk, "plans (tenant, day)");
@@ -275,7 +275,7 @@ pub fn assert_same_plans(got: &Plans, want: &Plans) {
     }
 }
 
-pub fn scan_config(bucket_dir: &Path, work: &Path, cortex: CortexScanOptions) -> ScanConfig {
+pub(crate) fn scan_config(bucket_dir: &Path, work: &Path, cortex: CortexScanOptions) -> ScanConfig {
     ScanConfig {
         bucket: Bucket::local(bucket_dir).unwrap(),
         prefix: "migration".into(),
@@ -290,23 +290,23 @@ pub fn scan_config(bucket_dir: &Path, work: &Path, cortex: CortexScanOptions) ->
 }
 
 /// Writes `schema` (a `configs:` list) plus a storage section into `dir/cfg.yaml`.
-pub fn write_config(dir: &Path, schema: &str, storage: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, schema: &str, storage: &str) -> PathBuf {
     let path = dir.join("cfg.yaml");
     std::fs::write(&path, format!("{schema}\nstorage:\n{storage}\n")).unwrap();
     path
 }
 
-pub fn bigtable_storage(instance: &str) -> String {
+pub(crate) fn bigtable_storage(instance: &str) -> String {
     format!("  bigtable:\n    project: fixture-project\n    instance: {instance}\n")
 }
 
-pub fn dynamo_storage(endpoint: &str) -> String {
+pub(crate) fn dynamo_storage(endpoint: &str) -> String {
     format!(
         "  aws:\n    dynamodb:\n      dynamodb_url: {}\n",
         dynamo_url(endpoint)
     )
 }
 
-pub fn plans_of(report: &ScanReport) -> usize {
+pub(crate) fn plans_of(report: &ScanReport) -> usize {
     report.plans.len()
 }
