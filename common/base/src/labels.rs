@@ -12,7 +12,9 @@ use std::fmt;
 /// One label pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
+    /// Label name, never empty in a [`Labels`].
     pub name: String,
+    /// Label value, never empty in a [`Labels`] built by [`Labels::normalize`].
     pub value: String,
 }
 
@@ -21,6 +23,10 @@ pub struct Label {
 pub struct Labels(Vec<Label>);
 
 /// Why a set of pairs cannot become [`Labels`].
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelsError {
     #[error("label name {name:?} appears with two values: {first:?} and {second:?}")]
@@ -86,18 +92,23 @@ impl Labels {
         Labels(v)
     }
 
+    /// The pairs in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }
 
+    /// Number of pairs.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True for the empty set, which `normalize` refuses but `default`,
+    /// `from_sorted` and `without` can make.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The value of label `name`, by binary search.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .binary_search_by(|l| l.name.as_str().cmp(name))
@@ -116,15 +127,17 @@ impl Labels {
         )
     }
 
+    /// The pairs in name order, as a slice.
     pub fn as_slice(&self) -> &[Label] {
         &self.0
     }
 
+    /// The pairs in name order, giving up the sortedness guarantee.
     pub fn into_vec(self) -> Vec<Label> {
         self.0
     }
 
-    /// Appends the set in the spill format of [`sort`]: a count,
+    /// Appends the set in the spill format of the external sort: a count,
     /// then length-prefixed names and values.
     pub fn encode(&self, out: &mut Vec<u8>) {
         crate::codec::put_uvarint(out, self.0.len() as u64);

@@ -25,14 +25,14 @@
 //! [`Labels`] only once per distinct text. Consecutive lines of the same
 //! series are validated once.
 //!
-//! This module does not group, sort or deduplicate samples, and it does not
-//! read the classic Prometheus text format (which lacks `# EOF` and takes
-//! millisecond timestamps).
+//! Not for grouping, sorting, deduplicating or staging samples (the
+//! scanner does that), nor for the classic Prometheus text format (which
+//! lacks `# EOF` and takes millisecond timestamps).
 
 use std::borrow::Cow;
 use std::io::{self, BufRead};
 
-use base::labels::{Label, Labels};
+use base::{Label, Labels};
 
 mod number;
 mod syntax;
@@ -46,6 +46,10 @@ use syntax::{check_comment, scan_series, scan_value_and_timestamp};
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// Why the input was refused.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum OpenMetricsError {
     #[error("openmetrics line {line}: {reason}")]
@@ -70,6 +74,7 @@ impl OpenMetricsError {
 /// One sample, borrowing the parser's current line.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
+    /// The series text of the line (metric name and labels).
     pub series: SeriesRef<'a>,
     /// Milliseconds since the epoch, as promtool computes them.
     pub timestamp_ms: i64,
@@ -226,6 +231,7 @@ enum LineAt {
 }
 
 impl<R: BufRead> OpenMetricsParser<R> {
+    /// A parser at the first line of `reader`.
     pub fn new(reader: R) -> Self {
         OpenMetricsParser {
             reader,

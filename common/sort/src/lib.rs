@@ -1,5 +1,10 @@
 //! External sort: order more records than fit in memory.
 //!
+//! For: sorting a stream once, with a byte budget, inside one process (the
+//! scanners' grouping, the block writer's symbols and postings, the
+//! builders' series order). Not for anything that outlives the process:
+//! run files are private, unversioned and removed on drop.
+//!
 //! Records are buffered until their [`SortRecord::mem_size`] total exceeds
 //! the memory budget; the buffer is then stably sorted and spilled as a
 //! *run* (a snappy-framed file of length-prefixed records) into a private
@@ -12,12 +17,9 @@
 //! When there are more runs than can be merged at once, consecutive runs
 //! are merged into bigger runs first; merging only neighbours keeps the
 //! sort stable. All files are removed when the sorter or its [`Sorted`]
-//! iterator is dropped.
-//!
-//! This module is not a database: it sorts once, is read once, and its run
-//! format is private to one process (see [`codec`] for record encodings).
+//! iterator is dropped. Records encode themselves, usually with `base::codec`.
 
-pub use base::codec;
+use base::codec;
 
 use std::cmp::Ordering;
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
@@ -105,6 +107,7 @@ impl<T: SortRecord> ExternalSorter<T> {
         self.pushed
     }
 
+    /// True until the first push.
     pub fn is_empty(&self) -> bool {
         self.pushed == 0
     }
@@ -315,27 +318,8 @@ impl RunReader {
     /// Reads the uvarint length prefix of the next record, or `None` at a
     /// clean end of the run.
     fn read_len(&mut self) -> io::Result<Option<u64>> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let mut b = [0u8; 1];
-            if self.input.read(&mut b)? == 0 {
-                if i == 0 {
-                    return Ok(None);
-                }
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "run ends inside a record length",
-                ));
-            }
-            v |= u64::from(b[0] & 0x7f) << (7 * i);
-            if b[0] < 0x80 {
-                return Ok(Some(v));
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "record length varint too long",
-        ))
+        codec::read_uvarint(&mut self.input)
+            .map_err(|e| io::Error::new(e.kind(), format!("reading a record length: {e}")))
     }
 }
 

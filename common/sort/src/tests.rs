@@ -1,5 +1,5 @@
-use super::codec::*;
 use super::*;
+use base::codec::*;
 
 /// Ordered by `key` only, so `seq` shows whether equal keys kept push order.
 #[derive(Debug, Clone)]

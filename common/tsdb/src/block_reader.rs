@@ -15,9 +15,13 @@ use super::chunks::{segment_file_name, ChunkMeta, ChunkReadError, ChunkReader};
 use super::index::{IndexReadError, IndexReader};
 use super::meta::{BlockMeta, MetaError};
 use super::xor::{ChunkError, XorIterator, ENCODING_XOR};
-use base::labels::Labels;
+use base::Labels;
 
 /// Why a block, or part of it, could not be read.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum BlockReadError {
     #[error(transparent)]
@@ -56,6 +60,8 @@ pub struct BlockReader {
 const RELEASE_PAGES_EVERY: u64 = 32 << 20;
 
 impl BlockReader {
+    /// Opens the block directory `dir`: reads meta.json, maps the index and
+    /// the chunk segments.
     pub fn open(dir: &Path) -> Result<Self, BlockReadError> {
         let meta = BlockMeta::read(dir)?;
         let index = IndexReader::open(&dir.join(INDEX_FILENAME))?;
@@ -95,14 +101,17 @@ impl BlockReader {
         })
     }
 
+    /// The block directory (as given, or as named by `from_bytes`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The block's meta.json.
     pub fn meta(&self) -> &BlockMeta {
         &self.meta
     }
 
+    /// The block's index, for symbol, postings and series lookups.
     pub fn index(&self) -> &IndexReader {
         &self.index
     }

@@ -31,7 +31,7 @@ use super::meta::{
 };
 use super::xor::{EncodedChunk, ENCODING_XOR};
 use base::codec::{get_str, get_uvarint, get_varint, put_str, put_uvarint, put_varint};
-use base::labels::{Label, Labels};
+use base::{Label, Labels};
 use sort::{ExternalSorter, SortRecord};
 
 /// Name of the index file in a block.
@@ -47,6 +47,7 @@ pub struct BlockWriterOptions {
     pub min_time: i64,
     /// Exclusive end of the block (ms).
     pub max_time: i64,
+    /// The block's id and the name of its directory.
     pub ulid: Ulid,
     /// Bytes of symbols and postings kept in memory before spilling.
     pub memory_budget: usize,
@@ -55,6 +56,10 @@ pub struct BlockWriterOptions {
 }
 
 /// Why a block could not be written; input errors name the series.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum BlockWriteError {
     #[error("{path}: {source}")]

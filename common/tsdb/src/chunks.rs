@@ -18,13 +18,15 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use base::codec::{decode_uvarint, encode_uvarint, MAX_VARINT_LEN};
+
 /// Prometheus' default maximum segment size.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 512 * 1024 * 1024;
 
 /// Magic number at the start of every segment file.
-pub const MAGIC_CHUNKS: u32 = 0x85BD_40DD;
+pub(crate) const MAGIC_CHUNKS: u32 = 0x85BD_40DD;
 /// The only segment format version.
-pub const CHUNKS_FORMAT_V1: u8 = 1;
+pub(crate) const CHUNKS_FORMAT_V1: u8 = 1;
 /// Magic, version and padding.
 pub const SEGMENT_HEADER_SIZE: u64 = 8;
 
@@ -40,13 +42,16 @@ pub type ChunkRef = u64;
 /// Where a chunk of a series is and which time range it covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkMeta {
+    /// Time of the chunk's first sample (ms).
     pub min_time: i64,
+    /// Time of the chunk's last sample (ms, inclusive).
     pub max_time: i64,
+    /// Where the chunk is in the segment files.
     pub chunk_ref: ChunkRef,
 }
 
 /// Name of the segment file with 0-based index `seq` ("000001" for 0).
-pub fn segment_file_name(seq: u32) -> String {
+pub(crate) fn segment_file_name(seq: u32) -> String {
     format!("{:06}", u64::from(seq) + 1)
 }
 
@@ -61,16 +66,16 @@ fn with_path(e: io::Error, path: &Path) -> io::Error {
 
 /// A finished segment file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SegmentFile {
+pub(crate) struct SegmentFile {
     /// File name inside the chunks directory, e.g. "000001".
-    pub name: String,
+    pub(crate) name: String,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 /// Appends chunks to the segment files of one block, cutting a new segment
 /// when the next chunk would push the current one over the size limit.
-pub struct SegmentWriter {
+pub(crate) struct SegmentWriter {
     dir: PathBuf,
     max_segment_size: u64,
     done: Vec<SegmentFile>,
@@ -100,7 +105,7 @@ impl SegmentWriter {
     /// No file is created until the first chunk, so a block without chunks
     /// has an empty chunks directory, as with Prometheus. Existing segment
     /// files are never overwritten.
-    pub fn create(chunks_dir: &Path, max_segment_size: u64) -> io::Result<Self> {
+    pub(crate) fn create(chunks_dir: &Path, max_segment_size: u64) -> io::Result<Self> {
         // Offsets must fit the 32 low bits of a ChunkRef; every chunk starts
         // below the size limit.
         if max_segment_size <= SEGMENT_HEADER_SIZE || max_segment_size > 1 << 32 {
@@ -122,7 +127,7 @@ impl SegmentWriter {
     }
 
     /// Appends one chunk and returns its reference.
-    pub fn write_chunk(&mut self, encoding: u8, data: &[u8]) -> io::Result<ChunkRef> {
+    pub(crate) fn write_chunk(&mut self, encoding: u8, data: &[u8]) -> io::Result<ChunkRef> {
         if u32::try_from(data.len()).is_err() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -147,8 +152,8 @@ impl SegmentWriter {
             .ok_or_else(|| io::Error::other("internal error: no open segment after cut"))?;
         let chunk_ref = (seq << 32) | seg.size;
 
-        let mut len_buf = [0u8; 10];
-        let n = put_uvarint(&mut len_buf, data.len() as u64);
+        let mut len_buf = [0u8; MAX_VARINT_LEN];
+        let n = encode_uvarint(data.len() as u64, &mut len_buf);
         let crc = crc32c_of(encoding, data);
         let write = |out: &mut BufWriter<File>| -> io::Result<()> {
             out.write_all(&len_buf[..n])?;
@@ -162,7 +167,7 @@ impl SegmentWriter {
     }
 
     /// Flushes and fsyncs every segment and the directory; returns the files written.
-    pub fn finish(mut self) -> io::Result<Vec<SegmentFile>> {
+    pub(crate) fn finish(mut self) -> io::Result<Vec<SegmentFile>> {
         self.close_current()?;
         if !self.done.is_empty() {
             // The new directory entries must be durable too.
@@ -216,18 +221,11 @@ impl SegmentWriter {
     }
 }
 
-fn put_uvarint(buf: &mut [u8; 10], mut x: u64) -> usize {
-    let mut i = 0;
-    while x >= 0x80 {
-        buf[i] = x as u8 | 0x80;
-        x >>= 7;
-        i += 1;
-    }
-    buf[i] = x as u8;
-    i + 1
-}
-
 /// Why a chunk (or the chunks directory) could not be read.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum ChunkReadError {
     #[error("{path}: {source}")]
@@ -461,7 +459,8 @@ impl ChunkReader {
                 bytes.len()
             )));
         }
-        let (len, n) = get_uvarint(rest).ok_or_else(|| bad("unreadable chunk length".into()))?;
+        let (len, n) =
+            decode_uvarint(rest).map_err(|e| bad(format!("unreadable chunk length: {e}")))?;
         let total = usize::try_from(len)
             .ok()
             .and_then(|l| l.checked_add(n + 1 + CRC_SIZE))
@@ -513,22 +512,6 @@ fn check_header(path: &Path, b: &[u8]) -> Result<(), ChunkReadError> {
         )));
     }
     Ok(())
-}
-
-/// Decodes a uvarint from the front of `b`: (value, bytes used), or None if
-/// it is cut short or longer than 64 bits.
-fn get_uvarint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut x = 0u64;
-    for (i, &byte) in b.iter().take(10).enumerate() {
-        if i == 9 && byte > 1 {
-            return None;
-        }
-        x |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some((x, i + 1));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::block_reader::{BlockReadError, BlockReader};
 use super::chunks::ChunkMeta;
 use super::index::RawSeries;
-use base::labels::{go_quote, Label, Labels};
+use base::{go_quote, Label, Labels};
 
 /// A rule a healthy block follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +57,7 @@ pub enum HealthRule {
 }
 
 impl HealthRule {
+    /// The rule's stable kebab-case name, as reports print it.
     pub fn name(self) -> &'static str {
         match self {
             HealthRule::UlidMatchesDir => "ulid-matches-dir",
@@ -88,9 +89,11 @@ impl fmt::Display for HealthRule {
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthViolation {
+    /// The rule the block breaks.
     pub rule: HealthRule,
     /// The series, as promtool prints it, when the rule is about one.
     pub series: Option<String>,
+    /// What exactly is wrong (values, offsets), for a human.
     pub detail: String,
 }
 
@@ -105,6 +108,10 @@ impl fmt::Display for HealthViolation {
 }
 
 /// Why a block is not healthy.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
     #[error(transparent)]
@@ -117,6 +124,7 @@ pub enum HealthError {
 }
 
 impl HealthError {
+    /// The broken rule, when the block was read but is unhealthy.
     pub fn violation(&self) -> Option<&HealthViolation> {
         match self {
             HealthError::Unhealthy { violation, .. } => Some(violation),
@@ -128,12 +136,17 @@ impl HealthError {
 /// What a healthy block holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthReport {
+    /// Series in the index.
     pub num_series: u64,
+    /// Chunks referenced by the series.
     pub num_chunks: u64,
+    /// Samples decoded from those chunks.
     pub num_samples: u64,
-    /// Oldest and newest sample, when there is any.
+    /// Time of the oldest sample (ms), when there is any.
     pub min_sample_time: Option<i64>,
+    /// Time of the newest sample (ms), when there is any.
     pub max_sample_time: Option<i64>,
+    /// Distinct label names in the index.
     pub num_label_names: usize,
 }
 

@@ -23,9 +23,13 @@ use ulid::Ulid;
 pub const META_FILENAME: &str = "meta.json";
 
 /// The only meta.json format version Prometheus reads.
-pub const META_VERSION_1: u32 = 1;
+pub(crate) const META_VERSION_1: u32 = 1;
 
 /// Why a meta.json could not be read.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
     #[error("{path}: {source}")]
@@ -47,19 +51,25 @@ pub enum MetaError {
 /// Prometheus' `BlockMeta`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockMeta {
+    /// The block's id, also its directory name.
     #[serde(with = "ulid_text")]
     pub ulid: Ulid,
+    /// Inclusive start of the block (ms).
     #[serde(rename = "minTime", default)]
     pub min_time: i64,
+    /// Exclusive end of the block (ms).
     #[serde(rename = "maxTime", default)]
     pub max_time: i64,
+    /// Counts of what the block holds.
     #[serde(default)]
     pub stats: BlockStats,
+    /// Compaction level and source blocks (level 1, itself, for ours).
     #[serde(default)]
     pub compaction: Compaction,
     /// meta.json format version, always [`META_VERSION_1`].
     #[serde(default)]
     pub version: u32,
+    /// The Thanos section; Cortex and Thanos need its external labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thanos: Option<ThanosMeta>,
 }
@@ -67,10 +77,13 @@ pub struct BlockMeta {
 /// Block statistics; zero counts are left out of the JSON, as Go does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockStats {
+    /// Samples in all chunks.
     #[serde(rename = "numSamples", default, skip_serializing_if = "is_zero")]
     pub num_samples: u64,
+    /// Series in the index.
     #[serde(rename = "numSeries", default, skip_serializing_if = "is_zero")]
     pub num_series: u64,
+    /// Chunks in the segment files.
     #[serde(rename = "numChunks", default, skip_serializing_if = "is_zero")]
     pub num_chunks: u64,
 }
@@ -78,8 +91,10 @@ pub struct BlockStats {
 /// Prometheus' `BlockMetaCompaction` (the fields blocksconvert uses).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compaction {
+    /// 1 for a block no compactor has touched.
     #[serde(default)]
     pub level: u32,
+    /// The level-1 blocks this one was compacted from (itself at level 1).
     #[serde(
         with = "ulid_text::list",
         default,
@@ -98,6 +113,7 @@ pub struct ThanosMeta {
     /// External labels, e.g. `__org_id__` for the tenant.
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// Downsampling of the block; raw data for ours.
     #[serde(default)]
     pub downsample: Downsample,
     /// Who made the block, e.g. "blocksconvert".
@@ -119,8 +135,10 @@ pub struct ThanosMeta {
     pub files: Vec<ThanosFile>,
 }
 
+/// `thanos.downsample`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Downsample {
+    /// Resolution in ms; 0 for raw, not downsampled data.
     #[serde(default)]
     pub resolution: i64,
 }
@@ -128,6 +146,7 @@ pub struct Downsample {
 /// One entry of `thanos.files`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThanosFile {
+    /// Path inside the block directory, e.g. `chunks/000001`.
     pub rel_path: String,
     /// `None` for meta.json itself. Go's `omitempty` also drops a size of 0,
     /// so `Some(0)` is written like `None`.
@@ -156,27 +175,32 @@ mod ulid_text {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
     use ulid::Ulid;
 
-    pub fn serialize<S: Serializer>(u: &Ulid, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(u: &Ulid, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(u)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ulid, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ulid, D::Error> {
         let text = String::deserialize(d)?;
         parse(&text).map_err(D::Error::custom)
     }
 
-    pub fn parse(text: &str) -> Result<Ulid, String> {
+    fn parse(text: &str) -> Result<Ulid, String> {
         Ulid::from_string(text).map_err(|e| format!("invalid ULID {text:?}: {e}"))
     }
 
-    pub mod list {
+    pub(super) mod list {
         use super::*;
 
-        pub fn serialize<S: Serializer>(v: &[Ulid], s: S) -> Result<S::Ok, S::Error> {
+        pub(in super::super) fn serialize<S: Serializer>(
+            v: &[Ulid],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             s.collect_seq(v.iter().map(|u| u.to_string()))
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ulid>, D::Error> {
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Ulid>, D::Error> {
             let texts = Option::<Vec<String>>::deserialize(d)?.unwrap_or_default();
             texts
                 .iter()

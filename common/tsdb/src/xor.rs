@@ -21,6 +21,8 @@
 
 use std::fmt;
 
+use base::codec::{encode_uvarint, unzigzag, zigzag, UvarintDecoder, MAX_VARINT_LEN};
+
 /// Encoding byte of XOR chunks in segment files (`chunkenc.EncXOR`).
 pub const ENCODING_XOR: u8 = 1;
 
@@ -33,6 +35,10 @@ pub const MAX_SAMPLES_PER_XOR_CHUNK: usize = u16::MAX as usize;
 const HEADER_SIZE: usize = 2;
 
 /// Why an XOR chunk could not be decoded (or appended to).
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
     /// Fewer bytes than the 2-byte sample count header.
@@ -241,12 +247,12 @@ impl XorAppender {
 
     /// Writes the LEB128 bytes of `x`, each as a whole-byte write like Prometheus.
     #[inline]
-    fn put_varint_bytes(&mut self, mut x: u64) {
-        while x >= 0x80 {
-            self.w.put((x as u8 | 0x80) as u64, 8);
-            x >>= 7;
+    fn put_varint_bytes(&mut self, x: u64) {
+        let mut buf = [0u8; MAX_VARINT_LEN];
+        let n = encode_uvarint(x, &mut buf);
+        for &b in &buf[..n] {
+            self.w.put(u64::from(b), 8);
         }
-        self.w.put(x, 8);
     }
 
     #[inline(always)]
@@ -300,11 +306,6 @@ impl XorAppender {
         self.w.put(delta >> trailing, sig);
         sig.is_multiple_of(8)
     }
-}
-
-#[inline]
-fn zigzag(x: i64) -> u64 {
-    ((x << 1) ^ (x >> 63)) as u64
 }
 
 /// Reads bits most-significant first through a 64-bit register.
@@ -473,22 +474,22 @@ impl<'a> XorIterator<'a> {
         }
     }
 
+    /// Go's `binary.ReadUvarint` over the bit stream (see `base::codec`).
     fn read_uvarint(&mut self) -> Result<u64, ChunkError> {
-        let mut x = 0u64;
-        for i in 0..10 {
+        let mut d = UvarintDecoder::new();
+        loop {
             let b = self.br.read(8).map_err(|Eof| self.truncated())?;
-            // The tenth byte may only carry the 64th bit.
-            if i == 9 && b > 1 {
-                break;
-            }
-            x |= (b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(x);
+            // `read(8)` yields at most 8 bits, so the cast keeps them all.
+            match d.push(b as u8) {
+                Ok(Some(x)) => return Ok(x),
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ChunkError::VarintOverflow {
+                        sample: usize::from(self.read),
+                    })
+                }
             }
         }
-        Err(ChunkError::VarintOverflow {
-            sample: usize::from(self.read),
-        })
     }
 
     #[inline(always)]
@@ -536,8 +537,7 @@ impl<'a> XorIterator<'a> {
     fn next_sample(&mut self) -> Result<(i64, f64), ChunkError> {
         match self.read {
             0 => {
-                let ut = self.read_uvarint()?;
-                self.t = ((ut >> 1) as i64) ^ -((ut & 1) as i64);
+                self.t = unzigzag(self.read_uvarint()?);
                 self.v_bits = self.br.read_long(64).map_err(|Eof| self.truncated())?;
             }
             1 => {
@@ -582,9 +582,13 @@ impl Iterator for XorIterator<'_> {
 /// An encoded XOR chunk with its bounds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncodedChunk {
+    /// Time of the first sample (ms).
     pub min_time: i64,
+    /// Time of the last sample (ms, inclusive).
     pub max_time: i64,
+    /// Samples in the chunk (1 to [`MAX_SAMPLES_PER_CHUNK`] from a [`Chunker`]).
     pub num_samples: u32,
+    /// The chunk bytes as [`XorAppender::bytes`] returns them.
     pub data: Vec<u8>,
 }
 
@@ -600,6 +604,7 @@ pub struct Chunker {
 }
 
 impl Chunker {
+    /// A chunker with no samples yet.
     pub fn new() -> Self {
         Chunker {
             app: XorAppender::new(),

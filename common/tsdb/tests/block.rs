@@ -6,14 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use base::labels::Labels;
+use base::Labels;
 use testkit::openmetrics::{generate, GenOptions, TestSeries, STALE_NAN_BITS};
 use testkit::promtool;
-use tsdb::block_reader::BlockReader;
-use tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
-use tsdb::health::check_block;
-use tsdb::meta::ThanosMeta;
-use tsdb::xor::{Chunker, EncodedChunk};
+use tsdb::{
+    check_block, BlockReader, BlockWriteError, BlockWriter, BlockWriterOptions, Chunker,
+    EncodedChunk, ThanosMeta,
+};
 use ulid::Ulid;
 
 const START: i64 = 1_600_000_000_000;
@@ -300,7 +299,7 @@ fn blocks_written_by_promtool_read_back_exactly_and_reindex_identically() {
 /// Writes the series and chunk metas of promtool's index through our index
 /// writer and expects the very same bytes.
 fn reindex_and_compare(dir: &Path) {
-    use tsdb::index::{IndexReader, IndexWriter};
+    use tsdb::{IndexReader, IndexWriter};
     let theirs = IndexReader::open(&dir.join("index")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let ours = tmp.path().join("index");
@@ -400,7 +399,7 @@ fn walk(dir: &Path) -> Vec<String> {
 
 #[test]
 fn index_writer_refuses_unsorted_symbols_and_series() {
-    use tsdb::index::{IndexWriteError, IndexWriter};
+    use tsdb::{IndexWriteError, IndexWriter};
     let dir = tempfile::tempdir().unwrap();
     let mut w = IndexWriter::create(&dir.path().join("index"), 1 << 10).unwrap();
     w.add_symbol("job").unwrap();

@@ -9,8 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tsdb::chunks::{ChunkReader, SEGMENT_HEADER_SIZE};
-use tsdb::xor::{Chunker, XorAppender, XorIterator, ENCODING_XOR};
+use tsdb::{ChunkReader, Chunker, XorAppender, XorIterator, ENCODING_XOR, SEGMENT_HEADER_SIZE};
 
 /// Go's `strconv.ParseFloat("NaN")` gives this payload (`math.NaN()`).
 const GO_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;

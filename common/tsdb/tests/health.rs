@@ -5,13 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use base::labels::Labels;
-use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-use tsdb::chunks::ChunkMeta;
-use tsdb::health::{check_block, HealthError, HealthRule};
-use tsdb::index::{IndexReader, IndexWriter};
-use tsdb::meta::BlockMeta;
-use tsdb::xor::Chunker;
+use base::Labels;
+use tsdb::{
+    check_block, BlockMeta, BlockWriter, BlockWriterOptions, ChunkMeta, Chunker, HealthError,
+    HealthRule, IndexReader, IndexWriter,
+};
 use ulid::Ulid;
 
 const START: i64 = 1_600_000_000_000;

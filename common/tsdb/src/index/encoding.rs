@@ -15,10 +15,9 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::IndexFormatError;
+use base::codec::{decode_uvarint, unzigzag, VarintError};
 
-/// Go's `binary.MaxVarintLen64`.
-const MAX_VARINT_LEN: usize = 10;
+use super::IndexFormatError;
 
 /// A bounds-checked cursor over part of an index file.
 pub(crate) struct Dec<'a> {
@@ -74,38 +73,25 @@ impl<'a> Dec<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
-    /// Go's `binary.Uvarint`: at most 10 bytes, no overflow.
+    /// Go's `binary.Uvarint` (the rule of `base::codec`): at most 10
+    /// bytes, no overflow.
     pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u64, IndexFormatError> {
-        let start = self.offset();
-        let mut v: u64 = 0;
-        let mut shift = 0u32;
-        for i in 0..MAX_VARINT_LEN {
-            let Some(&b) = self.b.get(self.pos + i) else {
-                return Err(self.truncated(what));
-            };
-            if i == MAX_VARINT_LEN - 1 && b > 1 {
-                return Err(IndexFormatError::BadVarint {
-                    offset: start,
-                    what,
-                });
+        match decode_uvarint(&self.b[self.pos..]) {
+            Ok((v, n)) => {
+                self.pos += n;
+                Ok(v)
             }
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                self.pos += i + 1;
-                return Ok(v);
-            }
-            shift += 7;
+            Err(VarintError::Truncated) => Err(self.truncated(what)),
+            Err(VarintError::Overflow) => Err(IndexFormatError::BadVarint {
+                offset: self.offset(),
+                what,
+            }),
         }
-        Err(IndexFormatError::BadVarint {
-            offset: start,
-            what,
-        })
     }
 
     /// Go's `binary.Varint` (zigzag).
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<i64, IndexFormatError> {
-        let u = self.uvarint(what)?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        self.uvarint(what).map(unzigzag)
     }
 
     /// A uvarint that must fit 32 bits (symbol references, counts).

@@ -24,25 +24,33 @@ pub use symbols::SymbolIter;
 pub use writer::{IndexSummary, IndexWriteError, IndexWriter};
 
 /// First four bytes of an index file.
-pub const MAGIC_INDEX: u32 = 0xBAAA_D700;
+pub(crate) const MAGIC_INDEX: u32 = 0xBAAA_D700;
 /// The only format version we write (and read).
-pub const FORMAT_V2: u8 = 2;
+pub(crate) const FORMAT_V2: u8 = 2;
 /// Magic and version.
-pub const HEADER_LEN: usize = 5;
+pub(crate) const HEADER_LEN: usize = 5;
 /// Six 8-byte section offsets and a CRC32C.
-pub const TOC_LEN: usize = 6 * 8 + 4;
+pub(crate) const TOC_LEN: usize = 6 * 8 + 4;
 
 /// A series reference in a v2 index: the series' byte offset divided by 16.
 pub type SeriesRef = u32;
 
 /// Where each section of an index starts (the table of contents).
+///
+/// Every field is an absolute byte offset in the index file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Toc {
+    /// The symbol table.
     pub symbols: u64,
+    /// The first series (16-byte aligned).
     pub series: u64,
+    /// The first label index (one per label name).
     pub label_indices: u64,
+    /// The offset table of the label indices.
     pub label_indices_table: u64,
+    /// The first postings list.
     pub postings: u64,
+    /// The offset table of the postings lists.
     pub postings_table: u64,
 }
 
@@ -67,6 +75,10 @@ impl Toc {
 }
 
 /// What is wrong with the bytes of an index (independent of which file).
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IndexFormatError {
     #[error("file of {size} bytes is too small for an index")]
@@ -100,6 +112,10 @@ pub enum IndexFormatError {
 }
 
 /// An index that cannot be opened or read; names the file.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum IndexReadError {
     #[error("index {path}: {source}")]

@@ -16,13 +16,16 @@ use super::{
     IndexFormatError, IndexReadError, SeriesRef, Toc, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, TOC_LEN,
 };
 use crate::chunks::{ChunkMeta, FileBytes};
-use base::labels::{Label, Labels};
+use base::{Label, Labels};
 
 /// A series as stored, before its label order is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawSeries {
+    /// The series' reference (its offset / 16).
     pub series_ref: SeriesRef,
+    /// Label pairs in stored order, symbols resolved.
     pub labels: Vec<Label>,
+    /// Chunk metas in stored order, deltas resolved.
     pub chunks: Vec<ChunkMeta>,
 }
 
@@ -69,6 +72,8 @@ pub struct IndexReader {
 }
 
 impl IndexReader {
+    /// Maps the index file at `path` and checks its header, TOC and the
+    /// tables it needs to find anything.
     pub fn open(path: &Path) -> Result<Self, IndexReadError> {
         let io = |source| IndexReadError::Io {
             path: path.to_path_buf(),
@@ -213,10 +218,12 @@ impl IndexReader {
         }
     }
 
+    /// The index file (as named in errors).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Where each section starts.
     pub fn toc(&self) -> &Toc {
         &self.toc
     }
@@ -226,6 +233,7 @@ impl IndexReader {
         self.map.len() as u64
     }
 
+    /// Entries in the symbol table.
     pub fn num_symbols(&self) -> u32 {
         self.symbols.count()
     }
@@ -235,6 +243,7 @@ impl IndexReader {
         self.symbols.iter(&self.map)
     }
 
+    /// The symbol with reference `r` (its index in the table).
     pub fn symbol(&self, r: u32) -> Result<&str, IndexReadError> {
         self.symbols.lookup(&self.map, r).map_err(|e| self.err(e))
     }

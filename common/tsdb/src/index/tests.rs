@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::chunks::ChunkMeta;
-use base::labels::Labels;
+use base::Labels;
 
 fn ls(p: &[(&str, &str)]) -> Labels {
     Labels::normalize(p.iter().copied()).unwrap()

@@ -27,9 +27,13 @@ use super::symbols::Symbols;
 use super::{IndexFormatError, SeriesRef, Toc, FORMAT_V2, MAGIC_INDEX};
 use crate::chunks::{ChunkMeta, ChunkRef};
 use base::codec::{put_uvarint, put_varint};
-use base::labels::Labels;
+use base::Labels;
 
 /// Why the writer refused its input or could not write.
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message documents it and its fields"
+)]
 #[derive(Debug, thiserror::Error)]
 pub enum IndexWriteError {
     #[error("index {path}: {source}")]
@@ -90,9 +94,13 @@ pub enum IndexWriteError {
 /// What an index holds, returned by [`IndexWriter::finish`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexSummary {
+    /// Entries in the symbol table.
     pub num_symbols: u32,
+    /// Series written.
     pub num_series: u64,
+    /// Chunk metas written across all series.
     pub num_chunks: u64,
+    /// Size of the index file in bytes.
     pub size: u64,
 }
 
