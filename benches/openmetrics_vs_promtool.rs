@@ -57,7 +57,7 @@ fn main() {
     let spec = GenSpec {
         series,
         // 2026-11-16T00:00Z: one whole UTC day.
-        start_ms: 20_773 * 86_400_000,
+        start_ms: 20_773 * base::DAY_MS,
         samples,
         step_ms: 60_000,
         seed: 1,

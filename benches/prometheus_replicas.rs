@@ -17,13 +17,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use base::labels::Labels;
-use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-use tsdb::chunks::DEFAULT_SEGMENT_SIZE;
-use tsdb::xor::Chunker;
+use base::{Labels, DAY_MS};
+use tsdb::{BlockWriter, BlockWriterOptions, Chunker, DEFAULT_SEGMENT_SIZE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-const DAY_MS: i64 = 86_400_000;
 /// 2026-11-16T00:00Z.
 const START: i64 = 20_773 * DAY_MS;
 

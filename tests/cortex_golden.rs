@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base::DAY_MS;
 use sha2::{Digest, Sha256};
 use testkit::promtool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-const DAY_MS: i64 = 86_400_000;
 
 fn promtool_or_skip() -> bool {
     if promtool::available() {

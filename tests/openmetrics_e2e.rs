@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base::DAY_MS;
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions, Rng};
 use testkit::promtool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-const DAY_MS: i64 = 86_400_000;
 /// 2026-11-16T00:00Z.
 const DAY0: i64 = 20_773 * DAY_MS;
 

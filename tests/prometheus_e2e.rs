@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base::DAY_MS;
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions, TestSeries};
 use testkit::promtool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 const H: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * H;
 /// 2026-11-16T00:00Z.
 const DAY0: i64 = 20_773 * DAY_MS;
 

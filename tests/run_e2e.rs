@@ -21,7 +21,7 @@ fn write_input(dir: &Path) -> PathBuf {
     for d in 0..DAYS {
         for s in 0..4 {
             for i in 0..20 {
-                let ts = (DAY0 + d) * 86_400 + 600 + i * 60;
+                let ts = (DAY0 + d) * base::DAY_SECS + 600 + i * 60;
                 text.push_str(&format!("up{{job=\"j{s}\"}} {} {ts}\n", d * 100 + i));
             }
         }

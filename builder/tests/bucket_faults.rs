@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base::DAY_MS;
 use builder::{run_builder, BuilderConfig, BuilderSummary, TenantFilter};
 use protocol::bucket::{Bucket, BucketOptions, RetryPolicy};
 use protocol::plan::PlanCompression;
@@ -19,11 +20,10 @@ use protocol::source::SourceSpec;
 use scanner::openmetrics::DayRange;
 use testkit::faults::{Fault, FaultStore, Faults, Op, Rule};
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions};
-use tsdb::block_reader::BlockReader;
+use tsdb::BlockReader;
 
 const PREFIX: &str = "migration";
 const TENANT: &str = "tenant-a";
-const DAY_MS: i64 = 86_400_000;
 /// 2026-11-16T00:00Z.
 const DAY0: i64 = 20_773 * DAY_MS;
 

@@ -9,15 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use testkit::files::files_under;
 
+use base::DAY_SECS;
 use protocol::bucket::Bucket;
 use protocol::names::PlanCompression;
 use protocol::source::SourceSpec;
 use scanner::openmetrics::DayRange;
 use scanner::prometheus::PrometheusOptions;
 use scanner::{DryRunDay, ScanConfig};
-use tsdb::meta::{BlockMeta, BlockStats, ThanosMeta};
-
-const DAY_S: i64 = 86_400;
+use tsdb::{BlockMeta, BlockStats, ThanosMeta};
 
 fn config(root: &Path) -> ScanConfig {
     ScanConfig {
@@ -54,11 +53,11 @@ async fn openmetrics_counts_series_samples_and_chunks_per_day() {
     // Day 1: series a (130 samples: two chunks) and b (1 sample); day 2: a.
     let mut text = String::from("# TYPE up gauge\n");
     for i in 0..130 {
-        text.push_str(&format!("up{{job=\"a\"}} 1 {}\n", DAY_S + i * 15));
+        text.push_str(&format!("up{{job=\"a\"}} 1 {}\n", DAY_SECS + i * 15));
     }
-    text.push_str(&format!("up{{job=\"b\"}} 2 {}\n", DAY_S + 5));
-    text.push_str(&format!("up{{job=\"a\"}} 3 {}\n", 2 * DAY_S + 5));
-    text.push_str(&format!("up{{job=\"a\"}} 3 {}\n", 3 * DAY_S + 5));
+    text.push_str(&format!("up{{job=\"b\"}} 2 {}\n", DAY_SECS + 5));
+    text.push_str(&format!("up{{job=\"a\"}} 3 {}\n", 2 * DAY_SECS + 5));
+    text.push_str(&format!("up{{job=\"a\"}} 3 {}\n", 3 * DAY_SECS + 5));
     text.push_str("# EOF\n");
     std::fs::write(&input, text).unwrap();
     let mut cfg = config(tmp.path());

@@ -151,7 +151,7 @@ impl Env {
             let mut text = String::from("# TYPE up gauge\n");
             for d in 0..days {
                 for i in 0..3 {
-                    let ts = (DAY0 + d) * 86_400 + 3_600 + i * 60;
+                    let ts = (DAY0 + d) * base::DAY_SECS + 3_600 + i * 60;
                     text.push_str(&format!(
                         "up{{job=\"j{}\",tenant=\"{t}\"}} {} {ts}\n",
                         i % 2,

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use base::labels::Labels;
+use base::Labels;
 use builder::blocks::local_block;
 use builder::cortex::merge::{merge_same_labels, MergedSeries};
 use builder::cortex::record::SeriesRecord;
@@ -27,8 +27,7 @@ use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader};
 use protocol::state::plans_from_listing;
 use sort::ExternalSorter;
-use tsdb::block_reader::BlockReader;
-use tsdb::xor::XorIterator;
+use tsdb::{BlockReader, XorIterator};
 
 use super::{Difference, VerifyConfig, VerifyReport};
 
@@ -182,8 +181,8 @@ fn compare_plan(
     max: usize,
 ) -> Result<VerifyReport> {
     let (day_start, day_end) = (
-        i64::from(day) * 86_400_000,
-        (i64::from(day) + 1) * 86_400_000,
+        i64::from(day) * base::DAY_MS,
+        (i64::from(day) + 1) * base::DAY_MS,
     );
     let mut report = VerifyReport::default();
     let block = BlockReader::open(block_dir)?;

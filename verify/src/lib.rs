@@ -27,7 +27,7 @@ use protocol::names::day_to_date;
 use protocol::source::SourceSpec;
 use protocol::staged::{StagedReader, StagedSeries};
 use scanner::openmetrics::{stage_file, DayRange};
-use tsdb::block_reader::BlockReader;
+use tsdb::BlockReader;
 
 #[derive(Clone, Debug)]
 pub struct VerifyConfig {
@@ -210,7 +210,7 @@ async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Result<VerifyRep
     let mut report = VerifyReport::default();
     let mut blocks_by_day: BTreeMap<i32, Vec<RemoteBlock>> = BTreeMap::new();
     for b in list_tenant_blocks(&cfg.bucket, &tenant).await? {
-        let day = b.meta.min_time.div_euclid(86_400_000) as i32;
+        let day = b.meta.min_time.div_euclid(base::DAY_MS) as i32;
         if cfg.days.contains(day) {
             blocks_by_day.entry(day).or_default().push(b);
         }

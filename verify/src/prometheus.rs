@@ -12,16 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use base::labels::Labels;
+use base::{Labels, DAY_MS};
 use builder::blocks::{list_tenant_blocks, local_block, RemoteBlock};
 use builder::prometheus::fetch_block;
 use scanner::prometheus::{discover, group_by_day};
 use sort::{ExternalSorter, SortRecord, Sorted};
-use tsdb::block_reader::BlockReader;
+use tsdb::BlockReader;
 
 use crate::{Difference, VerifyConfig, VerifyReport};
-
-const DAY_MS: i64 = 86_400_000;
 
 pub(crate) async fn verify_prometheus(
     cfg: &VerifyConfig,

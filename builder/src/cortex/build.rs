@@ -24,8 +24,7 @@ use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader};
 use sort::ExternalSorter;
 use tokio::sync::mpsc;
-use tsdb::health::check_block;
-use tsdb::meta::BlockMeta;
+use tsdb::{check_block, BlockMeta};
 use ulid::Ulid;
 
 use super::fetch::ChunkFetcher;

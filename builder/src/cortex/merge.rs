@@ -16,9 +16,9 @@
 //! corruption (order, range) before they get here ([`super::series`]),
 //! though a chunk out of order would still merge correctly.
 
-use base::labels::Labels;
+use base::Labels;
 use cortex::{ChunkKey, Sample};
-use tsdb::xor::{Chunker, EncodedChunk, XorIterator};
+use tsdb::{Chunker, EncodedChunk, XorIterator};
 
 use crate::sink::SinkStats;
 
@@ -236,7 +236,7 @@ impl DayCutter {
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400_000;
+    use base::DAY_MS as DAY;
 
     fn chunk(
         from: i64,

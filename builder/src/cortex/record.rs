@@ -11,9 +11,9 @@ use std::io;
 
 use base::codec::{get_bytes, get_string, get_u64, get_uvarint, get_varint};
 use base::codec::{put_bytes, put_str, put_u64, put_uvarint, put_varint};
-use base::labels::Labels;
+use base::Labels;
 use sort::SortRecord;
-use tsdb::xor::EncodedChunk;
+use tsdb::EncodedChunk;
 
 use super::merge::MergedSeries;
 use crate::sink::SinkStats;

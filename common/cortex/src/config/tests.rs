@@ -64,7 +64,7 @@ fn full_cortex_config() {
     let p = &s.configs[1];
     assert_eq!(p.from_day, parse_day("2020-01-06").unwrap());
     assert_eq!((p.schema.clone(), p.row_shards), (SchemaVersion::V11, 16));
-    assert_eq!(p.index.period_secs, 7 * 86400);
+    assert_eq!(p.index.period_secs, 7 * DAY_SECS);
     assert_eq!(
         p.index_store(),
         IndexStore::Bigtable(BigtableLayout::Hashed)
@@ -101,7 +101,7 @@ fn periods_for_days_and_boundaries() {
     // Cortex's builder would pick "old_" here; the day's data is in the new period.
     assert_eq!(s.period_for_day(boundary).unwrap().index.prefix, "index_");
     // A chunk starting the evening before the boundary is in the old store.
-    let chunk_from = boundary * 86_400_000 - 3_600_000;
+    let chunk_from = boundary * DAY_MS - 3_600_000;
     assert_eq!(s.period_for_chunk(chunk_from).unwrap().index.prefix, "old_");
     assert_eq!(s.period_for_day(30_000).unwrap().index.prefix, "i_");
 }
@@ -122,9 +122,9 @@ fn fixture_schema_and_storage_files() {
         let p = c.schema.period_for_day(20773).unwrap();
         assert_eq!(p.from_day, parse_day("2026-10-01").unwrap());
         // Weekly tables: index_<unix_s / 604800>.
-        assert_eq!(p.index_table_for(20773 * 86_400_000), "index_2967");
-        assert_eq!(p.index_table_for(20776 * 86_400_000), "index_2968");
-        assert_eq!(p.chunk_table_for(20773 * 86_400_000), "chunks_2967");
+        assert_eq!(p.index_table_for(20773 * DAY_MS), "index_2967");
+        assert_eq!(p.index_table_for(20776 * DAY_MS), "index_2968");
+        assert_eq!(p.chunk_table_for(20773 * DAY_MS), "chunks_2967");
         assert_eq!(
             p.index.table_range("index_2967"),
             Some((2967 * 604_800_000, 2968 * 604_800_000))

@@ -5,10 +5,10 @@
 //! Cortex's ingester starts a sub-chunk every 120 samples. Bytes after the
 //! last sub-chunk are ignored, as Cortex does. A PrometheusXorChunk's data
 //! section is a single XOR chunk. The XOR format itself is
-//! [`tsdb::xor`]'s.
+//! `tsdb`'s ([`tsdb::XorIterator`]).
 
 use super::{Encoding, EncodingError, Sample};
-use tsdb::xor::{XorAppender, XorIterator, MAX_SAMPLES_PER_CHUNK};
+use tsdb::{XorAppender, XorIterator, MAX_SAMPLES_PER_CHUNK};
 
 fn xor_samples(
     encoding: Encoding,
