@@ -1,5 +1,5 @@
 //! Rate limits toward shared backends (the bucket, the Cortex chunk store,
-//! its index tables), and the retry backoff every client of them uses.
+//! its index tables).
 //!
 //! A campaign runs many workers against stores that production still
 //! serves from, so a process can cap what it asks of each backend: requests
@@ -14,64 +14,12 @@
 //! and the long-run rate holds either way. Waiting uses tokio's clock, so
 //! tests drive it with `tokio::time::pause()`.
 //!
-//! Not here: deciding what is transient or how many times to retry (that
-//! is each client's call: `protocol::bucket`, the Bigtable and DynamoDB
-//! clients); only the shape of the backoff is shared.
+//! Not here: retries ([`crate::retry`]).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// How often and how patiently a failed request is retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts after the first.
-    pub retries: u32,
-    pub min_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            retries: 10,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all: the first failure is the answer.
-    pub const NONE: RetryPolicy = RetryPolicy {
-        retries: 0,
-        min_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
-
-    /// Backoff before retry number `attempt` (1-based): doubling from the
-    /// minimum, capped at the maximum.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.min_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
-    }
-
-    /// [`RetryPolicy::backoff`] scaled by a random factor in [0.5, 1], so
-    /// that many workers failing together do not retry in lockstep.
-    pub fn jittered_backoff(&self, attempt: u32) -> Duration {
-        let full = self.backoff(attempt);
-        // Any per-call randomness will do; std's hasher seeds are random.
-        let r = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let frac = 0.5 + (r % 1024) as f64 / 2046.0;
-        full.mul_f64(frac)
-    }
-}
 
 /// Limits on requests and bytes per second toward one backend; `None`
 /// means unlimited. Shared by every worker of a process via `Arc`.
@@ -174,25 +122,6 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     use super::*;
     use std::sync::Arc;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let p = RetryPolicy {
-            retries: 5,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-        };
-        assert_eq!(p.backoff(1), Duration::from_millis(100));
-        assert_eq!(p.backoff(2), Duration::from_millis(200));
-        assert_eq!(p.backoff(3), Duration::from_millis(400));
-        assert_eq!(p.backoff(4), Duration::from_millis(500));
-        assert_eq!(p.backoff(60), Duration::from_millis(500));
-        for attempt in 1..8 {
-            let j = p.jittered_backoff(attempt);
-            assert!(j <= p.backoff(attempt), "{j:?}");
-            assert!(j >= p.backoff(attempt) / 2, "{j:?}");
-        }
-    }
 
     #[tokio::test(start_paused = true)]
     async fn requests_are_spaced_evenly() {

@@ -30,6 +30,8 @@ use tonic::{Code, Status, Streaming};
 
 use self::limits::{RateLimiter, RetryPolicy};
 use self::proto::*;
+use base::retry::Backoff;
+use tracing::warn;
 
 const DATA_ENDPOINT: &str = "https://bigtable.googleapis.com";
 const ADMIN_ENDPOINT: &str = "https://bigtableadmin.googleapis.com";
@@ -132,8 +134,38 @@ impl KeyRange {
     }
 }
 
-#[derive(Clone)]
-struct Auth(Arc<object_store::gcp::GcpCredentialProvider>);
+/// OAuth scope of the bearer tokens: Bigtable's data and admin APIs both
+/// accept the cloud-platform scope.
+const AUTH_SCOPES: &[&str] = &["https://www.googleapis.com/auth/cloud-platform"];
+
+/// Google's application-default credentials (a service-account JSON named
+/// by `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's user credentials, the
+/// metadata server), found on the first request since finding them is
+/// async; tokens are cached and refreshed by `gcp_auth`.
+#[derive(Clone, Default)]
+struct Auth(Arc<tokio::sync::OnceCell<Arc<dyn gcp_auth::TokenProvider>>>);
+
+impl Auth {
+    async fn bearer(&self) -> Result<String, BigtableError> {
+        let cred = |e: gcp_auth::Error| BigtableError::Credentials(e.to_string());
+        let provider = self
+            .0
+            .get_or_try_init(gcp_auth::provider)
+            .await
+            .map_err(cred)?;
+        let token = provider.token(AUTH_SCOPES).await.map_err(cred)?;
+        Ok(format!("Bearer {}", token.as_str()))
+    }
+}
+
+/// A client's connections, see [`BigtableClient::raw_channels`].
+#[derive(Clone, Debug)]
+pub struct RawChannels {
+    /// The data API (`google.bigtable.v2.Bigtable`).
+    pub data: Channel,
+    /// The admin API (`google.bigtable.admin.v2.BigtableTableAdmin`).
+    pub admin: Channel,
+}
 
 /// A client for one Bigtable instance. Cheap to clone; clones share the
 /// HTTP/2 connections and the rate limit.
@@ -169,6 +201,23 @@ fn is_retriable(status: &Status) -> bool {
     )
 }
 
+impl BigtableError {
+    fn rpc(op: &'static str, table: &str, attempts: u32, status: Status) -> Self {
+        BigtableError::Rpc {
+            op,
+            table: table.to_string(),
+            attempts,
+            status: Box::new(status),
+        }
+    }
+
+    /// Only RPC failures with a retriable code: bad credentials, missing
+    /// tables or permissions are answers, not accidents.
+    fn is_transient(&self) -> bool {
+        matches!(self, BigtableError::Rpc { status, .. } if is_retriable(status))
+    }
+}
+
 impl BigtableClient {
     /// Sets up lazily connected channels; nothing is sent until the first
     /// request. Must be called inside a Tokio runtime.
@@ -178,17 +227,11 @@ impl BigtableClient {
                 let ch = plain_channel(host)?;
                 (ch.clone(), ch, None)
             }
-            None => {
-                let creds = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name("unused")
-                    .build()
-                    .map_err(|e| BigtableError::Credentials(e.to_string()))?;
-                (
-                    tls_channel(DATA_ENDPOINT)?,
-                    tls_channel(ADMIN_ENDPOINT)?,
-                    Some(Auth(Arc::new(creds.credentials().clone()))),
-                )
-            }
+            None => (
+                tls_channel(DATA_ENDPOINT)?,
+                tls_channel(ADMIN_ENDPOINT)?,
+                Some(Auth::default()),
+            ),
         };
         Ok(BigtableClient {
             data,
@@ -212,12 +255,8 @@ impl BigtableClient {
     async fn request<T>(&self, msg: T, table: &str) -> Result<tonic::Request<T>, BigtableError> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(Duration::from_secs(300));
-        if let Some(Auth(provider)) = &self.auth {
-            let cred = provider
-                .get_credential()
-                .await
-                .map_err(|e| BigtableError::Credentials(e.to_string()))?;
-            let v = MetadataValue::try_from(format!("Bearer {}", cred.bearer))
+        if let Some(auth) = &self.auth {
+            let v = MetadataValue::try_from(auth.bearer().await?)
                 .map_err(|e| BigtableError::Credentials(e.to_string()))?;
             req.metadata_mut().insert("authorization", v);
             // Routing header the production service expects.
@@ -250,36 +289,35 @@ impl BigtableClient {
         Req: prost::Message + Clone + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        let mut attempt = 0;
-        loop {
-            self.limiter.acquire().await;
-            let mut grpc = Self::grpc(if admin { &self.admin } else { &self.data });
-            let req = self.request(msg.clone(), table).await?;
-            let res = async {
-                grpc.ready()
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
-                let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-                grpc.unary(req, PathAndQuery::from_static(path), codec)
-                    .await
-            }
-            .await;
-            match res {
-                Ok(resp) => return Ok(resp.into_inner()),
-                Err(status) if is_retriable(&status) && attempt < self.retry.retries => {
-                    attempt += 1;
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                }
-                Err(status) => {
-                    return Err(BigtableError::Rpc {
-                        op,
-                        table: table.to_string(),
-                        attempts: attempt + 1,
-                        status: Box::new(status),
-                    })
-                }
-            }
-        }
+        self.retry
+            .run(
+                BigtableError::is_transient,
+                |e, n, wait| {
+                    warn!(op, table, attempt = n, error = %e, backoff = ?wait,
+                        "bigtable request failed; retrying");
+                },
+                |attempt| {
+                    let msg = msg.clone();
+                    async move {
+                        self.limiter.acquire().await;
+                        let mut grpc = Self::grpc(if admin { &self.admin } else { &self.data });
+                        let req = self.request(msg, table).await?;
+                        let res = async {
+                            grpc.ready()
+                                .await
+                                .map_err(|e| Status::unavailable(e.to_string()))?;
+                            let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+                            grpc.unary(req, PathAndQuery::from_static(path), codec)
+                                .await
+                        }
+                        .await;
+                        res.map(tonic::Response::into_inner)
+                            .map_err(|status| BigtableError::rpc(op, table, attempt, status))
+                    }
+                },
+            )
+            .await
+            .map_err(|f| f.error)
     }
 
     async fn stream<Req, Resp>(
@@ -367,42 +405,39 @@ impl BigtableClient {
 
     /// Sampled row keys splitting the table into ranges of similar size.
     pub async fn sample_row_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, BigtableError> {
-        let mut attempt = 0;
-        loop {
-            let res = async {
-                let mut s: Streaming<SampleRowKeysResponse> = self
-                    .stream(
-                        "/google.bigtable.v2.Bigtable/SampleRowKeys",
-                        table,
-                        SampleRowKeysRequest {
-                            table_name: self.table_name(table),
-                            app_profile_id: String::new(),
-                        },
-                    )
-                    .await?;
-                let mut keys = Vec::new();
-                while let Some(m) = s.message().await? {
-                    keys.push(m.row_key);
-                }
-                Ok::<_, Status>(keys)
-            }
-            .await;
-            match res {
-                Ok(keys) => return Ok(keys),
-                Err(status) if is_retriable(&status) && attempt < self.retry.retries => {
-                    attempt += 1;
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                }
-                Err(status) => {
-                    return Err(BigtableError::Rpc {
-                        op: "SampleRowKeys",
-                        table: table.to_string(),
-                        attempts: attempt + 1,
-                        status: Box::new(status),
+        self.retry
+            .run(
+                BigtableError::is_transient,
+                |e, n, wait| {
+                    warn!(table, attempt = n, error = %e, backoff = ?wait,
+                        "bigtable SampleRowKeys failed; retrying");
+                },
+                |attempt| async move {
+                    let res = async {
+                        let mut s: Streaming<SampleRowKeysResponse> = self
+                            .stream(
+                                "/google.bigtable.v2.Bigtable/SampleRowKeys",
+                                table,
+                                SampleRowKeysRequest {
+                                    table_name: self.table_name(table),
+                                    app_profile_id: String::new(),
+                                },
+                            )
+                            .await?;
+                        let mut keys = Vec::new();
+                        while let Some(m) = s.message().await? {
+                            keys.push(m.row_key);
+                        }
+                        Ok::<_, Status>(keys)
+                    }
+                    .await;
+                    res.map_err(|status| {
+                        BigtableError::rpc("SampleRowKeys", table, attempt, status)
                     })
-                }
-            }
-        }
+                },
+            )
+            .await
+            .map_err(|f| f.error)
     }
 
     /// Reads the rows of `range`, newest cell per column only. With
@@ -428,7 +463,7 @@ impl BigtableClient {
             stream: None,
             assembler: Assembler::default(),
             ready: std::collections::VecDeque::new(),
-            attempt: 0,
+            backoff: Backoff::new(self.retry),
             done: false,
         }
     }
@@ -467,7 +502,7 @@ impl BigtableClient {
                 stream: None,
                 assembler: Assembler::default(),
                 ready: std::collections::VecDeque::new(),
-                attempt: 0,
+                backoff: Backoff::new(self.retry),
                 done: false,
             };
             while let Some(row) = reader.next_row().await? {
@@ -581,7 +616,8 @@ pub struct RowReader {
     stream: Option<Streaming<ReadRowsResponse>>,
     assembler: Assembler,
     ready: std::collections::VecDeque<Row>,
-    attempt: u32,
+    /// Failures since the stream last delivered a response.
+    backoff: Backoff,
     done: bool,
 }
 
@@ -633,21 +669,25 @@ impl RowReader {
             let res = self.pump().await;
             match res {
                 Ok(()) => {}
-                Err(status)
-                    if is_retriable(&status) && self.attempt < self.client.retry.retries =>
-                {
-                    self.attempt += 1;
+                Err(status) => {
+                    let wait = if is_retriable(&status) {
+                        self.backoff.next_wait()
+                    } else {
+                        None
+                    };
+                    let Some(wait) = wait else {
+                        return Err(BigtableError::rpc(
+                            "ReadRows",
+                            &self.table,
+                            self.backoff.attempt(),
+                            status,
+                        ));
+                    };
+                    warn!(table = %self.table, attempt = self.backoff.attempt() - 1, error = %status,
+                        backoff = ?wait, "bigtable ReadRows stream broke; resuming after the last complete row");
                     self.stream = None;
                     self.assembler = Assembler::default();
-                    tokio::time::sleep(self.client.retry.backoff(self.attempt)).await;
-                }
-                Err(status) => {
-                    return Err(BigtableError::Rpc {
-                        op: "ReadRows",
-                        table: self.table.clone(),
-                        attempts: self.attempt + 1,
-                        status: Box::new(status),
-                    })
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -678,7 +718,7 @@ impl RowReader {
         };
         match stream.message().await? {
             Some(resp) => {
-                self.attempt = 0;
+                self.backoff.reset();
                 for chunk in resp.chunks {
                     if let Some(row) = self.assembler.push(chunk).map_err(|reason| {
                         Status::internal(format!("bad ReadRows response: {reason}"))

@@ -375,7 +375,7 @@ impl CortexConfig {
     /// or a `storage:`-only file. Unknown keys are ignored.
     pub fn parse(yaml: &str) -> Result<Self, ConfigError> {
         let raw: RawTop =
-            serde_yaml::from_str(yaml).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+            serde_norway::from_str(yaml).map_err(|e| ConfigError::Yaml(e.to_string()))?;
         let periods = match (raw.configs, raw.schema) {
             (Some(c), _) => Some(c),
             (None, Some(s)) => Some(s.configs),

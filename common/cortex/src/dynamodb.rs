@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::bigtable::limits::{RateLimiter, RetryPolicy};
+use base::retry::Backoff;
 
 /// Keys per `BatchGetItem` (the API's limit).
 const GET_BATCH: usize = 100;
@@ -123,23 +124,11 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// URL userinfo is percent-encoded; AWS secrets often hold `/` and `+`.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Connection settings.
@@ -196,6 +185,11 @@ impl DynamoClient {
             ));
         }
         let sdk = loader.load().await;
+        // Failed requests are retried inside the SDK, whose classifier knows
+        // DynamoDB's throttling and transient errors; its standard strategy
+        // is the same exponential backoff with full jitter as
+        // `base::retry`, set from the same policy. Unprocessed batch items
+        // (answers, not errors) are retried here under `base::retry`.
         let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk).retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_max_attempts(opts.retry.retries.saturating_add(1))
@@ -308,7 +302,7 @@ impl DynamoClient {
                 requests.push(WriteRequest::builder().put_request(put).build());
             }
             let mut pending = HashMap::from([(table.to_string(), requests)]);
-            let mut attempt = 0;
+            let mut backoff = Backoff::new(self.retry);
             while !pending.is_empty() {
                 self.limiter.acquire().await;
                 let resp = self
@@ -320,17 +314,13 @@ impl DynamoClient {
                     .map_err(|e| Self::err("BatchWriteItem", table, e))?;
                 pending = resp.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, v| !v.is_empty());
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > self.retry.retries {
-                        return Err(DynamoError::Unprocessed {
-                            op: "BatchWriteItem",
-                            table: table.to_string(),
-                            reason: "items".into(),
-                            attempts: attempt,
-                        });
-                    }
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                if !pending.is_empty() && !backoff.wait().await {
+                    return Err(DynamoError::Unprocessed {
+                        op: "BatchWriteItem",
+                        table: table.to_string(),
+                        reason: "items".into(),
+                        attempts: backoff.attempt(),
+                    });
                 }
             }
         }
@@ -375,7 +365,7 @@ impl DynamoClient {
                 .build()
                 .map_err(|e| Self::err("BatchGetItem", table, e))?;
             let mut pending = HashMap::from([(table.to_string(), ka)]);
-            let mut attempt = 0;
+            let mut backoff = Backoff::new(self.retry);
             loop {
                 self.limiter.acquire().await;
                 let resp = self
@@ -402,16 +392,14 @@ impl DynamoClient {
                 if pending.is_empty() {
                     break;
                 }
-                attempt += 1;
-                if attempt > self.retry.retries {
+                if !backoff.wait().await {
                     return Err(DynamoError::Unprocessed {
                         op: "BatchGetItem",
                         table: table.to_string(),
                         reason: "keys".into(),
-                        attempts: attempt,
+                        attempts: backoff.attempt(),
                     });
                 }
-                tokio::time::sleep(self.retry.backoff(attempt)).await;
             }
         }
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())

@@ -29,7 +29,6 @@ pub mod tables;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cortex::bigtable::{BigtableClient, BigtableOptions, KeyRange};
@@ -387,7 +386,7 @@ pub(crate) async fn scan_cortex(
         );
         uploads.spawn(async move {
             let _permit = permit;
-            upload_with_retry(&bucket, &key, &plan.file).await?;
+            upload_plan(&bucket, &key, &plan.file).await?;
             let _ = tokio::fs::remove_file(&plan.file).await;
             info!(plan = %plan.id, series = plan.series, chunks = plan.chunk_refs, "plan written");
             Ok::<_, anyhow::Error>(plan)
@@ -425,26 +424,12 @@ fn push_plan(report: &mut ScanReport, plan: LocalPlan) {
     report.plans.push(plan.id);
 }
 
-async fn upload_with_retry(
-    bucket: &protocol::bucket::Bucket,
-    key: &str,
-    file: &Path,
-) -> Result<()> {
-    let mut backoff = Duration::from_secs(1);
-    let mut attempt = 1;
-    loop {
-        match bucket.upload_file(key, file).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 6 => {
-                warn!(key, attempt, error = %e, "plan upload failed, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                attempt += 1;
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("uploading plan {key} after {attempt} attempts"))
-            }
-        }
-    }
+/// Uploads one plan file. The bucket retries transient failures itself
+/// under the one retry policy (`--bucket-retries`); retrying here as well
+/// would multiply the attempts and retry permanent errors too.
+async fn upload_plan(bucket: &protocol::bucket::Bucket, key: &str, file: &Path) -> Result<()> {
+    bucket
+        .upload_file(key, file)
+        .await
+        .with_context(|| format!("uploading plan {key}"))
 }

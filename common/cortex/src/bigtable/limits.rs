@@ -7,7 +7,7 @@
 
 use base::throttle::Throttle;
 
-pub use base::throttle::RetryPolicy;
+pub(crate) use base::retry::RetryPolicy;
 
 /// Spaces requests evenly at a maximum rate; `None` rate means unlimited.
 #[derive(Debug)]

@@ -22,7 +22,8 @@ mod conditional;
 mod retry;
 mod transfer;
 
-pub use base::throttle::{RetryPolicy, Throttle};
+pub use base::retry::RetryPolicy;
+pub use base::throttle::Throttle;
 pub use retry::BucketOptions;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -191,7 +192,9 @@ impl Bucket {
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = split_bucket(rest);
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry::store_retry_config());
             if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
                 b = b.with_endpoint(&endpoint);
                 if endpoint.starts_with("http://") {
@@ -216,6 +219,7 @@ impl Bucket {
             let (bucket, prefix) = split_bucket(rest);
             let store = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
+                .with_retry(retry::store_retry_config())
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             return Ok(Self::with_prefix(

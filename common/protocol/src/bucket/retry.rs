@@ -1,6 +1,6 @@
 //! How every bucket request is made: under the process's throttle, with a
-//! timeout per attempt, retried with backoff while the failure is
-//! transient, and reported with the bucket, operation, key and attempt
+//! timeout per attempt, retried under [`base::retry`]'s policy while the
+//! failure is transient, and reported with the bucket, operation, key and attempt
 //! count when it is not (or when the retries are spent).
 //!
 //! Transient: the store's `Generic` errors (dropped connections, 5xx
@@ -9,8 +9,10 @@
 //! precondition, not modified), unsupported operations, bad keys, missing
 //! permissions, and local file errors during transfers.
 //!
-//! `object_store`'s HTTP clients also retry inside one request; the
-//! per-attempt timeout bounds that too.
+//! `object_store`'s own retry layer is switched off ([`store_retry_config`])
+//! so that retries do not multiply: `--bucket-retries` is the number of
+//! retries a request gets, and the per-attempt timeout bounds one HTTP
+//! exchange.
 //!
 //! Not here: what each operation means (the parent module), or the
 //! special care conditional writes need ([`super::conditional`]).
@@ -26,7 +28,8 @@ use object_store::{GetResult, GetResultPayload};
 use tracing::warn;
 
 use super::{Bucket, BucketError, Result};
-use base::throttle::{RetryPolicy, Throttle};
+use base::retry::RetryPolicy;
+use base::throttle::Throttle;
 
 /// How a bucket handle retries, times out and limits its requests.
 #[derive(Clone, Debug)]
@@ -98,6 +101,15 @@ pub(crate) fn is_transient(e: &object_store::Error) -> bool {
     )
 }
 
+/// The retry settings given to `object_store`'s S3 and GCS clients: none,
+/// since [`Bucket::retrying`] already retries every request.
+pub(crate) fn store_retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 0,
+        ..Default::default()
+    }
+}
+
 impl Bucket {
     /// Runs `attempt` (given its 1-based number) until it succeeds, fails
     /// for good, or the retries are spent.
@@ -111,21 +123,18 @@ impl Bucket {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let policy = self.opts.retry;
-        let mut n = 1;
-        loop {
-            match attempt(n).await {
-                Ok(v) => return Ok(v),
-                Err(f) if f.is_transient() && n <= policy.retries => {
-                    let wait = policy.jittered_backoff(n);
+        self.opts
+            .retry
+            .run(
+                Failure::is_transient,
+                |f, n, wait| {
                     warn!(bucket = %self.url, op, key, attempt = n, error = %f, backoff = ?wait,
                         "bucket request failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    n += 1;
-                }
-                Err(f) => return Err(self.failure(op, key, f, n)),
-            }
-        }
+                },
+                &mut attempt,
+            )
+            .await
+            .map_err(|f| self.failure(op, key, f.error, f.attempts))
     }
 
     fn failure(&self, op: &'static str, key: &str, f: Failure, attempts: u32) -> BucketError {
