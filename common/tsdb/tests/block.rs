@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base::Labels;
+use base::{Labels, DAY_MS};
 use testkit::openmetrics::{generate, GenOptions, TestSeries, STALE_NAN_BITS};
 use testkit::promtool;
 use tsdb::{
@@ -16,7 +16,6 @@ use tsdb::{
 use ulid::Ulid;
 
 const START: i64 = 1_600_000_000_000;
-const DAY: i64 = 24 * 3600 * 1000;
 
 fn labels_of(s: &TestSeries) -> Labels {
     Labels::normalize(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))).unwrap()
@@ -32,7 +31,7 @@ fn chunks_of(samples: &[(i64, f64)]) -> Vec<EncodedChunk> {
 fn opts(memory_budget: usize, segment_size: u64) -> BlockWriterOptions {
     BlockWriterOptions {
         min_time: START,
-        max_time: START + DAY,
+        max_time: START + DAY_MS,
         ulid: Ulid::new(),
         memory_budget,
         segment_size,
@@ -58,7 +57,7 @@ fn same_value(a: f64, b: f64) -> bool {
 
 /// promtool's dump of `parent` equals `series`, sample for sample.
 fn assert_dump_equals(parent: &Path, series: &[TestSeries]) {
-    let dump = promtool::dump(parent, START - DAY, START + 2 * DAY).unwrap();
+    let dump = promtool::dump(parent, START - DAY_MS, START + 2 * DAY_MS).unwrap();
     let expected: Vec<(String, i64, f64)> = series
         .iter()
         .flat_map(|s| s.samples.iter().map(move |&(t, v)| (s.labels_text(), t, v)))
@@ -115,7 +114,7 @@ fn many_series_tiny_budget_small_segments_pass_promtool() {
         series: 5000,
         max_samples: 12,
         start: START,
-        span: DAY / 2,
+        span: DAY_MS / 2,
         stale_markers: false,
         seed: 1,
     });
@@ -172,7 +171,7 @@ fn long_series_span_many_chunks_and_segments() {
         series: 60,
         max_samples: 700,
         start: START,
-        span: DAY - 60_000,
+        span: DAY_MS - 60_000,
         stale_markers: false,
         seed: 2,
     });
@@ -192,7 +191,7 @@ fn stale_markers_survive_bit_for_bit() {
         series: 40,
         max_samples: 30,
         start: START,
-        span: DAY / 4,
+        span: DAY_MS / 4,
         stale_markers: true,
         seed: 3,
     });
@@ -341,7 +340,7 @@ fn refuses_bad_input_with_the_series_named() {
     ));
     let e = w.add_series(&l("c"), &[]).unwrap_err();
     assert!(matches!(e, BlockWriteError::NoChunks { .. }), "{e}");
-    let outside = chunks_of(&[(START + DAY, 1.0)]);
+    let outside = chunks_of(&[(START + DAY_MS, 1.0)]);
     let e = w.add_series(&l("c"), &outside).unwrap_err();
     assert!(
         matches!(e, BlockWriteError::ChunkOutsideBlock { .. }),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base::Labels;
+use base::{Labels, DAY_MS};
 use tsdb::{
     check_block, BlockMeta, BlockWriter, BlockWriterOptions, ChunkMeta, Chunker, HealthError,
     HealthRule, IndexReader, IndexWriter,
@@ -13,7 +13,6 @@ use tsdb::{
 use ulid::Ulid;
 
 const START: i64 = 1_600_000_000_000;
-const DAY: i64 = 24 * 3600 * 1000;
 
 /// A healthy block of three series with two chunks each.
 fn good_block(parent: &Path) -> PathBuf {
@@ -21,7 +20,7 @@ fn good_block(parent: &Path) -> PathBuf {
         parent,
         BlockWriterOptions {
             min_time: START,
-            max_time: START + DAY,
+            max_time: START + DAY_MS,
             ulid: Ulid::new(),
             memory_budget: 1 << 16,
             segment_size: 1 << 20,
