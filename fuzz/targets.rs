@@ -15,8 +15,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use cortex::encoding::{self, Encoding};
-use cortex::key::ChunkKey;
-use cortex::object;
+use cortex::ChunkKey;
 use openmetrics::OpenMetricsParser;
 use protocol::plan::{PlanCompression, PlanReader};
 use tsdb::block_reader::BlockReader;
@@ -51,7 +50,7 @@ pub(crate) fn cortex_chunk(data: &[u8]) {
 /// decode it again through the keyed path with a key that matches it, so
 /// the identity checks run too.
 fn cortex_object(bytes: &[u8]) {
-    let Ok(obj) = object::parse_object(bytes) else {
+    let Ok(obj) = cortex::parse_object(bytes) else {
         return;
     };
     let _ = obj.samples();
@@ -64,7 +63,7 @@ fn cortex_object(bytes: &[u8]) {
         checksum: Some(crc32c::crc32c(bytes)),
     };
     let _ = key.external_key();
-    match object::decode_samples(&key, bytes) {
+    match cortex::decode_samples(&key, bytes) {
         Ok((again, _)) => assert_eq!(again, obj, "keyed decode disagrees with parse_object"),
         Err(e) => {
             // Only the samples can fail here: the object itself parsed.

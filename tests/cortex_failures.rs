@@ -85,7 +85,7 @@ fn plan_chunk_ids() -> Vec<String> {
 }
 
 fn file_of(s: &Setup, id: &str) -> PathBuf {
-    s.chunks.join(cortex::key::filesystem_file_name(id))
+    s.chunks.join(cortex::filesystem_file_name(id))
 }
 
 fn block_count(bucket: &Path) -> usize {

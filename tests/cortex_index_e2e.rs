@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use cortex::bigtable::{BigtableClient, BigtableOptions, CellWrite};
+use cortex::bigtable::{BigtableClient, BigtableOptions};
+use cortex_testgen::{BigtableLoad, CellWrite};
 use sha2::{Digest, Sha256};
 use testkit::{emulators, promtool};
 
@@ -100,7 +101,7 @@ async fn load_chunks(host: &str, case: &Path) {
     for f in std::fs::read_dir(case.join("chunks")).unwrap() {
         let f = f.unwrap();
         let name = f.file_name().to_string_lossy().into_owned();
-        let key = cortex::key::external_key_from_filesystem_name(&name).unwrap();
+        let key = cortex::external_key_from_filesystem_name(&name).unwrap();
         let from_hex = key.split(':').nth(1).unwrap();
         let from_ms = i64::from_str_radix(from_hex, 16).unwrap();
         let table = format!("chunks_{}", from_ms / 1000 / 604_800);

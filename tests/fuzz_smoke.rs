@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use base::labels::Labels;
 use cortex::encoding::{self, Encoding};
-use cortex::object::{encode_object, ChunkMetadata};
+use cortex::ChunkMetadata;
+use cortex_testgen::encode_object;
 use protocol::plan::{PlanCompression, PlanReader, PlanWriter};
 use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
 use tsdb::xor::{Chunker, XorAppender};
@@ -230,7 +231,7 @@ fn seeds_are_valid_inputs() {
         .iter()
         .filter(|(n, _)| n.starts_with("seed-object"))
     {
-        let obj = cortex::object::parse_object(&bytes[1..]).unwrap();
+        let obj = cortex::parse_object(&bytes[1..]).unwrap();
         assert!(!obj.samples().unwrap().is_empty(), "{name}");
     }
 }
@@ -301,7 +302,7 @@ fn write_seed_corpus() {
         let set_name = set.file_name().unwrap().to_string_lossy().into_owned();
         for (i, f) in files.iter().take(2).enumerate() {
             let bytes = fs::read(f).unwrap();
-            let obj = cortex::object::parse_object(&bytes).unwrap();
+            let obj = cortex::parse_object(&bytes).unwrap();
             put(
                 "cortex_chunk",
                 &format!("object-{set_name}-{i}"),

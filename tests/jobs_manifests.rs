@@ -433,7 +433,7 @@ fn scheduler_serves_status_through_its_service() {
 
 #[test]
 fn cortex_overlays_carry_a_config_the_binary_reads() {
-    use cortex::config::{CortexConfig, IndexStore};
+    use cortex::{CortexConfig, IndexStore};
     let Some(all) = rendered() else { return };
     for (overlay, want) in [("gcs-bigtable", "bigtable"), ("s3-dynamodb", "aws-dynamo")] {
         let r = all

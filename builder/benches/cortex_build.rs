@@ -1,6 +1,6 @@
 //! End-to-end Cortex plan build: generates a chunk store of (by default)
 //! 100,000 series x 1 day at 60 s (Bigchunk, one replica) with
-//! `builder::cortex::generate`, then runs the release binary
+//! `cortex_testgen::generate`, then runs the release binary
 //! `blocksconvert build --once` on it twice, with the memory budget at
 //! 128 MiB and at 4 GiB, each on a fresh copy of the plans. Prints wall
 //! time, samples/s, series/s and peak RSS (from `wait4`) per budget.
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use builder::cortex::generate::{generate, GenOptions};
 use cortex::Encoding;
+use cortex_testgen::{generate, GenOptions};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

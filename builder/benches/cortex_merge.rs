@@ -12,9 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use builder::cortex::merge::{merge_series, DecodedChunk};
-use cortex::key::external_key_from_filesystem_name;
-use cortex::object::decode_samples;
-use cortex::ChunkKey;
+use cortex::{decode_samples, external_key_from_filesystem_name, ChunkKey};
 
 type Series = Vec<(ChunkKey, Vec<u8>)>;
 

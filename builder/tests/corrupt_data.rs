@@ -15,10 +15,11 @@ use builder::cortex::build::build_plan_with_policy;
 use builder::cortex::series::decode_chunk;
 use builder::cortex::{BuildContext, CorruptChunkPolicy, CortexSource, FetchOptions};
 use builder::plan_build::BuiltBlock;
-use cortex::config::CortexConfig;
-use cortex::key::external_key_from_filesystem_name;
-use cortex::object::{encode_object, metadata_json, ChunkMetadata};
-use cortex::{encoding, ChunkKey, Encoding, Sample};
+use cortex::{
+    encoding, external_key_from_filesystem_name, ChunkKey, ChunkMetadata, CortexConfig, Encoding,
+    Sample,
+};
+use cortex_testgen::{encode_object, metadata_json};
 use protocol::names::PlanId;
 use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
 use protocol::records::SkippedInput;

@@ -12,9 +12,8 @@ use std::path::Path;
 
 use base::labels::Labels;
 use builder::cortex::{build_plan, BuildContext, CortexSource, FetchOptions};
-use cortex::config::CortexConfig;
-use cortex::object::{encode_object, ChunkMetadata};
-use cortex::{encoding, Encoding};
+use cortex::{encoding, ChunkMetadata, CortexConfig, Encoding};
+use cortex_testgen::encode_object;
 use protocol::names::PlanId;
 use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
 use tsdb::block_reader::BlockReader;
@@ -307,7 +306,7 @@ async fn conflicting_labels_fail_naming_the_chunk() {
 /// generator's expected series, day by day, even when the sort spills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builds_generator_store_as_expected() {
-    use builder::cortex::generate::{generate, GenOptions};
+    use cortex_testgen::{generate, GenOptions};
     let tmp = tempfile::tempdir().unwrap();
     let chunks = tmp.path().join("chunks");
     let bucket = tmp.path().join("bucket");

@@ -14,8 +14,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use cortex::bigtable::{BigtableClient, BigtableOptions};
-use cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
 use cortex::schema::{bigtable_cell, chunk_entries};
+use cortex::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
+use cortex_testgen::BigtableLoad;
 use scanner::cortex::CortexScanOptions;
 use scanner::openmetrics::DayRange;
 

@@ -12,8 +12,8 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cortex::config::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
 use cortex::schema::{chunk_entries, series_id};
+use cortex::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
 use scanner::cortex::CortexScanOptions;
 use support::*;
 use testkit::emulators;

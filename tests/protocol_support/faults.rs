@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use builder::cortex::generate::{generate, GenOptions, GenReport};
 use builder::failpoint::Stage;
 use cortex::encoding::Encoding;
+use cortex_testgen::{generate, GenOptions, GenReport};
 use protocol::names::{PlanFile, PlanId};
 
 use super::{

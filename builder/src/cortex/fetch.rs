@@ -16,7 +16,7 @@
 //! by all fetchers of the process, so a campaign can cap its load on a
 //! chunk store production still serves from.
 //!
-//! Decoding the fetched bytes is not done here ([`cortex::object`]).
+//! Decoding the fetched bytes is not done here ([`cortex::decode_object`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,10 +25,11 @@ use std::time::Duration;
 use base::throttle::Throttle;
 use bytes::Bytes;
 use cortex::bigtable::{BigtableClient, BigtableOptions};
-use cortex::config::{AwsConfig, ChunkStore, CortexConfig, IndexStore, PeriodConfig, SchemaConfig};
 use cortex::dynamodb::{DynamoClient, DynamoOptions};
-use cortex::key::s3_bucket_index;
-use cortex::ChunkKey;
+use cortex::{
+    s3_bucket_index, AwsConfig, ChunkKey, ChunkStore, CortexConfig, IndexStore, PeriodConfig,
+    SchemaConfig,
+};
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;

@@ -19,7 +19,7 @@
 //!
 //! | case | found by | policy | `fail`: the reason names | `skip`: counted in |
 //! |---|---|---|---|---|
-//! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `cortex::object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
+//! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `cortex::decode_object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
 //! | unknown encoding, undecodable data section | `cortex::encoding` | policy | same | `chunks_corrupt` |
 //! | metadata repeats a label name with different values | [`base::labels::Labels::normalize`] | policy | same | `chunks_corrupt` |
 //! | a sample older than the one before it in the same chunk | [`series::check_samples`] | policy | same, with both times | `chunks_corrupt` |
@@ -45,7 +45,6 @@
 
 pub mod build;
 pub mod fetch;
-pub mod generate;
 pub mod merge;
 pub mod record;
 pub mod series;
@@ -54,7 +53,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use cortex::config::{ConfigError, CortexConfig};
+use cortex::{ConfigError, CortexConfig};
 
 pub use build::{build_plan, build_plan_with_policy, BuildContext};
 pub use fetch::{ChunkFetcher, FetchOptions};

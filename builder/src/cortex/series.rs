@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base::labels::LabelsError;
-use cortex::key::{ChunkKey, KeyError};
-use cortex::object::{decode_samples, ObjectError};
-use cortex::Sample;
+use cortex::{decode_samples, ChunkKey, KeyError, ObjectError, Sample};
 use protocol::records::SkippedInput;
 use tokio::sync::Semaphore;
 

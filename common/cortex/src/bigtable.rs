@@ -1,5 +1,5 @@
-//! A small Cloud Bigtable client: what reading (and, for tests, writing) a
-//! Cortex index or chunk table needs, over gRPC.
+//! A small Cloud Bigtable client: what reading a Cortex index or chunk
+//! table needs, over gRPC.
 //!
 //! - [`BigtableClient::list_tables`]: table discovery (admin API).
 //! - [`BigtableClient::sample_row_keys`] and [`BigtableClient::read_rows`]:
@@ -7,8 +7,9 @@
 //!   resumes after the last complete row when the stream breaks.
 //! - [`BigtableClient::fetch_chunks`]: chunk objects by external key from a
 //!   chunk table (row key = key, cell `f:c`), 100 rows per request as Cortex.
-//! - [`BigtableClient::create_table`] / [`BigtableClient::write_cells`]:
-//!   loading test data into the emulator.
+//!
+//! Creating tables and writing cells (test data for the emulator) is
+//! `cortex-testgen`'s, over [`BigtableClient::raw_channels`].
 //!
 //! `BIGTABLE_EMULATOR_HOST` selects the emulator (plaintext, no auth), as in
 //! Google's own clients; otherwise the production endpoints are used with
@@ -17,7 +18,7 @@
 //! It knows nothing about Cortex entries: turning cells into index entries
 //! is [`super::schema::parse_bigtable_cell`]'s job.
 
-pub mod limits;
+pub(crate) mod limits;
 mod proto;
 
 use std::sync::Arc;
@@ -37,29 +38,43 @@ const DATA_ENDPOINT: &str = "https://bigtable.googleapis.com";
 const ADMIN_ENDPOINT: &str = "https://bigtableadmin.googleapis.com";
 /// Rows per chunk read request (Cortex's `maxRowReads`).
 pub const CHUNK_BATCH: usize = 100;
-/// Mutations per `MutateRows` request (the API allows 100,000).
-const MUTATION_BATCH: usize = 10_000;
 /// Bigtable cells can be up to 100 MiB; the default 4 MiB would refuse large chunks.
 const MAX_MESSAGE: usize = 256 << 20;
 
 /// A Bigtable request that failed, naming the table.
 #[derive(Debug, thiserror::Error)]
 pub enum BigtableError {
+    /// The endpoint is unusable (bad URL, TLS setup).
     #[error("bigtable: cannot set up a connection to {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: String },
+    Connect {
+        /// The endpoint URL.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// No usable Google credentials or token.
     #[error("bigtable: credentials: {0}")]
     Credentials(String),
+    /// The server's answer, after retrying transient ones.
     #[error("bigtable {op} on {table}: {status} (after {attempts} attempts)")]
     Rpc {
+        /// The RPC, e.g. `ReadRows`.
         op: &'static str,
+        /// The table, `*` for instance-wide calls.
         table: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// The last gRPC status.
         status: Box<Status>,
     },
+    /// A response that breaks the API's rules.
     #[error("bigtable {op} on {table}: {reason}")]
     Protocol {
+        /// The RPC.
         op: &'static str,
+        /// The table.
         table: String,
+        /// What is wrong.
         reason: String,
     },
 }
@@ -67,16 +82,21 @@ pub enum BigtableError {
 /// Connection settings.
 #[derive(Clone, Debug)]
 pub struct BigtableOptions {
+    /// Google Cloud project ID.
     pub project: String,
+    /// Bigtable instance ID.
     pub instance: String,
     /// `host:port` of an emulator; defaults to `$BIGTABLE_EMULATOR_HOST`.
     pub emulator_host: Option<String>,
+    /// Retries of transient failures (per request; per break of a row stream).
     pub retry: RetryPolicy,
     /// Requests (reads, samples, lists) per second over this client; `None`: unlimited.
     pub requests_per_sec: Option<f64>,
 }
 
 impl BigtableOptions {
+    /// Defaults for an instance: emulator from the environment, default
+    /// retries, no rate limit.
     pub fn new(project: &str, instance: &str) -> Self {
         BigtableOptions {
             project: project.to_string(),
@@ -90,28 +110,32 @@ impl BigtableOptions {
     }
 }
 
-/// A cell to write: (row key, family, qualifier, value).
-pub type CellWrite = (Vec<u8>, String, Vec<u8>, Vec<u8>);
-
 /// One cell of a row: family, qualifier, value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cell {
+    /// Column family.
     pub family: String,
+    /// Column qualifier.
     pub qualifier: Vec<u8>,
+    /// Newest value (empty when the read stripped values).
     pub value: Vec<u8>,
 }
 
 /// A complete row, cells in the order the server sent them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// Row key.
     pub key: Vec<u8>,
+    /// The row's cells.
     pub cells: Vec<Cell>,
 }
 
 /// Rows `[start, end)`; an empty `start` is the table's start, `None` its end.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct KeyRange {
+    /// First row key, inclusive; empty: the table's first row.
     pub start: Vec<u8>,
+    /// Row key after the last row; `None`: to the table's end.
     pub end: Option<Vec<u8>>,
 }
 
@@ -244,8 +268,19 @@ impl BigtableClient {
         })
     }
 
-    fn instance_name(&self) -> String {
+    /// `projects/P/instances/I`, the parent of the instance's tables.
+    pub fn instance_name(&self) -> String {
         format!("projects/{}/instances/{}", self.project, self.instance)
+    }
+
+    /// The gRPC channels, for requests this client has no method for:
+    /// `cortex-testgen` creates tables and writes cells with them. Requests
+    /// sent this way carry no credentials, so they reach the emulator only.
+    pub fn raw_channels(&self) -> RawChannels {
+        RawChannels {
+            data: self.data.clone(),
+            admin: self.admin.clone(),
+        }
     }
 
     fn table_name(&self, table: &str) -> String {
@@ -379,30 +414,6 @@ impl BigtableClient {
         Ok(names)
     }
 
-    /// Creates a table with the given column families (test data loading).
-    pub async fn create_table(&self, table: &str, families: &[&str]) -> Result<(), BigtableError> {
-        let _: Table = self
-            .unary(
-                true,
-                "/google.bigtable.admin.v2.BigtableTableAdmin/CreateTable",
-                "CreateTable",
-                table,
-                CreateTableRequest {
-                    parent: self.instance_name(),
-                    table_id: table.to_string(),
-                    table: Some(Table {
-                        name: String::new(),
-                        column_families: families
-                            .iter()
-                            .map(|f| (f.to_string(), ColumnFamily {}))
-                            .collect(),
-                    }),
-                },
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Sampled row keys splitting the table into ranges of similar size.
     pub async fn sample_row_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, BigtableError> {
         self.retry
@@ -519,56 +530,6 @@ impl BigtableClient {
             .iter()
             .map(|k| found.get(k.as_bytes()).cloned())
             .collect())
-    }
-
-    /// Writes cells `(row, family, qualifier, value)` with timestamp 0, as
-    /// Cortex does (so a rewrite replaces the cell). For loading test data.
-    pub async fn write_cells(&self, table: &str, cells: &[CellWrite]) -> Result<(), BigtableError> {
-        for batch in cells.chunks(MUTATION_BATCH) {
-            let entries: Vec<MutateRowsEntry> = batch
-                .iter()
-                .map(|(row, family, qualifier, value)| MutateRowsEntry {
-                    row_key: row.clone(),
-                    mutations: vec![Mutation {
-                        set_cell: Some(SetCell {
-                            family_name: family.clone(),
-                            column_qualifier: qualifier.clone(),
-                            timestamp_micros: 0,
-                            value: value.clone(),
-                        }),
-                    }],
-                })
-                .collect();
-            let req = MutateRowsRequest {
-                table_name: self.table_name(table),
-                entries,
-                app_profile_id: String::new(),
-            };
-            let res = async {
-                let mut s: Streaming<MutateRowsResponse> = self
-                    .stream("/google.bigtable.v2.Bigtable/MutateRows", table, req)
-                    .await?;
-                while let Some(m) = s.message().await? {
-                    if let Some(bad) = m
-                        .entries
-                        .iter()
-                        .find(|e| e.status.as_ref().is_some_and(|s| s.code != 0))
-                    {
-                        let s = bad.status.clone().unwrap_or_default();
-                        return Err(Status::new(Code::from(s.code), s.message));
-                    }
-                }
-                Ok(())
-            }
-            .await;
-            res.map_err(|status| BigtableError::Rpc {
-                op: "MutateRows",
-                table: table.to_string(),
-                attempts: 1,
-                status: Box::new(status),
-            })?;
-        }
-        Ok(())
     }
 }
 

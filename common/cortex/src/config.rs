@@ -11,25 +11,44 @@
 
 use serde::Deserialize;
 
-const DAY_SECS: i64 = 86_400;
+use base::{DAY_MS, DAY_SECS};
 
 /// A configuration problem, naming the file's key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The YAML parser's message.
     #[error("Cortex config is not valid YAML: {0}")]
     Yaml(String),
+    /// Nothing we read is in the document.
     #[error("Cortex config has neither `schema:`/`configs:` nor `storage:`")]
     Empty,
+    /// A period's `from` is not a date.
     #[error("schema config {index}: bad `from` {value:?}: expected YYYY-MM-DD")]
-    BadDate { index: usize, value: String },
-    #[error("schema config {index}: bad {field} period {value:?}")]
-    BadPeriod {
+    BadDate {
+        /// Position of the period in `configs:`, from 0.
         index: usize,
-        field: &'static str,
+        /// The `from` as written.
         value: String,
     },
+    /// A table period is not a Prometheus duration of whole seconds.
+    #[error("schema config {index}: bad {field} period {value:?}")]
+    BadPeriod {
+        /// Position of the period in `configs:`, from 0.
+        index: usize,
+        /// `index` or `chunks`.
+        field: &'static str,
+        /// The period as written.
+        value: String,
+    },
+    /// A period Cortex itself would reject (see [`SchemaConfig::validate`]).
     #[error("schema config {index}: {reason}")]
-    Invalid { index: usize, reason: String },
+    Invalid {
+        /// Position of the period in `configs:`, from 0.
+        index: usize,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// `configs:` is empty or missing.
     #[error("schema has no period configs")]
     NoPeriods,
 }
@@ -37,8 +56,11 @@ pub enum ConfigError {
 /// Schema versions; only v9–v11 (daily buckets) can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaVersion {
+    /// Daily buckets, no row shards.
     V9,
+    /// Daily buckets, row shards.
     V10,
+    /// As v10, plus series→label-names entries.
     V11,
     /// Any other version (v1–v6 hourly buckets, typos): kept, not readable.
     Unsupported(String),
@@ -53,6 +75,7 @@ impl SchemaVersion {
             other => SchemaVersion::Unsupported(other.to_string()),
         }
     }
+    /// Whether we can read indexes of this version (v9–v11).
     pub fn is_supported(&self) -> bool {
         !matches!(self, SchemaVersion::Unsupported(_))
     }
@@ -72,13 +95,18 @@ pub enum BigtableLayout {
 /// Where the index lives (`store`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexStore {
+    /// Bigtable (`gcp`, `bigtable`, `gcp-columnkey`, `bigtable-hashed`).
     Bigtable(BigtableLayout),
+    /// DynamoDB (`aws`, `aws-dynamo`).
     DynamoDb,
+    /// Cassandra: recognised so it can be refused by name; not readable.
     Cassandra,
+    /// Any other `store` value, as written.
     Other(String),
 }
 
 impl IndexStore {
+    /// Cortex's `store` names; unknown ones become [`IndexStore::Other`].
     pub fn parse(s: &str) -> Self {
         match s {
             "gcp" => IndexStore::Bigtable(BigtableLayout::Gcp),
@@ -94,11 +122,15 @@ impl IndexStore {
 /// Where chunk objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkStore {
+    /// Google Cloud Storage (`gcs`).
     Gcs,
+    /// S3 (`s3`, `aws`).
     S3,
+    /// A local directory (`filesystem`).
     Filesystem,
     /// Chunks in the index store's own chunk tables (Bigtable, DynamoDB, Cassandra).
     IndexStore(IndexStore),
+    /// Any other store name, as written.
     Other(String),
 }
 
@@ -106,7 +138,9 @@ pub enum ChunkStore {
 /// `prefix` when the period is 0.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeriodicTableConfig {
+    /// Table name prefix, e.g. `index_`.
     pub prefix: String,
+    /// Seconds each table covers; 0: one table named `prefix`.
     pub period_secs: i64,
 }
 
@@ -145,20 +179,26 @@ impl PeriodicTableConfig {
 pub struct PeriodConfig {
     /// First day of the period, as a day index (unix days).
     pub from_day: i64,
+    /// The index store name as written (see [`IndexStore::parse`]).
     pub store: String,
     /// Empty means "the index store".
     pub object_store: String,
+    /// Index schema version.
     pub schema: SchemaVersion,
+    /// Index tables.
     pub index: PeriodicTableConfig,
+    /// Chunk tables, when chunks live in the index store.
     pub chunks: PeriodicTableConfig,
     /// Defaulted as Cortex does: 16 for v10+, 0 for v9 and older.
     pub row_shards: u32,
 }
 
 impl PeriodConfig {
+    /// Start of the period in ms since the epoch.
     pub fn from_ms(&self) -> i64 {
         self.from_day * DAY_SECS * 1000
     }
+    /// Where the period's index lives.
     pub fn index_store(&self) -> IndexStore {
         IndexStore::parse(&self.store)
     }
@@ -181,6 +221,7 @@ impl PeriodConfig {
             },
         }
     }
+    /// The index table holding entries of time `t_ms`.
     pub fn index_table_for(&self, t_ms: i64) -> String {
         self.index.table_for(t_ms)
     }
@@ -193,6 +234,7 @@ impl PeriodConfig {
 /// The `configs:` list, sorted by `from` as Cortex requires.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SchemaConfig {
+    /// Periods, oldest first.
     pub configs: Vec<PeriodConfig>,
 }
 
@@ -253,13 +295,17 @@ impl SchemaConfig {
     }
 }
 
+/// `storage.bigtable`: the instance holding index (and maybe chunk) tables.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct BigtableConfig {
+    /// Google Cloud project ID.
     pub project: String,
+    /// Bigtable instance ID.
     pub instance: String,
 }
 
+/// `storage.aws.dynamodb`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct DynamoDbConfig {
@@ -267,26 +313,33 @@ pub struct DynamoDbConfig {
     pub dynamodb_url: Option<String>,
 }
 
+/// `storage.aws`: DynamoDB for the index, S3 for chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct AwsConfig {
+    /// Where the DynamoDB tables are.
     pub dynamodb: DynamoDbConfig,
     /// `s3://region/bucket` or an http(s) URL whose path is the bucket.
     pub s3: Option<String>,
+    /// Path-style S3 URLs (`endpoint/bucket/key`), for S3-compatible stores.
     pub s3forcepathstyle: bool,
-    /// Comma-separated buckets; chunks spread by [`super::key::s3_bucket_index`].
+    /// Comma-separated buckets; chunks spread by [`crate::s3_bucket_index`].
     pub bucketnames: Option<String>,
 }
 
+/// `storage.gcs`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct GcsConfig {
+    /// The bucket holding chunk objects.
     pub bucket_name: String,
 }
 
+/// `storage.filesystem`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct FilesystemConfig {
+    /// The directory holding chunk objects (file names: [`crate::filesystem_file_name`]).
     pub directory: String,
 }
 
@@ -294,10 +347,15 @@ pub struct FilesystemConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct StorageConfig {
+    /// `storage.engine` (`chunks` or `blocks`) as written; informational.
     pub engine: Option<String>,
+    /// `storage.bigtable`.
     pub bigtable: Option<BigtableConfig>,
+    /// `storage.aws`.
     pub aws: Option<AwsConfig>,
+    /// `storage.gcs`.
     pub gcs: Option<GcsConfig>,
+    /// `storage.filesystem`.
     pub filesystem: Option<FilesystemConfig>,
 }
 
@@ -325,7 +383,9 @@ impl AwsConfig {
 /// Everything we take from the user's Cortex YAML.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CortexConfig {
+    /// Schema periods (`schema.configs` or a bare `configs`).
     pub schema: SchemaConfig,
+    /// Store locations (`storage`).
     pub storage: StorageConfig,
 }
 
@@ -451,7 +511,7 @@ fn convert_period(index: usize, p: RawPeriod) -> Result<PeriodConfig, ConfigErro
 }
 
 /// `YYYY-MM-DD` (UTC) to a unix day index.
-pub fn parse_day(s: &str) -> Option<i64> {
+pub(crate) fn parse_day(s: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
     Some((d - epoch).num_days())
@@ -459,7 +519,7 @@ pub fn parse_day(s: &str) -> Option<i64> {
 
 /// A Prometheus `model.Duration` (`168h`, `1w`, `7d`, `1h30m`, `0s`) in
 /// whole seconds; sub-second parts must sum to whole seconds.
-pub fn parse_duration_secs(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration_secs(s: &str) -> Option<i64> {
     if s == "0" {
         return Some(0);
     }
@@ -478,9 +538,9 @@ pub fn parse_duration_secs(s: &str) -> Option<i64> {
             "s" => 1000,
             "m" => 60_000,
             "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
+            "d" => DAY_MS,
+            "w" => 7 * DAY_MS,
+            "y" => 365 * DAY_MS,
             _ => return None,
         };
         rest = &rest[unit_len..];

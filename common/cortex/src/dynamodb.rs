@@ -5,8 +5,9 @@
 //!   (`h` and `r` only), page by page.
 //! - [`DynamoClient::fetch_chunks`]: chunk objects by external key from a
 //!   chunk table (hash `h` = key, range `r` = `c`, value attribute `c`).
-//! - [`DynamoClient::create_index_table`] / [`DynamoClient::put_items`]:
-//!   loading test data.
+//!
+//! Creating tables and writing items (test data) is `cortex-testgen`'s,
+//! over [`DynamoClient::sdk_client`].
 //!
 //! Where to connect comes from Cortex's `dynamodb_url` (see
 //! [`DynamoEndpoint::parse`]) or, failing that, the usual AWS environment
@@ -22,10 +23,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    PutRequest, ScalarAttributeType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 
 use super::bigtable::limits::{RateLimiter, RetryPolicy};
@@ -33,26 +31,40 @@ use base::retry::Backoff;
 
 /// Keys per `BatchGetItem` (the API's limit).
 const GET_BATCH: usize = 100;
-/// Items per `BatchWriteItem` (the API's limit).
-const WRITE_BATCH: usize = 25;
+/// Range key of every item of a chunk table (one item per chunk, hash = key).
 const RANGE_VALUE_CHUNK: &[u8] = b"c";
 
 /// A DynamoDB request that failed, naming the table.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
+    /// Cortex's `dynamodb_url` is not usable.
     #[error("dynamodb_url {url:?}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("dynamodb {op} on {table}: {reason}")]
-    Request {
-        op: &'static str,
-        table: String,
+    Url {
+        /// The URL, password redacted.
+        url: String,
+        /// Why.
         reason: String,
     },
+    /// A request failed (after the SDK's retries).
+    #[error("dynamodb {op} on {table}: {reason}")]
+    Request {
+        /// The API call, e.g. `Scan`.
+        op: &'static str,
+        /// The table, `*` for account-wide calls.
+        table: String,
+        /// The SDK's error with its context.
+        reason: String,
+    },
+    /// A batch call kept returning unprocessed keys or items.
     #[error("dynamodb {op} on {table}: {reason} still unprocessed after {attempts} attempts")]
     Unprocessed {
+        /// The API call.
         op: &'static str,
+        /// The table.
         table: String,
+        /// `keys` or `items`.
         reason: String,
+        /// Attempts made, the first included.
         attempts: u32,
     },
 }
@@ -62,6 +74,7 @@ pub enum DynamoError {
 pub struct DynamoEndpoint {
     /// `None`: the AWS endpoint of the region (or `AWS_ENDPOINT_URL`).
     pub endpoint: Option<String>,
+    /// `None`: from the AWS environment, else `us-east-1`.
     pub region: Option<String>,
     /// Static credentials from the URL's user info.
     pub key: Option<(String, String)>,
@@ -136,13 +149,11 @@ fn percent_decode(s: &str) -> String {
 pub struct DynamoOptions {
     /// Cortex's `dynamodb_url`; `None`: the AWS environment alone.
     pub url: Option<String>,
+    /// Retries of failed requests (by the SDK) and of unprocessed batch items.
     pub retry: RetryPolicy,
     /// Requests per second over this client; `None`: unlimited.
     pub requests_per_sec: Option<f64>,
 }
-
-/// An item to write: (`h`, `r`, `c` or none).
-pub type ItemWrite = (String, Vec<u8>, Option<Vec<u8>>);
 
 /// One page of a scan segment: `(h, r)` of each item.
 pub type ScanPage = Vec<(String, Vec<u8>)>;
@@ -156,6 +167,7 @@ pub struct DynamoClient {
 }
 
 impl DynamoClient {
+    /// Loads the AWS configuration for `opts`; sends nothing yet.
     pub async fn connect(opts: &DynamoOptions) -> Result<Self, DynamoError> {
         let ep = match &opts.url {
             Some(u) if !u.is_empty() => DynamoEndpoint::parse(u)?,
@@ -241,90 +253,10 @@ impl DynamoClient {
         Ok(names)
     }
 
-    /// Creates a table with Cortex's key schema (`h` string hash key, `r`
-    /// binary range key), on demand billing. For loading test data.
-    pub async fn create_index_table(&self, table: &str) -> Result<(), DynamoError> {
-        let attr = |name: &str, t| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(t)
-                .build()
-                .map_err(|e| Self::err("CreateTable", table, e))
-        };
-        let key = |name: &str, t| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(t)
-                .build()
-                .map_err(|e| Self::err("CreateTable", table, e))
-        };
-        self.client
-            .create_table()
-            .table_name(table)
-            .attribute_definitions(attr("h", ScalarAttributeType::S)?)
-            .attribute_definitions(attr("r", ScalarAttributeType::B)?)
-            .key_schema(key("h", KeyType::Hash)?)
-            .key_schema(key("r", KeyType::Range)?)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| Self::err("CreateTable", table, e))?;
-        Ok(())
-    }
-
-    /// Writes items `(h, r, c)` (`c` omitted when `None`, as Cortex does for
-    /// empty values). For loading test data.
-    pub async fn put_items(&self, table: &str, items: &[ItemWrite]) -> Result<(), DynamoError> {
-        // A batch may not name one key twice; a later write of a key wins,
-        // as it would with single puts.
-        let mut last: HashMap<(&str, &[u8]), usize> = HashMap::with_capacity(items.len());
-        for (i, (h, r, _)) in items.iter().enumerate() {
-            last.insert((h.as_str(), r.as_slice()), i);
-        }
-        let unique: Vec<&ItemWrite> = items
-            .iter()
-            .enumerate()
-            .filter(|(i, (h, r, _))| last.get(&(h.as_str(), r.as_slice())) == Some(i))
-            .map(|(_, item)| item)
-            .collect();
-        for batch in unique.chunks(WRITE_BATCH) {
-            let mut requests = Vec::with_capacity(batch.len());
-            for (h, r, c) in batch.iter().copied() {
-                let mut put = PutRequest::builder()
-                    .item("h", AttributeValue::S(h.clone()))
-                    .item("r", AttributeValue::B(Blob::new(r.clone())));
-                if let Some(c) = c {
-                    put = put.item("c", AttributeValue::B(Blob::new(c.clone())));
-                }
-                let put = put
-                    .build()
-                    .map_err(|e| Self::err("BatchWriteItem", table, e))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = HashMap::from([(table.to_string(), requests)]);
-            let mut backoff = Backoff::new(self.retry);
-            while !pending.is_empty() {
-                self.limiter.acquire().await;
-                let resp = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| Self::err("BatchWriteItem", table, e))?;
-                pending = resp.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                if !pending.is_empty() && !backoff.wait().await {
-                    return Err(DynamoError::Unprocessed {
-                        op: "BatchWriteItem",
-                        table: table.to_string(),
-                        reason: "items".into(),
-                        attempts: backoff.attempt(),
-                    });
-                }
-            }
-        }
-        Ok(())
+    /// The SDK client, for requests this client has no method for:
+    /// `cortex-testgen` creates tables and writes items with it.
+    pub fn sdk_client(&self) -> &Client {
+        &self.client
     }
 
     /// Reads one segment of a parallel scan of `table`.

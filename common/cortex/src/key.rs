@@ -7,7 +7,7 @@
 //! formats both forms and maps a key to its object name in each backend.
 //!
 //! It does not fetch anything: the backends that read objects live with the
-//! builder, and decoding an object is [`super::object`]'s job.
+//! builder, and decoding an object is [`crate::decode_object`]'s job.
 
 use std::fmt;
 
@@ -16,14 +16,23 @@ use base64::Engine as _;
 /// Why a chunk ID from a plan or index cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Not a chunk ID in either form.
     #[error("invalid chunk ID {id:?}: {reason}")]
-    Invalid { id: String, reason: &'static str },
+    Invalid {
+        /// The ID as found.
+        id: String,
+        /// What part is wrong.
+        reason: &'static str,
+    },
     /// Cortex calls this "wrong chunk metadata": the ID names another tenant
     /// than the plan it was found in.
     #[error("chunk ID {id:?} belongs to user {found:?}, expected {expected:?}")]
     WrongUser {
+        /// The ID as found.
         id: String,
+        /// The plan's user.
         expected: String,
+        /// The user the ID names.
         found: String,
     },
 }
@@ -31,7 +40,9 @@ pub enum KeyError {
 /// A parsed chunk ID: the identity of one chunk object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChunkKey {
+    /// Tenant (Cortex's `userID`).
     pub user: String,
+    /// The series' label fingerprint as Cortex computed it.
     pub fingerprint: u64,
     /// First sample time, ms since the epoch.
     pub from: i64,
@@ -165,7 +176,7 @@ pub fn external_key_from_filesystem_name(name: &str) -> Option<String> {
 }
 
 /// 32-bit FNV-1a, as Go's `hash/fnv.New32a`.
-pub fn fnv32a(data: &[u8]) -> u32 {
+fn fnv32a(data: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for &b in data {
         h ^= u32::from(b);

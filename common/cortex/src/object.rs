@@ -8,8 +8,9 @@
 //! accepted, as Cortex does. The CRC-32C of the whole object is the last part
 //! of the chunk ID; there is no checksum inside the object.
 //!
-//! The encoder writes objects the way Cortex 1.x did (jsoniter field order
-//! and escaping, Go's snappy framing), for test data. Nothing here fetches.
+//! Only reading: objects are written, for test data, by `cortex-testgen`
+//! (which needs Go's snappy encoder to reproduce Cortex's bytes). Nothing
+//! here fetches.
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -17,15 +18,18 @@ use serde::Deserialize;
 use super::encoding::{self, Encoding, EncodingError, Sample};
 use super::key::ChunkKey;
 use super::snappy_frame;
-use base::labels::{Labels, LabelsError};
+use base::{Labels, LabelsError};
 
 /// The metadata of a chunk object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkMetadata {
+    /// The series' label fingerprint as Cortex computed it.
     pub fingerprint: u64,
+    /// Tenant (`userID`).
     pub user_id: String,
-    /// ms since the epoch; JSON carries decimal seconds.
+    /// First sample time, ms since the epoch; JSON carries decimal seconds.
     pub from: i64,
+    /// Last sample time (inclusive), ms since the epoch.
     pub through: i64,
     /// Label pairs as stored: duplicates kept, order as in the JSON.
     pub metric: Vec<(String, String)>,
@@ -36,37 +40,67 @@ pub struct ChunkMetadata {
 /// A decoded chunk object: metadata and the raw data section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkObject {
+    /// The decoded metadata JSON.
     pub meta: ChunkMetadata,
+    /// The data section, in the encoding `meta.encoding` names.
     pub data: Vec<u8>,
 }
 
 /// What is wrong with a chunk object (without saying which one).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ObjectErrorKind {
+    /// The CRC-32C of the bytes is not the one in the chunk ID.
     #[error("invalid chunk checksum: key says {expected:08x}, object has {actual:08x}")]
-    Checksum { expected: u32, actual: u32 },
+    Checksum {
+        /// From the chunk ID.
+        expected: u32,
+        /// Of the fetched bytes.
+        actual: u32,
+    },
+    /// The object ends inside the named part.
     #[error("object truncated: {0}")]
     Truncated(&'static str),
+    /// The snappy-framed metadata does not decode.
     #[error("metadata snappy stream: {0}")]
     Snappy(String),
+    /// The metadata is not the JSON object Cortex writes.
     #[error("metadata JSON: {0}")]
     Json(String),
+    /// The metadata length word matches neither length convention.
     #[error(
         "chunk metadata wrong length: length word says {declared}, metadata took {read} bytes"
     )]
-    MetadataLength { declared: u32, read: usize },
+    MetadataLength {
+        /// The length word.
+        declared: u32,
+        /// Bytes the frames took.
+        read: usize,
+    },
+    /// The data length word is not the number of bytes after it.
     #[error("chunk data wrong length: length word says {declared}, {remaining} bytes follow")]
-    DataLength { declared: u32, remaining: usize },
+    DataLength {
+        /// The length word.
+        declared: u32,
+        /// Bytes after it.
+        remaining: usize,
+    },
+    /// An `encoding` number Cortex never registered.
     #[error("unknown chunk encoding {0}")]
     UnknownEncoding(u64),
+    /// The metadata names another chunk than the key.
     #[error("wrong chunk metadata: {field} is {object} in the object, {key} in the key")]
     WrongMetadata {
+        /// `user`, `fingerprint`, `from` or `through`.
         field: &'static str,
+        /// The value in the chunk ID.
         key: String,
+        /// The value in the metadata.
         object: String,
     },
+    /// The data section does not decode.
     #[error(transparent)]
     Encoding(#[from] EncodingError),
+    /// The metadata's labels cannot be normalised.
     #[error("labels: {0}")]
     Labels(#[from] LabelsError),
 }
@@ -75,7 +109,9 @@ pub enum ObjectErrorKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("chunk {key}: {kind}")]
 pub struct ObjectError {
+    /// The chunk's external key.
     pub key: String,
+    /// What is wrong.
     pub kind: ObjectErrorKind,
 }
 
@@ -304,7 +340,9 @@ impl<'de> Deserialize<'de> for Pairs {
 
 /// Appends `s` as jsoniter's `WriteString` does with HTML escaping off:
 /// only `"`, `\` and bytes below 0x20 are escaped; other bytes go raw.
-pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
+/// Cortex writes label names (v11 index entries) and chunk metadata this
+/// way; public for `cortex-testgen`, which writes the metadata.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     for &b in s.as_bytes() {
         match b {
@@ -323,62 +361,3 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
     }
     out.push(b'"');
 }
-
-/// Cortex's `encodeModelTime`: seconds, then `.` and 3 digits if ms ≠ 0.
-fn write_time(out: &mut Vec<u8>, t: i64) {
-    if t < 0 {
-        out.push(b'-');
-    }
-    let t = t.unsigned_abs();
-    out.extend_from_slice((t / 1000).to_string().as_bytes());
-    match t % 1000 {
-        0 => {}
-        ms => out.extend_from_slice(format!(".{ms:03}").as_bytes()),
-    }
-}
-
-/// The metadata JSON exactly as Cortex writes it (`json.NewEncoder(w).Encode`
-/// with jsoniter's fastest config), newline included. Labels are written in
-/// the given order; Cortex's are sorted.
-pub fn metadata_json(meta: &ChunkMetadata) -> Vec<u8> {
-    let mut j = Vec::with_capacity(256);
-    j.extend_from_slice(format!("{{\"fingerprint\":{},\"userID\":", meta.fingerprint).as_bytes());
-    write_json_string(&mut j, &meta.user_id);
-    j.extend_from_slice(b",\"from\":");
-    write_time(&mut j, meta.from);
-    j.extend_from_slice(b",\"through\":");
-    write_time(&mut j, meta.through);
-    j.extend_from_slice(b",\"metric\":{");
-    for (i, (n, v)) in meta.metric.iter().enumerate() {
-        if i > 0 {
-            j.push(b',');
-        }
-        write_json_string(&mut j, n);
-        j.push(b':');
-        write_json_string(&mut j, v);
-    }
-    j.extend_from_slice(format!("}},\"encoding\":{}}}\n", meta.encoding.id()).as_bytes());
-    j
-}
-
-/// Encodes a chunk object as Cortex's `Chunk.Encode` does; returns the
-/// object and its key (with the CRC-32C checksum).
-pub fn encode_object(meta: &ChunkMetadata, data: &[u8]) -> (ChunkKey, Vec<u8>) {
-    let mut out = vec![0u8; 4];
-    snappy_frame::encode_go(&metadata_json(meta), &mut out);
-    let meta_len = out.len() as u32;
-    out[..4].copy_from_slice(&meta_len.to_be_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    let key = ChunkKey {
-        user: meta.user_id.clone(),
-        fingerprint: meta.fingerprint,
-        from: meta.from,
-        through: meta.through,
-        checksum: Some(crc32c::crc32c(&out)),
-    };
-    (key, out)
-}
-
-#[cfg(test)]
-mod tests;

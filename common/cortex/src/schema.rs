@@ -10,30 +10,43 @@
 //!
 //! It does not read any store.
 
+use base::DAY_MS;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::config::{BigtableLayout, PeriodConfig, SchemaVersion};
 use super::object::write_json_string;
 
+/// The label holding the metric name, indexed apart from the others.
 pub const METRIC_NAME: &str = "__name__";
-const DAY_MS: i64 = 86_400_000;
 
-/// Range-value type markers (the byte before the final `\0`).
+// Range-value type markers: the byte before a range value's final `\0`.
+/// Series→chunk entries.
 pub const CHUNK_TIME_RANGE_KEY_V3: u8 = b'3';
+/// Metric→series entries.
 pub const SERIES_RANGE_KEY_V1: u8 = b'7';
+/// Metric+label→series entries.
 pub const LABEL_SERIES_RANGE_KEY_V1: u8 = b'8';
+/// Series→label-names entries (v11).
 pub const LABEL_NAMES_RANGE_KEY_V1: u8 = b'9';
 
 /// Why index entries cannot be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
+    /// A schema version other than v9–v11, as written.
     #[error("schema {0:?} is not supported (only v9, v10, v11)")]
     Unsupported(String),
+    /// A v10/v11 period with `row_shards: 0`; names the version.
     #[error("schema {0} needs row_shards > 0")]
     NoRowShards(&'static str),
+    /// A series→chunk entry that does not parse.
     #[error("series-to-chunk entry with hash value {hash:?}: {reason}")]
-    BadSeriesChunkEntry { hash: String, reason: &'static str },
+    BadSeriesChunkEntry {
+        /// The entry's hash value.
+        hash: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 /// Go's `strconv.Quote`, used inside Cortex's `labelsString`.
@@ -158,14 +171,19 @@ pub fn decode_range_key(range: &[u8]) -> Option<(Vec<&[u8]>, u8)> {
 /// What an index entry is, by its range-value suffix (the scanner's order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// Metric name → series ID.
     MetricToSeries,
+    /// Metric name and label value → series ID.
     MetricLabelToSeries,
+    /// Series ID → its label names (v11).
     SeriesToLabelNames,
+    /// Series ID → chunk ID: what plans are made of.
     SeriesToChunk,
     /// Anything else: the last two bytes, as Cortex's `unknown-<hex>` metric label.
     Unknown([u8; 2]),
 }
 
+/// The kind of the entry with range value `range`.
 pub fn classify(range: &[u8]) -> EntryKind {
     match range {
         [.., 0, SERIES_RANGE_KEY_V1, 0] => EntryKind::MetricToSeries,
@@ -181,9 +199,13 @@ pub fn classify(range: &[u8]) -> EntryKind {
 /// A series→chunk entry, parsed as Cortex's scanner does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesChunkEntry {
+    /// Tenant.
     pub user: String,
+    /// The daily bucket, unix days.
     pub day_index: i32,
+    /// The series ID ([`series_id`]).
     pub series_id: String,
+    /// The chunk's external key.
     pub chunk_id: String,
 }
 
@@ -223,19 +245,26 @@ pub fn parse_series_chunk_entry(hash: &str, range: &[u8]) -> Result<SeriesChunkE
 /// One index entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IndexEntry {
+    /// The index table (see [`crate::PeriodConfig::index_table_for`]).
     pub table: String,
+    /// Hash value: the row (DynamoDB hash key).
     pub hash: String,
+    /// Range value: the column (DynamoDB range key).
     pub range: Vec<u8>,
+    /// Cell value; empty for most entries.
     pub value: Vec<u8>,
 }
 
 /// A day bucket a chunk is indexed in (`dailyBuckets`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
+    /// The day, unix days.
     pub day_index: i64,
-    /// ms of the chunk's from/through relative to the day start, clamped.
+    /// ms of the chunk's from relative to the day start, clamped to the day.
     pub from: u32,
+    /// ms of the chunk's through relative to the day start, clamped to the day.
     pub through: u32,
+    /// The index table of the day.
     pub table: String,
     /// `<user>:d<day>`.
     pub hash_key: String,
@@ -248,8 +277,8 @@ pub fn daily_buckets(
     from_ms: i64,
     through_ms: i64,
 ) -> Vec<Bucket> {
-    let first = from_ms.div_euclid(1000).div_euclid(86_400);
-    let last = through_ms.div_euclid(1000).div_euclid(86_400);
+    let first = from_ms.div_euclid(DAY_MS);
+    let last = through_ms.div_euclid(DAY_MS);
     (first..=last)
         .map(|i| Bucket {
             day_index: i,
@@ -354,7 +383,7 @@ pub fn chunk_entries(
 
 /// `HashPrefix`: 16 hex digits of the little-endian FNV-1a 64 of the hash.
 pub fn hash_prefix(hash: &str) -> String {
-    let h = base::hash::fnv1a64(hash.as_bytes());
+    let h = base::fnv1a64(hash.as_bytes());
     h.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 

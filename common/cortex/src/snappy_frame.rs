@@ -1,12 +1,11 @@
 //! The snappy framing format around chunk metadata, read the way Go's
-//! `snappy.Reader` reads it and written the way `snappy.NewBufferedWriter`
-//! writes it.
+//! `snappy.Reader` reads it.
 //!
 //! Reading must report how many framed bytes were consumed (Cortex checks
 //! the metadata length word against it) and must stop once the JSON value is
 //! complete, because the data length word follows the frames directly; a
-//! general-purpose frame decoder would read on into it. Writing matters for
-//! test data: the chunk ID's checksum covers these bytes.
+//! general-purpose frame decoder would read on into it. Writing (byte-exact
+//! as Go's `snappy.NewBufferedWriter`, for test data) is `cortex-testgen`'s.
 
 const STREAM_ID: &[u8; 10] = b"\xff\x06\x00\x00sNaPpY";
 const MAX_BLOCK: usize = 65536;
@@ -81,36 +80,27 @@ pub(crate) fn decode_until(
     }
 }
 
-/// Appends `data` framed as Go's buffered snappy writer does on `Close`: the
-/// stream identifier, then one frame per 64 KiB block, compressed unless
-/// compression saves less than 1/8.
-pub(crate) fn encode_go(data: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(STREAM_ID);
-    for block in data.chunks(MAX_BLOCK) {
-        let compressed = super::snappy_go::compress(block);
-        let crc = masked_crc(block).to_le_bytes();
-        let (kind, body) = if compressed.len() >= block.len() - block.len() / 8 {
-            (0x01u8, block)
-        } else {
-            (0x00u8, &compressed[..])
-        };
-        let len = (body.len() + 4) as u32;
-        out.push(kind);
-        out.extend_from_slice(&len.to_le_bytes()[..3]);
-        out.extend_from_slice(&crc);
-        out.extend_from_slice(body);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A frame of `kind` holding `block` (compressed already when kind 0).
+    fn frame(kind: u8, block: &[u8], body: &[u8], out: &mut Vec<u8>) {
+        out.push(kind);
+        out.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes()[..3]);
+        out.extend_from_slice(&masked_crc(block).to_le_bytes());
+        out.extend_from_slice(body);
+    }
+
     #[test]
     fn round_trip_and_consumed_length() {
         let data = b"{\"a\":1}\n".repeat(20);
-        let mut framed = Vec::new();
-        encode_go(&data, &mut framed);
+        let (head, tail) = data.split_at(50);
+        let mut framed = STREAM_ID.to_vec();
+        // One compressed and one stored frame: Go writes either, by size.
+        let compressed = snap::raw::Encoder::new().compress_vec(head).unwrap();
+        frame(0x00, head, &compressed, &mut framed);
+        frame(0x01, tail, tail, &mut framed);
         let n = framed.len();
         framed.extend_from_slice(&[0, 0, 0, 9]);
         let (out, used) = decode_until(&framed, |b| b.len() >= data.len()).unwrap();

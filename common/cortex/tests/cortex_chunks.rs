@@ -7,8 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cortex::encoding::{self, Encoding};
-use cortex::key::{external_key_from_filesystem_name, ChunkKey};
-use cortex::object::{decode_samples, encode_object};
+use cortex::{decode_samples, external_key_from_filesystem_name, ChunkKey};
+use cortex_testgen::encode_object;
 
 type SeriesKey = (String, Vec<(String, String)>);
 

@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use cortex::config::{CortexConfig, IndexStore};
-use cortex::key::{external_key_from_filesystem_name, ChunkKey};
-use cortex::object::decode_object;
+use cortex::{decode_object, external_key_from_filesystem_name, ChunkKey, CortexConfig, IndexStore};
 use cortex::schema::{
     bigtable_cell, chunk_entries, classify, parse_bigtable_cell, parse_series_chunk_entry,
     series_id, EntryKind,

@@ -32,9 +32,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cortex::bigtable::{BigtableClient, BigtableOptions, KeyRange};
-use cortex::config::IndexStore;
 use cortex::dynamodb::{DynamoClient, DynamoOptions};
-use cortex::CortexConfig;
+use cortex::{CortexConfig, IndexStore};
 use futures::StreamExt;
 use protocol::names::{join_prefix, SCANNED_PREFIX};
 use protocol::tenant::TenantFilter;

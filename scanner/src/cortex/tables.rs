@@ -6,7 +6,7 @@
 //! newest-first limit. Pure functions over names, so they are tested
 //! without a store.
 
-use cortex::config::{IndexStore, SchemaConfig};
+use cortex::{IndexStore, SchemaConfig};
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -9,10 +9,11 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use cortex::bigtable::{BigtableClient, BigtableOptions, CellWrite};
-use cortex::config::BigtableLayout;
-use cortex::dynamodb::{DynamoClient, DynamoOptions, ItemWrite};
+use cortex::bigtable::{BigtableClient, BigtableOptions};
+use cortex::dynamodb::{DynamoClient, DynamoOptions};
 use cortex::schema::{bigtable_cell, IndexEntry};
+use cortex::BigtableLayout;
+use cortex_testgen::{BigtableLoad, CellWrite, DynamoLoad, ItemWrite};
 use protocol::bucket::Bucket;
 use protocol::names::PlanCompression;
 use protocol::plan::{PlanEntry, PlanReader};

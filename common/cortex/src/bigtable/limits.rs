@@ -11,15 +11,15 @@ pub(crate) use base::retry::RetryPolicy;
 
 /// Spaces requests evenly at a maximum rate; `None` rate means unlimited.
 #[derive(Debug)]
-pub struct RateLimiter(Throttle);
+pub(crate) struct RateLimiter(Throttle);
 
 impl RateLimiter {
-    pub fn new(requests_per_sec: Option<f64>) -> Self {
+    pub(crate) fn new(requests_per_sec: Option<f64>) -> Self {
         RateLimiter(Throttle::new(requests_per_sec, None))
     }
 
     /// Waits for this request's slot.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         self.0.request().await;
     }
 }

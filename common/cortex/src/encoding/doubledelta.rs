@@ -231,10 +231,12 @@ impl DoubleDeltaChunk {
         &self.buf[..self.used]
     }
 
+    /// Samples in the chunk.
     pub fn len(&self) -> usize {
         sample_count(self.c())
     }
 
+    /// Whether the chunk holds no sample.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

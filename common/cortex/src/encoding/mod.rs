@@ -25,10 +25,15 @@ pub const CHUNK_LEN: usize = 1024;
 /// A chunk encoding as numbered in the chunk metadata's `encoding` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Encoding {
+    /// 0: Prometheus 1.x delta; never written by Cortex, read as DoubleDelta.
     Delta,
+    /// 1: Prometheus 1.x double-delta.
     DoubleDelta,
+    /// 2: Prometheus 1.x varbit.
     Varbit,
+    /// 3: a list of Prometheus XOR chunks (Cortex's default).
     Bigchunk,
+    /// 4: one Prometheus XOR chunk.
     PrometheusXorChunk,
 }
 
@@ -46,6 +51,7 @@ impl Encoding {
         })
     }
 
+    /// The number written in chunk metadata.
     pub fn id(self) -> u8 {
         match self {
             Encoding::Delta => 0,
@@ -87,13 +93,23 @@ impl fmt::Display for Encoding {
 /// Why a data section cannot be decoded. The caller adds the chunk key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EncodingError {
+    /// The data section is malformed.
     #[error("{encoding} data: {reason}")]
-    Invalid { encoding: Encoding, reason: String },
+    Invalid {
+        /// The encoding being decoded.
+        encoding: Encoding,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An XOR chunk inside a Bigchunk or PrometheusXorChunk section is bad.
     #[error("{encoding} data: sub-chunk {index}: {source}")]
     Xor {
+        /// The encoding being decoded.
         encoding: Encoding,
+        /// Position of the XOR chunk in the section, from 0.
         index: usize,
-        source: tsdb::xor::ChunkError,
+        /// The XOR decoder's error.
+        source: tsdb::ChunkError,
     },
 }
 

@@ -400,6 +400,7 @@ impl VarbitChunk {
         self.0 .0.to_vec()
     }
 
+    /// The samples appended so far, decoded back.
     pub fn samples(&self) -> Result<Vec<Sample>, EncodingError> {
         read_samples(&self.0)
     }

@@ -7,7 +7,9 @@
 //! against the fixtures), we follow Go's greedy matcher: hash table of 2^8 to
 //! 2^14 entries sized by the input, skip heuristic of one extra byte per 32
 //! misses, and Go's literal and copy tag choices. Only test data is written
-//! with it; speed is no concern.
+//! with it; speed is no concern. Product code never writes Cortex objects
+//! (plans and staged files use the `snap` crate's framing, which need not
+//! match Go's bytes), so this lives here, not in `cortex`.
 
 const MAX_BLOCK: usize = 65536;
 const INPUT_MARGIN: usize = 16 - 1;
@@ -126,12 +128,7 @@ fn encode_block(dst: &mut Vec<u8>, src: &[u8]) {
 /// Compresses `src` into one snappy block, byte-identical to Go's `Encode`.
 pub(crate) fn compress(src: &[u8]) -> Vec<u8> {
     let mut dst = Vec::with_capacity(32 + src.len() + src.len() / 6);
-    let mut n = src.len() as u64;
-    while n >= 0x80 {
-        dst.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    dst.push(n as u8);
+    base::codec::put_uvarint(&mut dst, src.len() as u64);
     for p in src.chunks(MAX_BLOCK) {
         if p.len() < MIN_NON_LITERAL_BLOCK {
             emit_literal(&mut dst, p);

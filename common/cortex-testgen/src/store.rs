@@ -21,24 +21,26 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use base::labels::{Labels, LabelsError};
-use cortex::encoding::{self, Encoding, EncodingError, Sample};
-use cortex::object::{encode_object, ChunkMetadata};
+use base::{Labels, LabelsError, DAY_MS};
+use cortex::{encoding, ChunkMetadata, Encoding, EncodingError, Sample};
 use protocol::names::{day_to_date, scan_complete_key, PlanId};
 use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
 
-const DAY_MS: i64 = 86_400_000;
+use crate::object::encode_object;
 
 /// What to generate. Every series covers all `days` (plus a few samples on
 /// each side) at `step_ms`.
 #[derive(Clone, Debug)]
 pub struct GenOptions {
+    /// Tenants, named `tenant-0`, `tenant-1`, …
     pub tenants: usize,
     /// Series per tenant.
     pub series: usize,
     /// First planned UTC day (days since the epoch).
     pub start_day: i32,
+    /// Planned days from `start_day` on.
     pub days: u32,
+    /// Scrape interval in ms (at least 10).
     pub step_ms: i64,
     /// Samples per chunk before an ingester cuts it (Cortex's default is
     /// about 120 to 360 for a 15 s to 60 s scrape).
@@ -49,6 +51,7 @@ pub struct GenOptions {
     pub replicas: u8,
     /// Every 97th series has the duplicate-label bug.
     pub duplicate_label_bug: bool,
+    /// Seeds label values and sample values: same seed, same store.
     pub seed: u64,
     /// Keep every expected series and sample in the report (tests only:
     /// memory grows with the whole generation).
@@ -90,18 +93,24 @@ pub type ExpectedSeries = BTreeMap<String, Vec<(i64, u64)>>;
 /// What was written and what the builder should make of it.
 #[derive(Clone, Debug, Default)]
 pub struct GenReport {
+    /// The Cortex config YAML written next to the chunks directory.
     pub config_path: PathBuf,
+    /// Chunk objects written.
     pub chunks: u64,
+    /// Their total size.
     pub chunk_bytes: u64,
+    /// Every plan written, with what it should build into.
     pub plans: BTreeMap<PlanId, PlanExpectation>,
     /// Filled only with [`GenOptions::keep_expected`].
     pub expected: BTreeMap<PlanId, ExpectedSeries>,
 }
 
 impl GenReport {
+    /// Samples the blocks of all plans should hold.
     pub fn total_samples(&self) -> u64 {
         self.plans.values().map(|p| p.samples).sum()
     }
+    /// Series summed over all plans (a series in two days counts twice).
     pub fn total_series(&self) -> u64 {
         self.plans.values().map(|p| p.series).sum()
     }
@@ -110,24 +119,34 @@ impl GenReport {
 /// Why generation stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GenError {
+    /// Writing a chunk, plan or config file failed.
     #[error("writing {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The samples of a series cannot be encoded.
     #[error("encoding series {series}: {source}")]
     Encode {
+        /// `<tenant>/<fingerprint>`.
         series: String,
+        /// The encoder's error.
         #[source]
         source: EncodingError,
     },
+    /// The generated labels of a series are invalid.
     #[error("labels of series {series}: {source}")]
     Labels {
+        /// Which series.
         series: String,
+        /// Why.
         #[source]
         source: LabelsError,
     },
+    /// Options that cannot produce a store.
     #[error("invalid options: {0}")]
     Options(String),
 }
