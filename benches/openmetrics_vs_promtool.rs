@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use scanner::generate::{write_openmetrics, GenSpec};
+use scanner::{write_openmetrics, GenSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 

@@ -12,7 +12,7 @@ use protocol::bucket::{Bucket, BucketOptions, Throttle};
 use protocol::names::{date_to_day, PlanCompression, DEFAULT_PREFIX};
 use protocol::source::SourceSpec;
 use protocol::tenant::TenantFilter;
-use scanner::openmetrics::DayRange;
+use scanner::DayRange;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -230,8 +230,8 @@ pub(crate) struct CortexScanArgs {
 }
 
 impl CortexScanArgs {
-    fn options(&self, tenants: &TenantArgs) -> scanner::cortex::CortexScanOptions {
-        scanner::cortex::CortexScanOptions {
+    fn options(&self, tenants: &TenantArgs) -> scanner::CortexScanOptions {
+        scanner::CortexScanOptions {
             concurrency: self.concurrency.max(1),
             tenants: tenants.filter(),
             tables: self.tables.clone(),
@@ -411,8 +411,7 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 builder::failpoint::arm(stage);
             }
             let stop = crate::run::stop_on_signals();
-            let summary =
-                builder::worker::run_builder_until(Arc::new(cfg), a.once, stop.clone()).await?;
+            let summary = builder::run_builder_until(Arc::new(cfg), a.once, stop.clone()).await?;
             let interrupted = stop.is_cancelled();
             crate::report::print_run_summary(&summary, None, Duration::ZERO, interrupted);
             if interrupted {

@@ -16,8 +16,7 @@ use protocol::bucket::Bucket;
 use protocol::names::{PlanCompression, DEFAULT_PREFIX};
 use protocol::source::SourceSpec;
 use protocol::tenant::TenantFilter;
-use scanner::generate::{write_openmetrics, GenSpec};
-use scanner::openmetrics::DayRange;
+use scanner::{write_openmetrics, DayRange, GenSpec};
 
 const TENANT: &str = "demo";
 

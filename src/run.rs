@@ -125,7 +125,7 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         )?;
         cfg.cortex = cortex.clone();
         cfg.pause_after_claim = a.pause_after_claim;
-        builders.spawn(builder::worker::run_builder_until(
+        builders.spawn(builder::run_builder_until(
             Arc::new(cfg),
             false,
             builders_stop.clone(),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use builder::cortex::merge::{merge_series, DecodedChunk};
+use builder::cortex::{merge_series, DecodedChunk};
 use cortex::{decode_samples, external_key_from_filesystem_name, ChunkKey};
 
 type Series = Vec<(ChunkKey, Vec<u8>)>;

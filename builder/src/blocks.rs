@@ -1,58 +1,27 @@
-//! Moving blocks between local disk and the bucket.
+//! Blocks in the bucket: listing a tenant's complete ones, getting one onto
+//! local disk, deleting one.
 //!
-//! Upload order is chunk segments, then the index, then meta.json. A block
-//! without meta.json is partial and invisible to every reader (Cortex,
-//! Mimir, Thanos), so a crash at any point before the last put leaves
-//! nothing that a querier or compactor would pick up.
+//! A block without meta.json is partial and invisible to every reader
+//! (Cortex, Mimir, Thanos), so meta.json is uploaded last (the worker's
+//! fenced upload) and deleted first, and listings skip blocks without it.
 
 use std::path::{Path, PathBuf};
 
 use protocol::bucket::{Bucket, BucketError};
-use tsdb::meta::BlockMeta;
-
-/// Uploads `dir` to `<tenant>/<block>/` and returns the bytes uploaded.
-pub async fn upload_block(
-    bucket: &Bucket,
-    tenant: &str,
-    block: &str,
-    dir: &Path,
-) -> Result<u64, BucketError> {
-    let base = format!("{tenant}/{block}");
-    let mut bytes = 0u64;
-    let chunks_dir = dir.join("chunks");
-    let mut segments: Vec<_> = std::fs::read_dir(&chunks_dir)
-        .map_err(|e| local_err(bucket, &base, &chunks_dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    segments.sort();
-    for s in &segments {
-        let file = chunks_dir.join(s);
-        bytes += file_len(bucket, &base, &file)?;
-        bucket
-            .upload_file(&format!("{base}/chunks/{s}"), &file)
-            .await?;
-    }
-    for name in ["index", "meta.json"] {
-        let file = dir.join(name);
-        bytes += file_len(bucket, &base, &file)?;
-        bucket.upload_file(&format!("{base}/{name}"), &file).await?;
-    }
-    Ok(bytes)
-}
+use protocol::names::{block_dir, block_file_key};
+use tsdb::BlockMeta;
 
 /// Removes a block's objects, meta.json first so that it turns invisible
 /// before it turns partial.
-pub async fn delete_block(bucket: &Bucket, tenant: &str, block: &str) -> Result<(), BucketError> {
-    let base = format!("{tenant}/{block}");
-    bucket.delete(&format!("{base}/meta.json")).await?;
-    bucket.delete_prefix(&base).await
-}
-
-fn file_len(bucket: &Bucket, key: &str, file: &Path) -> Result<u64, BucketError> {
-    std::fs::metadata(file)
-        .map(|m| m.len())
-        .map_err(|e| local_err(bucket, key, file, e))
+pub(crate) async fn delete_block(
+    bucket: &Bucket,
+    tenant: &str,
+    block: &str,
+) -> Result<(), BucketError> {
+    bucket
+        .delete(&block_file_key(tenant, block, "meta.json"))
+        .await?;
+    bucket.delete_prefix(&block_dir(tenant, block)).await
 }
 
 fn local_err(bucket: &Bucket, key: &str, file: &Path, e: std::io::Error) -> BucketError {
@@ -68,7 +37,9 @@ fn local_err(bucket: &Bucket, key: &str, file: &Path, e: std::io::Error) -> Buck
 /// A complete block in the bucket: its meta.json parsed.
 #[derive(Clone, Debug)]
 pub struct RemoteBlock {
+    /// The tenant directory the block is under.
     pub tenant: String,
+    /// The block's meta.json (its ULID, time range and stats).
     pub meta: BlockMeta,
 }
 
@@ -82,7 +53,7 @@ pub async fn list_tenant_blocks(bucket: &Bucket, tenant: &str) -> anyhow::Result
         if ulid::Ulid::from_string(&d).is_err() {
             continue;
         }
-        let key = format!("{tenant}/{d}/meta.json");
+        let key = block_file_key(tenant, &d, "meta.json");
         let Some(bytes) = bucket.get_opt(&key).await? else {
             continue;
         };
@@ -107,7 +78,7 @@ pub async fn local_block(
     if let Some(dir) = bucket.local_dir() {
         return Ok(dir.join(tenant).join(block));
     }
-    let base = format!("{tenant}/{block}");
+    let base = block_dir(tenant, block);
     let dest = scratch.join(block);
     for o in bucket.list(&base).await? {
         let rel = o.key.strip_prefix(&format!("{base}/")).unwrap_or(&o.key);

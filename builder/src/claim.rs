@@ -34,7 +34,7 @@ use crate::worker::BuilderConfig;
 const ATTEMPT_PROBES: u32 = 16;
 
 /// A plan this builder now holds.
-pub struct Claimed {
+pub(crate) struct Claimed {
     pub id: PlanId,
     pub plan_key: String,
     pub attempt: u32,
@@ -47,7 +47,7 @@ pub struct Claimed {
 
 /// Lists the prefix and claims the first new plan this builder can get.
 /// `None` when there is nothing new to claim.
-pub async fn claim_next(cfg: &BuilderConfig) -> Result<Option<Claimed>> {
+pub(crate) async fn claim_next(cfg: &BuilderConfig) -> Result<Option<Claimed>> {
     let objects = cfg.bucket.list(&cfg.prefix).await?;
     let plans = plans_from_listing(&cfg.prefix, &objects);
     let now = chrono::Utc::now();
@@ -80,7 +80,7 @@ pub async fn claim_next(cfg: &BuilderConfig) -> Result<Option<Claimed>> {
 }
 
 /// Tries to claim one plan; `None` if someone else holds or finished it.
-pub async fn try_claim(
+pub(crate) async fn try_claim(
     cfg: &BuilderConfig,
     id: &PlanId,
     compression: PlanCompression,
@@ -157,7 +157,10 @@ pub async fn try_claim(
 /// An attempt file that cannot be read is skipped with a warning: its
 /// block, if any, has no meta.json unless its builder finished, and a
 /// finished builder wrote a finished file.
-pub async fn remove_earlier_blocks(cfg: &BuilderConfig, claimed: &Claimed) -> Result<Vec<String>> {
+pub(crate) async fn remove_earlier_blocks(
+    cfg: &BuilderConfig,
+    claimed: &Claimed,
+) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for &(k, _) in &claimed.files.attempts {
         if k >= claimed.attempt {
@@ -199,5 +202,5 @@ pub async fn remove_earlier_blocks(cfg: &BuilderConfig, claimed: &Claimed) -> Re
 }
 
 fn name_hash(s: &str) -> u64 {
-    base::hash::fnv1a64(s.as_bytes())
+    base::fnv1a64(s.as_bytes())
 }

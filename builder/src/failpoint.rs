@@ -37,6 +37,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in build order.
     pub const ALL: [Stage; 7] = [
         Stage::PlanRead,
         Stage::Fetching,
@@ -47,6 +48,7 @@ impl Stage {
         Stage::WritingFinished,
     ];
 
+    /// The name `--pause-at` takes and the marker line prints.
     pub fn name(self) -> &'static str {
         match self {
             Stage::PlanRead => "plan-read",
@@ -96,14 +98,20 @@ pub fn marker(stage: Stage) -> String {
 /// Marks that the current plan has got to `stage`; never returns if that
 /// stage is armed. Blocking on purpose: the point must hold wherever it is
 /// reached, on an async worker or on a blocking thread.
-pub fn reached(stage: Stage) {
-    if ARMED.get() != Some(&stage) {
+pub(crate) fn reached(stage: Stage) {
+    if !holds(ARMED.get().copied(), stage) {
         return;
     }
     eprintln!("{} (pid {})", marker(stage), std::process::id());
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// Whether reaching `stage` holds the process when `armed` is the armed
+/// stage: only the armed stage holds, and nothing holds unarmed.
+fn holds(armed: Option<Stage>, stage: Stage) -> bool {
+    armed == Some(stage)
 }
 
 #[cfg(test)]
@@ -120,9 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn unarmed_points_pass() {
+    fn only_the_armed_stage_holds() {
         for s in Stage::ALL {
-            reached(s);
+            assert!(!holds(None, s), "{s} holds unarmed");
+            for armed in Stage::ALL {
+                assert_eq!(holds(Some(armed), s), armed == s, "{s} with {armed} armed");
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ use tokio::sync::{watch, Mutex};
 use tracing::{info, warn};
 
 /// A claim on one plan: its progress file and what this builder wrote in it.
-pub struct Lease {
+pub(crate) struct Lease {
     bucket: Bucket,
     key: String,
     inner: Mutex<Inner>,
@@ -58,7 +58,7 @@ struct Inner {
 
 /// What one heartbeat found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Beat {
+pub(crate) enum Beat {
     Kept,
     Lost,
 }
@@ -66,7 +66,7 @@ pub enum Beat {
 impl Lease {
     /// A lease over a progress file this builder has just created with
     /// `record`; `version` is what the create returned.
-    pub fn new(
+    pub(crate) fn new(
         bucket: Bucket,
         key: String,
         record: ProgressRecord,
@@ -86,25 +86,21 @@ impl Lease {
         })
     }
 
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// What the next heartbeat will say the build is doing.
-    pub async fn set_stage(&self, stage: &str) {
+    pub(crate) async fn set_stage(&self, stage: &str) {
         self.inner.lock().await.record.stage = stage.to_string();
     }
 
-    pub async fn set_attempt(&self, attempt: u32) {
+    pub(crate) async fn set_attempt(&self, attempt: u32) {
         self.inner.lock().await.record.attempt = attempt;
     }
 
-    pub fn is_lost(&self) -> bool {
+    pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
     /// Resolves once the lease is lost (never, if it is kept to the end).
-    pub async fn lost(&self) {
+    pub(crate) async fn lost(&self) {
         let mut rx = self.lost_tx.subscribe();
         // An error means the sender is gone, which cannot happen while
         // `self` lives; waiting forever is then the right answer.
@@ -122,7 +118,7 @@ impl Lease {
 
     /// Re-reads the progress file: true while it is still this claim.
     /// A lost lease stays lost even if the file came back.
-    pub async fn still_mine(&self) -> Result<bool, BucketError> {
+    pub(crate) async fn still_mine(&self) -> Result<bool, BucketError> {
         if self.is_lost() {
             return Ok(false);
         }
@@ -147,7 +143,7 @@ impl Lease {
     }
 
     /// One heartbeat: rewrites the progress file if it is still ours.
-    pub async fn beat(&self) -> Result<Beat, BucketError> {
+    pub(crate) async fn beat(&self) -> Result<Beat, BucketError> {
         if self.is_lost() {
             return Ok(Beat::Lost);
         }
@@ -185,7 +181,7 @@ impl Lease {
 
     /// Deletes the progress file if it is still ours, and stops every later
     /// beat. Returns whether it was ours.
-    pub async fn release(&self) -> Result<bool, BucketError> {
+    pub(crate) async fn release(&self) -> Result<bool, BucketError> {
         let mut inner = self.inner.lock().await;
         let mine = !self.is_lost() && self.check_locked(&inner).await?;
         inner.released = true;
@@ -199,7 +195,7 @@ impl Lease {
     /// logged and retried at the next period: a builder that cannot reach
     /// the bucket for longer than the stale timeout will find its claim
     /// taken when it can again.
-    pub fn spawn(self: &Arc<Self>, period: Duration) -> Heartbeat {
+    pub(crate) fn spawn(self: &Arc<Self>, period: Duration) -> Heartbeat {
         let lease = self.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -221,7 +217,7 @@ impl Lease {
 }
 
 /// The heartbeat task of a lease; stops when dropped.
-pub struct Heartbeat {
+pub(crate) struct Heartbeat {
     task: tokio::task::JoinHandle<()>,
 }
 

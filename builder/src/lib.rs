@@ -1,24 +1,38 @@
 //! Builder: plan in, block out.
 //!
 //! A builder claims a plan in the bucket, reads the series its source names
-//! (staged OpenMetrics samples; Cortex chunks and Prometheus blocks as those
-//! sources land), merges and deduplicates them, writes one TSDB block for
-//! the plan's tenant and UTC day, uploads it with meta.json last and records
-//! the outcome next to the plan. It decides nothing about which plans exist
-//! (the scanner's job) or when a silent builder is dead (the scheduler's).
+//! (staged OpenMetrics samples, Cortex chunks, Prometheus blocks), merges
+//! and deduplicates them, writes one TSDB block for the plan's tenant and
+//! UTC day, uploads it with meta.json last and records the outcome next to
+//! the plan.
+//!
+//! Not for: deciding which plans exist (the scanner's job), detecting that
+//! a silent builder is dead (the scheduler's), or reading blocks back to
+//! check them (`verify`, with `tsdb`'s reader).
+//!
+//! The API is the builder loop ([`run_builder`], [`run_builder_until`] and
+//! their [`BuilderConfig`]) and the helpers for blocks in a bucket. Two
+//! coherent pieces stay modules of their own: [`cortex`], the Cortex
+//! chunk-store source, which the command line configures and tests and
+//! benchmarks drive plan by plan; and [`failpoint`], the drill points a
+//! test or fire drill arms to kill a builder at one stage.
 
-pub mod blocks;
-pub mod claim;
+mod blocks;
+mod claim;
 pub mod cortex;
 pub mod failpoint;
-pub mod heartbeat;
-pub mod openmetrics;
-pub mod plan_build;
-pub mod prometheus;
-pub mod sink;
-pub mod workdir;
-pub mod worker;
+mod heartbeat;
+mod openmetrics;
+mod plan_build;
+mod prometheus;
+mod sink;
+mod workdir;
+mod worker;
 
-pub use worker::{run_builder, BuilderConfig, BuilderSummary, Outcome};
+pub use blocks::{list_tenant_blocks, local_block, RemoteBlock};
+pub use plan_build::BuiltBlock;
+pub use prometheus::fetch_block;
+pub use sink::SinkStats;
+pub use worker::{run_builder, run_builder_until, BuilderConfig, BuilderSummary};
 
 pub use protocol::tenant::TenantFilter;

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::BufReader;
 
 use anyhow::{bail, Context, Result};
-use protocol::names::{parse_plan_key, PlanFile, PlanId};
+use protocol::names::{join_prefix, parse_plan_key, PlanFile, PlanId};
 use protocol::plan::PlanEntry;
 use protocol::staged::{StagedReader, StagedSeries};
 
@@ -17,7 +17,7 @@ use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;
 use crate::worker::BuilderConfig;
 
-pub async fn build(
+pub(crate) async fn build(
     cfg: &BuilderConfig,
     id: &PlanId,
     entries: Vec<PlanEntry>,
@@ -29,7 +29,7 @@ pub async fn build(
         let PlanEntry::OpenMetrics { staged: rel } = e else {
             bail!("not an openmetrics entry");
         };
-        let key = format!("{}/{}", cfg.prefix, rel);
+        let key = join_prefix(&cfg.prefix, &rel);
         // The entry comes from the bucket: it may name only this plan's own
         // staged object, never another tenant's (whose samples would land
         // in this block, and which would be deleted as consumed).

@@ -15,15 +15,18 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader, PlanSource};
-use tsdb::meta::BlockMeta;
+use tsdb::BlockMeta;
 
 use crate::sink::SinkStats;
 use crate::worker::BuilderConfig;
 
 /// A block written locally and ready to upload.
 pub struct BuiltBlock {
+    /// The block directory (`<ULID>`, renamed from `<ULID>.tmp` when complete).
     pub dir: PathBuf,
+    /// The block's meta.json, as written.
     pub meta: BlockMeta,
+    /// Counts of what went in and came out, for the finished record.
     pub stats: SinkStats,
     /// Bucket objects the plan consumed (staged samples), removed once the
     /// finished file is written.
@@ -32,7 +35,11 @@ pub struct BuiltBlock {
     pub work: tempfile::TempDir,
 }
 
-pub async fn build_plan(cfg: &BuilderConfig, id: &PlanId, plan_key: &str) -> Result<BuiltBlock> {
+pub(crate) async fn build_plan(
+    cfg: &BuilderConfig,
+    id: &PlanId,
+    plan_key: &str,
+) -> Result<BuiltBlock> {
     sweep_once(&cfg.work_dir);
     let work = crate::workdir::create_plan_dir(&cfg.work_dir, &id.tenant, id.day)?;
     let file_name = plan_key.rsplit('/').next().unwrap_or(plan_key);

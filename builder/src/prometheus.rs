@@ -23,14 +23,13 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use base::labels::Labels;
+use base::Labels;
 use protocol::bucket::Bucket;
 use protocol::names::PlanId;
 use protocol::plan::PlanEntry;
 use sort::{ExternalSorter, SortRecord, Sorted};
 use tracing::info;
-use tsdb::block_reader::{BlockReadError, BlockReader};
-use tsdb::chunks::ChunkMeta;
+use tsdb::{BlockReadError, BlockReader, ChunkMeta};
 
 use crate::plan_build::BuiltBlock;
 use crate::sink::DaySink;
@@ -38,7 +37,7 @@ use crate::worker::BuilderConfig;
 
 /// Why the series of a source block cannot be merged.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     #[error("block {block}: series {series} comes after {previous}: the index is not sorted")]
     OutOfOrder {
         block: String,
@@ -55,7 +54,7 @@ pub enum MergeError {
     BadBlockUrl { url: String, reason: &'static str },
 }
 
-pub async fn build(
+pub(crate) async fn build(
     cfg: &BuilderConfig,
     id: &PlanId,
     entries: Vec<PlanEntry>,
@@ -115,14 +114,14 @@ pub async fn build(
 }
 
 /// A series and its samples, as merged.
-pub type Series = (Labels, Vec<(i64, f64)>);
+pub(crate) type Series = (Labels, Vec<(i64, f64)>);
 
 /// Where merged series go, one call per series in label order.
-pub type SeriesOut<'a> = dyn FnMut(&Labels, &[(i64, f64)]) -> Result<()> + 'a;
+pub(crate) type SeriesOut<'a> = dyn FnMut(&Labels, &[(i64, f64)]) -> Result<()> + 'a;
 
 /// One source block of a plan, on local disk.
 #[derive(Clone, Debug)]
-pub struct SourceInput {
+pub(crate) struct SourceInput {
     pub url: String,
     pub dir: PathBuf,
     pub drop_labels: Vec<String>,
@@ -130,7 +129,7 @@ pub struct SourceInput {
 
 /// What a merge did beyond the sink's counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MergeStats {
+pub(crate) struct MergeStats {
     /// Blocks whose series had to be re-sorted after dropping labels.
     pub resorted: usize,
 }
@@ -194,7 +193,7 @@ fn bad_url(url: &str, reason: &'static str) -> MergeError {
 /// in label order with the samples of all sources, time-ordered, the
 /// preferred source's first among equal timestamps. Sort runs go under
 /// `work`, bounded by `sort_budget` bytes in all.
-pub fn merge_blocks(
+pub(crate) fn merge_blocks(
     sources: &[SourceInput],
     work: &Path,
     day_start: i64,
@@ -440,8 +439,7 @@ impl SortRecord for SeriesRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-    use tsdb::xor::Chunker;
+    use tsdb::{BlockWriter, BlockWriterOptions, Chunker};
 
     const H: i64 = 3_600_000;
 

@@ -9,40 +9,46 @@
 
 use std::path::{Path, PathBuf};
 
-use base::labels::Labels;
-use tsdb::block_writer::{BlockWriteError, BlockWriter, BlockWriterOptions};
-use tsdb::chunks::DEFAULT_SEGMENT_SIZE;
-use tsdb::meta::{BlockMeta, ThanosMeta};
-use tsdb::xor::{Chunker, EncodedChunk};
+use base::Labels;
+use tsdb::{
+    BlockMeta, BlockWriteError, BlockWriter, BlockWriterOptions, Chunker, EncodedChunk, ThanosMeta,
+    DEFAULT_SEGMENT_SIZE,
+};
 use ulid::Ulid;
 
 /// What went in and what came out of a block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
+    /// Series written to the block (series with no sample in the day are not).
     pub series: u64,
+    /// XOR chunks written.
     pub chunks: u64,
+    /// Samples the source handed over, duplicates and out-of-day ones included.
     pub samples_in: u64,
+    /// Samples written to the block.
     pub samples_out: u64,
+    /// Samples dropped for repeating the timestamp of a kept one.
     pub duplicates_dropped: u64,
+    /// Of those, the ones whose value differed from the kept sample's.
     pub duplicates_disagreeing: u64,
+    /// Samples dropped for falling outside the plan's UTC day.
     pub samples_outside_day: u64,
     /// What the source left out of the block instead of failing (corrupt
     /// or empty input); filled by the source, not by the sink.
     pub skipped: protocol::records::SkippedInput,
 }
 
-pub struct DaySink {
+pub(crate) struct DaySink {
     writer: BlockWriter,
     day_start: i64,
     day_end: i64,
     stats: SinkStats,
     kept: Vec<(i64, f64)>,
-    last_series: Option<Labels>,
 }
 
 impl DaySink {
     /// A sink for `[day_start, day_end)` (ms) writing block `ulid` under `parent`.
-    pub fn create(
+    pub(crate) fn create(
         parent: &Path,
         ulid: Ulid,
         day_start: i64,
@@ -65,14 +71,13 @@ impl DaySink {
             day_end,
             stats: SinkStats::default(),
             kept: Vec::new(),
-            last_series: None,
         })
     }
 
     /// Adds one series. `samples` are in non-decreasing time order; of equal
     /// timestamps the first is kept. A series with no sample inside the day
     /// is left out of the block (a block holds no series without chunks).
-    pub fn add_series(
+    pub(crate) fn add_series(
         &mut self,
         labels: &Labels,
         samples: &[(i64, f64)],
@@ -113,7 +118,6 @@ impl DaySink {
         }
         self.stats.chunks += chunks.len() as u64;
         self.stats.samples_out += self.kept.len() as u64;
-        self.last_series = Some(labels.clone());
         Ok(())
     }
 
@@ -122,7 +126,7 @@ impl DaySink {
     /// parallel, before sorting). From `input` only the counts of what the
     /// source read and dropped are taken: `samples_in`, `duplicates_*` and
     /// `samples_outside_day`. Series without chunks only add their counts.
-    pub fn add_chunks(
+    pub(crate) fn add_chunks(
         &mut self,
         labels: &Labels,
         chunks: &[EncodedChunk],
@@ -142,21 +146,18 @@ impl DaySink {
         }
         self.stats.chunks += chunks.len() as u64;
         self.stats.samples_out += chunks.iter().map(|c| u64::from(c.num_samples)).sum::<u64>();
-        self.last_series = Some(labels.clone());
         Ok(())
     }
 
-    /// The last series written, for merges that must refuse going backwards.
-    pub fn last_series(&self) -> Option<&Labels> {
-        self.last_series.as_ref()
-    }
-
-    pub fn stats(&self) -> SinkStats {
+    pub(crate) fn stats(&self) -> SinkStats {
         self.stats
     }
 
     /// Writes index and meta.json with the tenant's `__org_id__` label.
-    pub fn finish(self, tenant: &str) -> Result<(PathBuf, BlockMeta, SinkStats), BlockWriteError> {
+    pub(crate) fn finish(
+        self,
+        tenant: &str,
+    ) -> Result<(PathBuf, BlockMeta, SinkStats), BlockWriteError> {
         let thanos = ThanosMeta {
             version: 1,
             labels: [("__org_id__".to_string(), tenant.to_string())].into(),

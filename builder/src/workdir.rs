@@ -25,7 +25,11 @@ const UNSTAMPED_GRACE: std::time::Duration = std::time::Duration::from_secs(600)
 
 /// Creates a plan directory in `work_dir` stamped with this process as its
 /// owner. It is removed when the returned handle is dropped.
-pub fn create_plan_dir(work_dir: &Path, tenant: &str, day: i32) -> Result<tempfile::TempDir> {
+pub(crate) fn create_plan_dir(
+    work_dir: &Path,
+    tenant: &str,
+    day: i32,
+) -> Result<tempfile::TempDir> {
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating work dir {}", work_dir.display()))?;
     let dir = tempfile::Builder::new()
@@ -41,7 +45,7 @@ pub fn create_plan_dir(work_dir: &Path, tenant: &str, day: i32) -> Result<tempfi
 /// Removes the plan directories of `work_dir` whose owner process is gone.
 /// Returns the directories removed. Errors on single entries are logged,
 /// not returned: a sweep that cannot finish must not stop the builder.
-pub fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(work_dir) else {
         return Vec::new();
     };

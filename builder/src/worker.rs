@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use protocol::bucket::Bucket;
-use protocol::names::{scan_complete_key, PlanId};
+use protocol::names::{block_dir, block_file_key, scan_complete_key, PlanId};
 use protocol::records::{now_rfc3339, FailedRecord, FinishedRecord};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -48,12 +48,19 @@ pub struct BuilderConfig {
     pub bucket: Bucket,
     /// Where the blocks go (the plan bucket unless `--output` says otherwise).
     pub output: Bucket,
+    /// The plan prefix in the plan bucket (`--prefix`).
     pub prefix: String,
+    /// Local scratch space; each plan gets its own directory under it.
     pub work_dir: PathBuf,
+    /// Bytes a build may hold in memory before its sorts spill to disk.
     pub memory_budget: usize,
+    /// This builder's name, in its progress, finished and failed files.
     pub name: String,
+    /// How long to wait before listing again when no plan is free.
     pub poll_interval: Duration,
+    /// How often the progress file of a claimed plan is rewritten.
     pub heartbeat: Duration,
+    /// Tenants whose plans this builder claims.
     pub tenants: TenantFilter,
     /// The ULID of the block being built. The worker sets it for each
     /// claimed plan (the attempt file names it before the build starts);
@@ -80,7 +87,9 @@ impl BuilderConfig {
 /// Totals over the plans one builder finished or failed.
 #[derive(Clone, Debug, Default)]
 pub struct BuilderSummary {
+    /// The finished records this builder wrote.
     pub finished: Vec<FinishedRecord>,
+    /// Plans this builder failed, with the reason in their failed file.
     pub failed: Vec<(PlanId, String)>,
     /// Plans whose claim was taken away while this builder held them; the
     /// scheduler or another builder owns their outcome.
@@ -91,6 +100,7 @@ pub struct BuilderSummary {
 }
 
 impl BuilderSummary {
+    /// Adds the plans of another builder (the builders of one process).
     pub fn merge(&mut self, other: BuilderSummary) {
         self.finished.extend(other.finished);
         self.failed.extend(other.failed);
@@ -101,7 +111,7 @@ impl BuilderSummary {
 
 /// How one claimed plan ended for this builder.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Finished(FinishedRecord),
     /// The plan's own failure, recorded in its failed file.
     Failed(String),
@@ -201,7 +211,7 @@ enum Built {
 /// `stop` is cancelled before its block is visible. The outer error is a
 /// bucket failure while publishing (the plan stays claimed and the
 /// scheduler's stale detection takes over).
-pub async fn build_and_publish(
+pub(crate) async fn build_and_publish(
     cfg: &BuilderConfig,
     claimed: Claimed,
     stop: &CancellationToken,
@@ -237,7 +247,7 @@ pub async fn build_and_publish(
                     // Best effort: the store may be what is failing. What
                     // stays is invisible (no meta.json) and goes with the
                     // next attempt's cleanup.
-                    let prefix = format!("{}/{}/", id.tenant, claimed.block);
+                    let prefix = block_dir(&id.tenant, &claimed.block.to_string());
                     if let Err(e) = cfg.output.delete_prefix(&prefix).await {
                         warn!(plan = %id, error = %e, "cannot remove the partly uploaded block");
                     }
@@ -374,7 +384,6 @@ async fn upload_fenced(
     block: &str,
     dir: &Path,
 ) -> Result<Upload> {
-    let base = format!("{tenant}/{block}");
     let chunks_dir = dir.join("chunks");
     let mut segments = Vec::new();
     for e in std::fs::read_dir(&chunks_dir)
@@ -386,15 +395,23 @@ async fn upload_fenced(
     segments.sort();
     let mut files: Vec<(String, PathBuf)> = segments
         .iter()
-        .map(|s| (format!("{base}/chunks/{s}"), chunks_dir.join(s)))
+        .map(|s| {
+            (
+                block_file_key(tenant, block, &format!("chunks/{s}")),
+                chunks_dir.join(s),
+            )
+        })
         .collect();
-    files.push((format!("{base}/index"), dir.join("index")));
-    let meta = (format!("{base}/meta.json"), dir.join("meta.json"));
+    files.push((block_file_key(tenant, block, "index"), dir.join("index")));
+    let meta = (
+        block_file_key(tenant, block, "meta.json"),
+        dir.join("meta.json"),
+    );
     let mut bytes = 0u64;
     for (key, file) in files.iter().chain(std::iter::once(&meta)) {
         if stop.is_cancelled() {
             crate::blocks::delete_block(bucket, tenant, block).await?;
-            info!(block = %base, "stopping: partial block upload deleted");
+            info!(block = %block_dir(tenant, block), "stopping: partial block upload deleted");
             return Ok(Upload::Interrupted);
         }
         if key == &meta.0 && !lease.still_mine().await? {

@@ -17,7 +17,7 @@ use builder::{run_builder, BuilderConfig, BuilderSummary, TenantFilter};
 use protocol::bucket::{Bucket, BucketOptions, RetryPolicy};
 use protocol::plan::PlanCompression;
 use protocol::source::SourceSpec;
-use scanner::openmetrics::DayRange;
+use scanner::DayRange;
 use testkit::faults::{Fault, FaultStore, Faults, Op, Rule};
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions};
 use tsdb::BlockReader;

@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base::labels::Labels;
-use builder::cortex::build::build_plan_with_policy;
-use builder::cortex::series::decode_chunk;
-use builder::cortex::{BuildContext, CorruptChunkPolicy, CortexSource, FetchOptions};
-use builder::plan_build::BuiltBlock;
+use base::{Labels, DAY_MS};
+use builder::cortex::{
+    build_plan_with_policy, decode_chunk, BuildContext, CorruptChunkPolicy, CortexSource,
+    FetchOptions,
+};
+use builder::BuiltBlock;
 use cortex::{
     encoding, external_key_from_filesystem_name, ChunkKey, ChunkMetadata, CortexConfig, Encoding,
     Sample,
@@ -24,10 +25,9 @@ use protocol::names::PlanId;
 use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
 use protocol::records::SkippedInput;
 use testkit::promtool;
-use tsdb::block_reader::BlockReader;
+use tsdb::BlockReader;
 
 const DAY: i32 = 20_773;
-const DAY_MS: i64 = 86_400_000;
 const D0: i64 = DAY as i64 * DAY_MS;
 const USER: &str = "tenant-1";
 const PLAN_KEY: &str = "migration/tenant-1/20773.plan.snappy";

@@ -10,16 +10,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use base::labels::Labels;
+use base::{Labels, DAY_MS};
 use builder::cortex::{build_plan, BuildContext, CortexSource, FetchOptions};
 use cortex::{encoding, ChunkMetadata, CortexConfig, Encoding};
 use cortex_testgen::encode_object;
 use protocol::names::PlanId;
 use protocol::plan::{PlanCompression, PlanEntry, PlanHeader, PlanWriter};
-use tsdb::block_reader::BlockReader;
+use tsdb::BlockReader;
 
 const DAY: i32 = 20_773;
-const DAY_MS: i64 = 86_400_000;
 const D0: i64 = DAY as i64 * DAY_MS;
 const USER: &str = "tenant-1";
 

@@ -13,15 +13,14 @@
 use std::path::Path;
 use std::time::Instant;
 
+use base::DAY_MS;
 use cortex::bigtable::{BigtableClient, BigtableOptions};
 use cortex::schema::{bigtable_cell, chunk_entries};
 use cortex::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
 use cortex_testgen::BigtableLoad;
-use scanner::cortex::CortexScanOptions;
-use scanner::openmetrics::DayRange;
+use scanner::{CortexScanOptions, DayRange};
 
 const DAY0: i64 = 20_776;
-const DAY_MS: i64 = 86_400_000;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -49,7 +48,7 @@ fn period() -> PeriodConfig {
         schema: SchemaVersion::V11,
         index: PeriodicTableConfig {
             prefix: "idx_".into(),
-            period_secs: 7 * 86_400,
+            period_secs: 7 * base::DAY_SECS,
         },
         chunks: PeriodicTableConfig::default(),
         row_shards: 16,

@@ -50,15 +50,18 @@ pub(crate) const CORTEX_BYTES_PER_CHUNK: u64 = 1024;
 /// One plan a scan would write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DryRunDay {
+    /// The tenant the plan is for.
     pub tenant: String,
     /// UTC day index (unix seconds / 86400).
     pub day: i32,
+    /// Series in the plan (Cortex: series IDs, before merging equal labels).
     pub series: u64,
     /// Output chunks (OpenMetrics), source chunks (Prometheus, prorated) or
     /// chunk references of the plan (Cortex).
     pub chunks: u64,
     /// `None` where the scan cannot know without reading chunks (Cortex).
     pub samples: Option<u64>,
+    /// Estimated size of the block (see [`DryRunReport::estimate_note`]).
     pub estimated_bytes: u64,
 }
 
@@ -176,8 +179,8 @@ pub(crate) fn prometheus_day(
     sizes: &HashMap<String, u64>,
 ) -> DryRunDay {
     let (day_start, day_end) = (
-        i64::from(day) * 86_400_000,
-        (i64::from(day) + 1) * 86_400_000,
+        i64::from(day) * base::DAY_MS,
+        (i64::from(day) + 1) * base::DAY_MS,
     );
     // Per source: (series, chunks, samples, bytes).
     let mut per_source: BTreeMap<usize, (u64, f64, f64, f64)> = BTreeMap::new();
@@ -255,10 +258,12 @@ fn samples_cell(s: Option<u64>) -> String {
 }
 
 impl DryRunReport {
+    /// Series over all plans.
     pub fn total_series(&self) -> u64 {
         self.days.iter().map(|d| d.series).sum()
     }
 
+    /// Estimated bytes of all blocks.
     pub fn total_estimated_bytes(&self) -> u64 {
         self.days.iter().map(|d| d.estimated_bytes).sum()
     }
@@ -366,7 +371,7 @@ impl DryRunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tsdb::meta::{BlockMeta, BlockStats};
+    use tsdb::{BlockMeta, BlockStats};
 
     fn block(source: usize, min: i64, max: i64, series: u64, samples: u64) -> SourceBlock {
         SourceBlock {

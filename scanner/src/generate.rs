@@ -11,12 +11,15 @@ use std::io::{self, Write};
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenSpec {
+    /// Series, of four kinds in turn (counter, gauge, escaped labels, ratio).
     pub series: usize,
     /// First timestamp, ms.
     pub start_ms: i64,
     /// Samples per series.
     pub samples: usize,
+    /// Interval between samples, ms (every 5th series jitters by ±25 ms).
     pub step_ms: i64,
+    /// Seed of the values and jitter: equal specs give equal files.
     pub seed: u64,
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use base::labels::Labels;
+use base::{Labels, DAY_MS};
 use openmetrics::OpenMetricsParser;
 use protocol::staged::StagedWriter;
 use sort::{ExternalSorter, SortRecord};
@@ -95,9 +95,13 @@ struct Pending {
 /// One day's staged samples, written to a local file.
 #[derive(Clone, Debug)]
 pub struct StagedDay {
+    /// UTC day index (unix seconds / 86400).
     pub day: i32,
+    /// The staged file, in the output directory.
     pub file: PathBuf,
+    /// Distinct series of the day.
     pub series: u64,
+    /// Samples of the day, duplicates included.
     pub samples: u64,
     /// XOR chunks of at most [`SAMPLES_PER_CHUNK`] samples the day's
     /// series would be cut into (before the builder drops duplicates).
@@ -105,7 +109,7 @@ pub struct StagedDay {
 }
 
 /// Samples per output chunk, as the builder cuts them.
-pub const SAMPLES_PER_CHUNK: u64 = 120;
+pub(crate) const SAMPLES_PER_CHUNK: u64 = 120;
 
 /// A day being written: its index, writer, file and chunk count so far.
 type OpenDay = (i32, StagedWriter<BufWriter<File>>, PathBuf, u64);
@@ -113,21 +117,29 @@ type OpenDay = (i32, StagedWriter<BufWriter<File>>, PathBuf, u64);
 /// Counts of a scan, for the report.
 #[derive(Clone, Debug, Default)]
 pub struct StageReport {
+    /// The days written, in day order.
     pub days: Vec<StagedDay>,
+    /// Lines of the input read.
     pub lines: u64,
+    /// Samples read, inside and outside the day range.
     pub samples: u64,
+    /// Samples left out because their day is outside the [`DayRange`].
     pub samples_outside_range: u64,
+    /// Sorted runs the external sort spilled to disk (0: it fit in memory).
     pub spilled_runs: usize,
 }
 
 /// Days to keep: `[from, to)`, either end open.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DayRange {
+    /// First UTC day index kept (`--from`); `None`: no lower bound.
     pub from: Option<i32>,
+    /// First UTC day index not kept (`--to`); `None`: no upper bound.
     pub to: Option<i32>,
 }
 
 impl DayRange {
+    /// Whether UTC day index `day` is in the range.
     pub fn contains(&self, day: i32) -> bool {
         self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day < t)
     }
@@ -158,7 +170,7 @@ pub fn stage_file(
             .with_context(|| format!("reading {}", input.display()))?;
         let Some(sample) = sample else { break };
         report.samples += 1;
-        let day = sample.timestamp_ms.div_euclid(86_400_000);
+        let day = sample.timestamp_ms.div_euclid(DAY_MS);
         let in_range = i32::try_from(day).is_ok_and(|d| days.contains(d));
         if !in_range {
             report.samples_outside_range += 1;
@@ -207,13 +219,13 @@ fn drain(
     for p in entries {
         let mut samples = p.samples;
         // Split by day keeping file order inside each day.
-        samples.sort_by_key(|&(t, _)| t.div_euclid(86_400_000));
+        samples.sort_by_key(|&(t, _)| t.div_euclid(DAY_MS));
         let mut rest = &samples[..];
         while let Some(&(t0, _)) = rest.first() {
-            let day = t0.div_euclid(86_400_000);
+            let day = t0.div_euclid(DAY_MS);
             let n = rest
                 .iter()
-                .take_while(|&&(t, _)| t.div_euclid(86_400_000) == day)
+                .take_while(|&&(t, _)| t.div_euclid(DAY_MS) == day)
                 .count();
             sorter.push(DayRecord {
                 day: day as i32,

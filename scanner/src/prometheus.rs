@@ -26,20 +26,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use base::DAY_MS;
 use protocol::bucket::Bucket;
-use protocol::names::{PlanId, SCANNED_PREFIX};
+use protocol::names::{scanned_key, PlanId};
 use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
 use protocol::tenant::{validate_tenant, TenantError};
 use tracing::{info, warn};
-use tsdb::meta::{BlockMeta, META_FILENAME};
+use tsdb::{BlockMeta, META_FILENAME};
 use ulid::Ulid;
 
 use crate::openmetrics::DayRange;
 use crate::scan::{note_rejected, Output, ScanConfig, ScanReport};
 
-const DAY_MS: i64 = 86_400_000;
 /// Thanos' marker of a block its compactor is about to delete.
-pub const DELETION_MARK: &str = "deletion-mark.json";
+pub(crate) const DELETION_MARK: &str = "deletion-mark.json";
 
 /// Options of a Prometheus source beyond its locations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub struct SourceBlock {
     pub source: usize,
     /// URL of the block directory: `file:///abs/dir/<ULID>` or `<bucket URL>/<ULID>`.
     pub url: String,
+    /// The block's meta.json.
     pub meta: BlockMeta,
 }
 
@@ -73,7 +74,9 @@ impl SourceBlock {
 /// Something discovery left out, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
+    /// The path or URL left out.
     pub location: String,
+    /// Why it was left out, for the warning.
     pub reason: &'static str,
 }
 
@@ -81,7 +84,9 @@ pub struct Skipped {
 /// time, then ULID), and what was skipped.
 #[derive(Clone, Debug, Default)]
 pub struct Discovery {
+    /// The complete blocks, in preference order.
     pub blocks: Vec<SourceBlock>,
+    /// What was left out, with the reason; logged as warnings.
     pub skipped: Vec<Skipped>,
 }
 
@@ -116,12 +121,12 @@ pub async fn discover(sources: &[String]) -> Result<Discovery> {
 }
 
 /// Whether a source names an object store rather than a local directory.
-pub fn is_remote(src: &str) -> bool {
+pub(crate) fn is_remote(src: &str) -> bool {
     src.contains("://") && !src.starts_with("file://")
 }
 
 /// The local directory of a plain path or `file://` URL; it must exist.
-pub fn local_path(src: &str) -> Result<PathBuf> {
+pub(crate) fn local_path(src: &str) -> Result<PathBuf> {
     let p = match src.strip_prefix("file://") {
         Some(rest) if rest.starts_with('/') => PathBuf::from(rest),
         Some(_) => bail!("prometheus source {src:?}: file:// URLs need an absolute path"),
@@ -284,7 +289,7 @@ fn check_histograms(raw: &[u8], location: &str) -> Result<()> {
 
 /// The tenant of a block: its external label `tenant_label` if set and
 /// present, otherwise `default`.
-pub fn block_tenant(
+pub(crate) fn block_tenant(
     b: &SourceBlock,
     opts: &PrometheusOptions,
     default: Option<&str>,
@@ -334,16 +339,16 @@ pub fn group_by_day<'a>(
 
 /// A block refused because of its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RejectedBlock {
-    pub url: String,
+pub(crate) struct RejectedBlock {
+    pub(crate) url: String,
     /// The tenant as the block names it, unvalidated (escape before printing).
-    pub tenant: String,
-    pub reason: String,
+    pub(crate) tenant: String,
+    pub(crate) reason: String,
 }
 
 /// [`group_by_day`], also returning the blocks refused for their tenant.
 #[allow(clippy::type_complexity)]
-pub fn group_by_day_with_rejects<'a>(
+pub(crate) fn group_by_day_with_rejects<'a>(
     blocks: &'a [SourceBlock],
     opts: &PrometheusOptions,
     default_tenant: Option<&str>,
@@ -388,9 +393,9 @@ pub fn group_by_day_with_rejects<'a>(
 
 /// The scan unit of a source list: stable across runs, different for
 /// another list or another order (the order decides which replica wins).
-pub fn unit_name(sources: &[String]) -> String {
+pub(crate) fn unit_name(sources: &[String]) -> String {
     // FNV-1a: short, stable, no dependency; collisions only cost a rescan.
-    let h = base::hash::fnv1a64(sources.join("\n").as_bytes());
+    let h = base::fnv1a64(sources.join("\n").as_bytes());
     format!("prometheus-{h:016x}")
 }
 
@@ -407,7 +412,7 @@ pub(crate) async fn scan_prometheus(
         validate_tenant(t).with_context(|| "--tenant")?;
     }
     let unit = unit_name(sources);
-    let marker = format!("{}/{}{}", cfg.prefix, SCANNED_PREFIX, unit);
+    let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
     if cfg.bucket.exists(&marker).await? {
         info!(unit = %unit, "already scanned, skipping");
@@ -473,7 +478,7 @@ mod tests {
     use super::*;
 
     fn block(source: usize, min: i64, max: i64, labels: &[(&str, &str)]) -> SourceBlock {
-        let thanos = tsdb::meta::ThanosMeta {
+        let thanos = tsdb::ThanosMeta {
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

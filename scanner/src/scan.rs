@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use protocol::bucket::Bucket;
-use protocol::names::{PlanCompression, PlanId, SCANNED_PREFIX, SCAN_COMPLETE};
+use protocol::names::{relative_key, scan_complete_key, scanned_key, PlanCompression, PlanId};
 use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
 use protocol::source::SourceSpec;
 use protocol::tenant::validate_tenant;
@@ -16,13 +16,20 @@ use tracing::info;
 use crate::dry_run::{estimate_block_bytes, DryRunDay};
 use crate::openmetrics::{stage_file, DayRange};
 
+/// Where a scan writes and with what limits; the source is given apart.
 #[derive(Clone, Debug)]
 pub struct ScanConfig {
+    /// The bucket the plans (and staged data) go to.
     pub bucket: Bucket,
+    /// The plan prefix in the bucket (`--prefix`).
     pub prefix: String,
+    /// Local scratch space: sort runs, staged files and plans before upload.
     pub work_dir: PathBuf,
+    /// Bytes of samples or references held in memory before spilling.
     pub memory_budget: usize,
+    /// How plan files are written (snappy-framed by default, as Cortex does).
     pub compression: PlanCompression,
+    /// UTC days to plan; the rest is counted and left out.
     pub days: DayRange,
     /// Target tenant for sources that carry none (OpenMetrics).
     pub tenant: Option<String>,
@@ -35,10 +42,18 @@ pub struct ScanConfig {
 /// What a scan did.
 #[derive(Clone, Debug, Default)]
 pub struct ScanReport {
+    /// The plans written (or tallied, in a dry run).
     pub plans: Vec<PlanId>,
+    /// Series as the source counts them, summed: per staged day
+    /// (OpenMetrics), per source block's meta.json (Prometheus), per plan's
+    /// series IDs (Cortex). Replicas and days count a series again.
     pub series: u64,
+    /// Samples read (OpenMetrics) or counted in source blocks' meta.json
+    /// (Prometheus); 0 for Cortex, whose samples only the builder reads.
     pub samples: u64,
+    /// Samples left out because their day is outside [`ScanConfig::days`].
     pub samples_outside_range: u64,
+    /// Sorted runs the external sort spilled to the work dir.
     pub spilled_runs: usize,
     /// Units skipped because an earlier scan finished them.
     pub already_scanned: Vec<String>,
@@ -88,11 +103,13 @@ impl Output {
     }
 }
 
+/// Scans `source` into plans under the bucket prefix, skipping units an
+/// earlier scan finished, then writes `scan-complete`.
 pub async fn scan(cfg: &ScanConfig, source: &SourceSpec) -> Result<ScanReport> {
     let report = scan_into(cfg, source, &mut Output::Bucket).await?;
     cfg.bucket
         .put(
-            &format!("{}/{}", cfg.prefix, SCAN_COMPLETE),
+            &scan_complete_key(&cfg.prefix),
             protocol::records::now_rfc3339(),
         )
         .await?;
@@ -144,7 +161,7 @@ async fn scan_openmetrics(
     };
     validate_tenant(&tenant).with_context(|| "--tenant")?;
     let unit = unit_name(path);
-    let marker = format!("{}/{}{}", cfg.prefix, SCANNED_PREFIX, unit);
+    let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
     if cfg.bucket.exists(&marker).await? {
         info!(unit = %unit, "already scanned, skipping");
@@ -189,8 +206,7 @@ async fn scan_openmetrics(
         // Samples first, plan last: a visible plan always has its data.
         let staged_key = id.staged_key(&cfg.prefix);
         cfg.bucket.upload_file(&staged_key, &day.file).await?;
-        let rel = staged_key
-            .strip_prefix(&format!("{}/", cfg.prefix))
+        let rel = relative_key(&cfg.prefix, &staged_key)
             .unwrap_or(&staged_key)
             .to_string();
         let header = PlanHeader {

@@ -12,9 +12,10 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use base::DAY_MS;
 use cortex::schema::{chunk_entries, series_id};
 use cortex::{BigtableLayout, PeriodConfig, PeriodicTableConfig, SchemaVersion};
-use scanner::cortex::CortexScanOptions;
+use scanner::CortexScanOptions;
 use support::*;
 use testkit::emulators;
 
@@ -147,7 +148,6 @@ struct Generated {
     want: Plans,
 }
 
-const DAY_MS: i64 = 86_400_000;
 const DAY0: i64 = 20_776; // 2026-11-19, first day of week 2968
 
 fn period(schema: SchemaVersion, store: &str) -> PeriodConfig {
@@ -159,7 +159,7 @@ fn period(schema: SchemaVersion, store: &str) -> PeriodConfig {
         schema,
         index: PeriodicTableConfig {
             prefix: "idx_".into(),
-            period_secs: 7 * 86_400,
+            period_secs: 7 * base::DAY_SECS,
         },
         chunks: PeriodicTableConfig::default(),
     }

@@ -13,8 +13,8 @@ use base::DAY_SECS;
 use protocol::bucket::Bucket;
 use protocol::names::PlanCompression;
 use protocol::source::SourceSpec;
-use scanner::openmetrics::DayRange;
 use scanner::prometheus::PrometheusOptions;
+use scanner::DayRange;
 use scanner::{DryRunDay, ScanConfig};
 use tsdb::{BlockMeta, BlockStats, ThanosMeta};
 

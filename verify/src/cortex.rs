@@ -18,10 +18,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use base::Labels;
-use builder::blocks::local_block;
-use builder::cortex::merge::{merge_same_labels, MergedSeries};
-use builder::cortex::record::SeriesRecord;
+use builder::cortex::{merge_same_labels, MergedSeries, SeriesRecord};
 use builder::cortex::{ChunkFetcher, CortexSource, SeriesLoader};
+use builder::local_block;
 use futures::StreamExt;
 use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader};

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use cortex::ChunkFetcher;
 use futures::StreamExt;
 use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader};
@@ -27,7 +28,6 @@ use tokio::sync::mpsc;
 use tsdb::{check_block, BlockMeta};
 use ulid::Ulid;
 
-use super::fetch::ChunkFetcher;
 use super::merge::{merge_same_labels, MergedSeries};
 use super::record::SeriesRecord;
 use super::series::SeriesLoader;
@@ -40,7 +40,9 @@ use crate::sink::{DaySink, SinkStats};
 /// plan needs.
 #[derive(Clone, Debug)]
 pub struct BuildContext {
+    /// Scratch space for the sort runs and the block being written.
     pub work_dir: PathBuf,
+    /// Bytes the build may hold in memory; the sort spills beyond half.
     pub memory_budget: usize,
     /// The ULID the block must carry (named by the claim's attempt file).
     pub block: Ulid,

@@ -25,11 +25,13 @@ use crate::sink::SinkStats;
 /// One fetched and decoded chunk of a series.
 #[derive(Clone, Debug)]
 pub struct DecodedChunk {
+    /// The parsed key: tenant, fingerprint, `[from, through]` and checksum.
     pub key: ChunkKey,
     /// The chunk's external key, for ordering and messages.
     pub id: String,
     /// Labels from the chunk's metadata, normalised.
     pub labels: Labels,
+    /// The samples, checked against the key: in time order, inside its range.
     pub samples: Vec<Sample>,
 }
 
@@ -37,6 +39,7 @@ pub struct DecodedChunk {
 /// counts of what was dropped on the way.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MergedSeries {
+    /// The series' labels, as every one of its chunks names them.
     pub labels: Labels,
     /// Start of the series' first chunk and that chunk's key: which of two
     /// series with the same labels takes precedence when they are merged.
@@ -54,13 +57,23 @@ pub enum MergeError {
     /// Cortex's wording, so operators can search for it.
     #[error("chunks for multiple metrics: chunk {first} has {first_labels}, chunk {other} has {other_labels}")]
     MultipleMetrics {
+        /// The external key of the first chunk (in merge order).
         first: String,
+        /// Its labels, printed.
         first_labels: String,
+        /// The external key of the first chunk that disagrees.
         other: String,
+        /// Its labels, printed.
         other_labels: String,
     },
+    /// A chunk this builder encoded does not decode again: a bug, not input.
     #[error("series {series}: re-reading an encoded chunk: {reason}")]
-    Reencoded { series: String, reason: String },
+    Reencoded {
+        /// The series' labels, printed.
+        series: String,
+        /// The XOR decoder's complaint.
+        reason: String,
+    },
 }
 
 /// Merges the chunks of one series (any order) into the day

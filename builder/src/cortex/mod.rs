@@ -2,11 +2,11 @@
 //!
 //! A Cortex plan lists series IDs with their chunk IDs, nothing else. For
 //! each series the builder fetches the chunks from the chunk store of the
-//! schema period holding the plan's day ([`fetch`]), decodes and checks them
+//! schema period holding the plan's day (`fetch`), decodes and checks them
 //! against their keys (`cortex`), merges and deduplicates them into
-//! the day ([`merge`], [`series`]), sorts the series by labels on disk
-//! ([`record`]) and writes one block that must pass the health check
-//! ([`build`]). Reading Cortex's index is the scanner's job, not this one.
+//! the day (`merge`, `series`), sorts the series by labels on disk
+//! (`record`) and writes one block that must pass the health check
+//! (`build`). Reading Cortex's index is the scanner's job, not this one.
 //!
 //! # Bad input
 //!
@@ -14,25 +14,25 @@
 //! failed file saying why, and whatever is left out of a block is counted in
 //! its finished record (`skipped`, [`protocol::records::SkippedInput`]). What a
 //! chunk or plan may be wrong about, and what happens then (the policy is
-//! a [`CorruptChunkPolicy`] given to [`build::build_plan_with_policy`];
+//! a [`CorruptChunkPolicy`] given to [`build_plan_with_policy`];
 //! [`build_plan`] uses the default, `fail`):
 //!
 //! | case | found by | policy | `fail`: the reason names | `skip`: counted in |
 //! |---|---|---|---|---|
 //! | object truncated, bit-flipped, wrong checksum, bad snappy or JSON metadata, wrong length words, metadata not matching the key | `cortex::decode_object` (the CRC-32C first, when the key has one) | policy | plan, series, chunk, what is wrong | `chunks_corrupt` (the chunk is left out) |
 //! | unknown encoding, undecodable data section | `cortex::encoding` | policy | same | `chunks_corrupt` |
-//! | metadata repeats a label name with different values | [`base::labels::Labels::normalize`] | policy | same | `chunks_corrupt` |
-//! | a sample older than the one before it in the same chunk | [`series::check_samples`] | policy | same, with both times | `chunks_corrupt` |
-//! | a sample outside the chunk key's `[from, through]` | [`series::check_samples`] | policy | same, with the first such time | `chunks_corrupt` |
-//! | chunks of one series disagree on labels (Cortex: "chunks for multiple metrics") | [`merge::merge_series`] | policy | plan, series, both chunks and their labels | `series` (the whole series is left out: no chunk alone is known to be the wrong one) |
-//! | every fetched chunk of a series is corrupt | [`series`] | policy | the first corrupt chunk | `series` and `chunks_corrupt` |
-//! | nothing usable left in the whole plan | [`build`] | always fails (never an empty block) | "no samples of any series", with the counts left out | – |
-//! | a chunk with no samples | [`series`] | always left out | – | `chunks_empty` |
-//! | a chunk missing from the store | [`fetch`] | always left out, as Cortex does | – | logged (`chunks_not_found`) |
+//! | metadata repeats a label name with different values | [`base::Labels::normalize`] | policy | same | `chunks_corrupt` |
+//! | a sample older than the one before it in the same chunk | `series::check_samples` | policy | same, with both times | `chunks_corrupt` |
+//! | a sample outside the chunk key's `[from, through]` | `series::check_samples` | policy | same, with the first such time | `chunks_corrupt` |
+//! | chunks of one series disagree on labels (Cortex: "chunks for multiple metrics") | [`merge_series`] | policy | plan, series, both chunks and their labels | `series` (the whole series is left out: no chunk alone is known to be the wrong one) |
+//! | every fetched chunk of a series is corrupt | `series` | policy | the first corrupt chunk | `series` and `chunks_corrupt` |
+//! | nothing usable left in the whole plan | `build` | always fails (never an empty block) | "no samples of any series", with the counts left out | – |
+//! | a chunk with no samples | `series` | always left out | – | `chunks_empty` |
+//! | a chunk missing from the store | `fetch` | always left out, as Cortex does | – | logged (`chunks_not_found`) |
 //! | NaN values, stale markers included, any payload | – | kept bit-exact: they are values | – | – |
-//! | equal timestamps in one chunk or across chunks (replicas) | [`merge`] | the first kept (earliest chunk, then smallest key) | – | `duplicates_dropped` |
-//! | the same series twice in a plan (one series ID twice, or two IDs with equal labels) | [`build`], after the sort by labels | merged into one series | – | `duplicates_dropped` |
-//! | a plan larger than memory | [`build`] | the sort spills beyond half of `--memory-budget` | – | – |
+//! | equal timestamps in one chunk or across chunks (replicas) | `merge` | the first kept (earliest chunk, then smallest key) | – | `duplicates_dropped` |
+//! | the same series twice in a plan (one series ID twice, or two IDs with equal labels) | `build`, after the sort by labels | merged into one series | – | `duplicates_dropped` |
+//! | a plan larger than memory | `build` | the sort spills beyond half of `--memory-budget` | – | – |
 //! | a malformed plan line (bad JSON, no footer, data after it) | `protocol::plan::PlanReader` | always fails | plan and line number | – |
 //!
 //! Samples outside the key's range are treated as corruption rather than
@@ -43,11 +43,10 @@
 //! Samples *equal* in time are not corruption (replicated writes repeat
 //! them); only going backwards is.
 
-pub mod build;
-pub mod fetch;
-pub mod merge;
-pub mod record;
-pub mod series;
+mod build;
+mod merge;
+mod record;
+mod series;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,8 +55,12 @@ use std::str::FromStr;
 use cortex::{ConfigError, CortexConfig};
 
 pub use build::{build_plan, build_plan_with_policy, BuildContext};
-pub use fetch::{ChunkFetcher, FetchOptions};
-pub use series::{LoadStats, SeriesLoader};
+pub use cortex::{ChunkFetcher, FetchError, FetchOptions};
+pub use merge::{merge_same_labels, merge_series, DecodedChunk, MergeError, MergedSeries};
+pub use record::SeriesRecord;
+pub use series::{
+    decode_chunk, LoadStats, SampleProblem, SeriesError, SeriesErrorKind, SeriesLoader,
+};
 
 /// What the builder does with a chunk it cannot trust (see the module
 /// docs for every case): fail the plan, or leave the chunk out and count it.
@@ -75,6 +78,7 @@ impl CorruptChunkPolicy {
     /// The names the command line takes.
     pub const NAMES: [&'static str; 2] = ["fail", "skip"];
 
+    /// The name `--on-corrupt-chunk` takes for this policy.
     pub fn name(self) -> &'static str {
         match self {
             CorruptChunkPolicy::Fail => "fail",
@@ -109,11 +113,13 @@ impl FromStr for CorruptChunkPolicy {
 /// The chunk store a campaign reads, from the user's Cortex config.
 #[derive(Clone, Debug)]
 pub struct CortexSource {
+    /// The parsed and validated Cortex config: schema periods and stores.
     pub config: CortexConfig,
     /// The config file, for messages.
     pub config_path: PathBuf,
     /// Replaces the filesystem chunk store's directory of every period.
     pub chunks_dir: Option<PathBuf>,
+    /// Concurrency, retries and rate limit of chunk fetches.
     pub fetch: FetchOptions,
     /// What a corrupt chunk does to its plan (`--on-corrupt-chunk`).
     pub on_corrupt_chunk: CorruptChunkPolicy,
@@ -122,15 +128,21 @@ pub struct CortexSource {
 /// Why the Cortex config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The file cannot be read.
     #[error("Cortex config {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a usable Cortex config.
     #[error("Cortex config {path}: {source}")]
     Config {
+        /// The config file.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: ConfigError,
     },

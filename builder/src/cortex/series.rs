@@ -16,12 +16,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use base::labels::LabelsError;
-use cortex::{decode_samples, ChunkKey, KeyError, ObjectError, Sample};
+use base::LabelsError;
+use cortex::{decode_samples, ChunkFetcher, ChunkKey, FetchError, KeyError, ObjectError, Sample};
 use protocol::records::SkippedInput;
 use tokio::sync::Semaphore;
 
-use super::fetch::{ChunkFetcher, FetchError};
 use super::merge::{merge_series, DecodedChunk, MergeError, MergedSeries};
 use super::CorruptChunkPolicy;
 
@@ -34,12 +33,16 @@ const LOG_FIRST: u64 = 10;
 #[derive(Debug, thiserror::Error)]
 #[error("series {sid}: {kind}")]
 pub struct SeriesError {
+    /// The series ID, as the plan names it.
     pub sid: String,
+    /// What is wrong.
     pub kind: SeriesErrorKind,
 }
 
+/// What is wrong with a series or one of its chunks.
 #[derive(Debug, thiserror::Error)]
 pub enum SeriesErrorKind {
+    /// A chunk ID of the plan does not parse, or names another tenant.
     #[error(transparent)]
     Key(#[from] KeyError),
     /// Boxed: fetch errors are large and this travels on every series' result.
@@ -48,17 +51,27 @@ pub enum SeriesErrorKind {
     /// The object cannot be decoded or is not the chunk its key names.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// The chunk's metadata repeats a label name with different values.
     #[error("chunk {key}: labels: {source}")]
     Labels {
+        /// The chunk's external key.
         key: String,
+        /// The conflicting label.
         #[source]
         source: LabelsError,
     },
     /// The chunk decodes, but its samples contradict it.
     #[error("chunk {key}: {problem}")]
-    Samples { key: String, problem: SampleProblem },
+    Samples {
+        /// The chunk's external key.
+        key: String,
+        /// How the samples contradict the chunk.
+        problem: SampleProblem,
+    },
+    /// The chunks of the series cannot be merged into one.
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// The blocking decode task panicked or was cancelled.
     #[error("decoding task failed: {0}")]
     Task(String),
 }
@@ -86,13 +99,26 @@ impl From<FetchError> for SeriesErrorKind {
 /// What is wrong with the decoded samples of one chunk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SampleProblem {
+    /// A sample is older than the one before it.
     #[error("samples out of time order: sample {index} at {t} ms follows one at {prev} ms")]
-    OutOfOrder { index: usize, prev: i64, t: i64 },
+    OutOfOrder {
+        /// Position of the offending sample in the chunk.
+        index: usize,
+        /// Time of the sample before it, ms.
+        prev: i64,
+        /// Its time, ms.
+        t: i64,
+    },
+    /// Samples fall outside the key's `[from, through]`.
     #[error("{count} samples outside the key's range [{from}, {through}] ms, the first at {t} ms")]
     OutsideKeyRange {
+        /// How many samples are outside.
         count: usize,
+        /// Time of the first of them, ms.
         t: i64,
+        /// The key's `from`, ms.
         from: i64,
+        /// The key's `through`, ms (inclusive).
         through: i64,
     },
 }
@@ -101,7 +127,7 @@ pub enum SampleProblem {
 /// all inside the key's `[from, through]` (both ends inclusive, as Cortex
 /// writes them: the first and last sample's times). Equal timestamps pass:
 /// they are repeats for the merge to drop, not corruption.
-pub fn check_samples(key: &ChunkKey, samples: &[Sample]) -> Result<(), SampleProblem> {
+pub(super) fn check_samples(key: &ChunkKey, samples: &[Sample]) -> Result<(), SampleProblem> {
     let mut outside = 0usize;
     let mut first_outside = None;
     let mut prev = i64::MIN;
@@ -150,9 +176,14 @@ pub fn decode_chunk(key: ChunkKey, bytes: &[u8]) -> Result<DecodedChunk, SeriesE
 /// Counters over the series a loader handled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadStats {
+    /// Series loaded, with or without chunks.
     pub series: u64,
+    /// Chunk objects fetched from the store.
     pub chunks_fetched: u64,
+    /// Chunks the plan names that the store does not hold (left out, as
+    /// Cortex does).
     pub chunks_not_found: u64,
+    /// Bytes of the fetched chunk objects.
     pub chunk_bytes: u64,
     /// Series skipped because none of their chunks exists or holds a
     /// sample (Cortex skips the former too).
@@ -214,6 +245,7 @@ impl SeriesLoader {
         self
     }
 
+    /// The counters so far, over every series loaded.
     pub fn stats(&self) -> LoadStats {
         LoadStats {
             series: self.series.load(Ordering::Relaxed),

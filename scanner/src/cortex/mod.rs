@@ -22,9 +22,9 @@
 //! entries when rewritten. Tables of different days never share a plan, so
 //! the usual case (new weekly tables appear) reads only the new ones.
 
-pub mod plans;
-pub mod read;
-pub mod tables;
+mod plans;
+pub(crate) mod read;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,7 +35,7 @@ use cortex::bigtable::{BigtableClient, BigtableOptions, KeyRange};
 use cortex::dynamodb::{DynamoClient, DynamoOptions};
 use cortex::{CortexConfig, IndexStore};
 use futures::StreamExt;
-use protocol::names::{join_prefix, SCANNED_PREFIX};
+use protocol::names::scanned_key;
 use protocol::tenant::TenantFilter;
 use sort::ExternalSorter;
 use tokio::sync::{mpsc, Semaphore};
@@ -52,13 +52,15 @@ use crate::scan::{note_rejected, Output, ScanConfig, ScanReport};
 pub struct CortexScanOptions {
     /// Parallel reads (Bigtable ranges, DynamoDB segments) and uploads; 0: 16.
     pub concurrency: usize,
+    /// Tenants to scan (`--allowed-tenants`/`--ignore-tenants`).
     pub tenants: TenantFilter,
     /// Only these index tables (exact names); empty: all.
     pub tables: Vec<String>,
     /// At most this many tables, newest first; 0: all.
     pub tables_limit: usize,
-    /// Override `storage.bigtable.project` / `.instance`.
+    /// Overrides `storage.bigtable.project`.
     pub bigtable_project: Option<String>,
+    /// Overrides `storage.bigtable.instance`.
     pub bigtable_instance: Option<String>,
     /// Override `storage.aws.dynamodb.dynamodb_url`.
     pub dynamodb_url: Option<String>,
@@ -73,6 +75,7 @@ pub struct CortexScanOptions {
 pub struct CortexStats {
     /// Tables read in this run.
     pub tables: Vec<String>,
+    /// Index entries seen, kept and skipped, over all tables.
     pub counts: Counts,
     /// References seen more than once (replicated writes, several tables).
     pub duplicate_refs: u64,
@@ -193,20 +196,19 @@ async fn discover(
             .unwrap_or_default();
         found.extend(tables_of_period(&cfg.schema, ix, names, now_ms));
     }
-    let day_ms = 86_400_000i64;
     Ok(filter_tables(
         found,
         &TableFilter {
             names: opts.tables.clone(),
-            from_ms: scan.days.from.map(|d| i64::from(d) * day_ms),
-            to_ms: scan.days.to.map(|d| i64::from(d) * day_ms),
+            from_ms: scan.days.from.map(|d| i64::from(d) * base::DAY_MS),
+            to_ms: scan.days.to.map(|d| i64::from(d) * base::DAY_MS),
             limit: opts.tables_limit,
         },
     ))
 }
 
 fn marker_key(prefix: &str, table: &str) -> String {
-    join_prefix(prefix, &format!("{SCANNED_PREFIX}{table}"))
+    scanned_key(prefix, table)
 }
 
 /// Scans the Cortex index named by the config at `path` into plans.

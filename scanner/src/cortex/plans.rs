@@ -22,10 +22,10 @@ use sort::{ExternalSorter, SortRecord};
 /// order, because validated tenant IDs and series IDs contain no `\0` and
 /// day indexes are not negative.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ChunkRef(Box<[u8]>);
+pub(crate) struct ChunkRef(Box<[u8]>);
 
 impl ChunkRef {
-    pub fn new(user: &str, day: i32, sid: &str, chunk: &str) -> Self {
+    pub(crate) fn new(user: &str, day: i32, sid: &str, chunk: &str) -> Self {
         let mut b = Vec::with_capacity(user.len() + sid.len() + chunk.len() + 6);
         b.extend_from_slice(user.as_bytes());
         b.push(0);
@@ -37,7 +37,7 @@ impl ChunkRef {
     }
 
     /// `(user, day, sid, chunk)`; `None` if the bytes are not a packed reference.
-    pub fn parts(&self) -> Option<(&str, i32, &str, &str)> {
+    pub(crate) fn parts(&self) -> Option<(&str, i32, &str, &str)> {
         let b = &self.0;
         let u = b.iter().position(|&c| c == 0)?;
         let day = u32::from_be_bytes(b.get(u + 1..u + 5)?.try_into().ok()?);
@@ -80,7 +80,7 @@ impl SortRecord for ChunkRef {
 
 /// One finished local plan file.
 #[derive(Clone, Debug)]
-pub struct LocalPlan {
+pub(super) struct LocalPlan {
     pub id: PlanId,
     pub file: PathBuf,
     pub series: u64,
@@ -90,7 +90,7 @@ pub struct LocalPlan {
 /// Writes the sorted references as plan files under `dir`
 /// (`<dir>/<tenant>/<day><suffix>`, e.g. `.plan.snappy`), calling `done` for each plan once
 /// its footer is written. Returns the duplicates dropped.
-pub fn write_plans(
+pub(super) fn write_plans(
     sorter: ExternalSorter<ChunkRef>,
     dir: &Path,
     compression: PlanCompression,

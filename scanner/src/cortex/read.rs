@@ -23,11 +23,11 @@ use crate::openmetrics::DayRange;
 use crate::scan::MAX_REPORTED_NAMES;
 
 /// References per batch sent to the sort thread.
-pub const BATCH: usize = 1024;
+pub(crate) const BATCH: usize = 1024;
 
 /// One piece of one table.
 #[derive(Clone, Debug)]
-pub enum Unit {
+pub(crate) enum Unit {
     Bigtable {
         client: BigtableClient,
         table: String,
@@ -39,14 +39,6 @@ pub enum Unit {
         segment: i32,
         segments: i32,
     },
-}
-
-impl Unit {
-    pub fn table(&self) -> &str {
-        match self {
-            Unit::Bigtable { table, .. } | Unit::Dynamo { table, .. } => table,
-        }
-    }
 }
 
 /// What the units saw, merged over all units.
@@ -72,7 +64,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn merge(&mut self, o: Counts) {
+    /// Adds the counts of another unit (invalid tenant names stay capped).
+    pub(crate) fn merge(&mut self, o: Counts) {
         for (k, v) in o.entries {
             *self.entries.entry(k).or_default() += v;
         }
@@ -90,6 +83,7 @@ impl Counts {
         self.foreign_cells += o.foreign_cells;
     }
 
+    /// Index entries read, of every kind.
     pub fn total_entries(&self) -> u64 {
         self.entries.values().sum()
     }
@@ -106,7 +100,7 @@ fn kind_label(k: EntryKind) -> String {
 }
 
 /// Turns entries into references, with the filters of the scan.
-pub struct EntrySink {
+pub(crate) struct EntrySink {
     tenants: TenantFilter,
     days: DayRange,
     tx: mpsc::Sender<Vec<ChunkRef>>,
@@ -117,7 +111,11 @@ pub struct EntrySink {
 }
 
 impl EntrySink {
-    pub fn new(tenants: TenantFilter, days: DayRange, tx: mpsc::Sender<Vec<ChunkRef>>) -> Self {
+    pub(crate) fn new(
+        tenants: TenantFilter,
+        days: DayRange,
+        tx: mpsc::Sender<Vec<ChunkRef>>,
+    ) -> Self {
         EntrySink {
             tenants,
             days,
@@ -129,7 +127,7 @@ impl EntrySink {
     }
 
     /// One index entry (hash value, range value).
-    pub async fn entry(&mut self, hash: &[u8], range: &[u8]) -> Result<()> {
+    pub(crate) async fn entry(&mut self, hash: &[u8], range: &[u8]) -> Result<()> {
         let kind = classify(range);
         let slot = match kind {
             EntryKind::MetricToSeries => 0,
@@ -198,7 +196,7 @@ impl EntrySink {
     }
 
     /// Sends what is left and returns the counts.
-    pub async fn finish(mut self) -> Result<Counts> {
+    pub(crate) async fn finish(mut self) -> Result<Counts> {
         self.send().await?;
         for (slot, n) in self.by_kind.iter().enumerate() {
             if *n > 0 {
@@ -216,7 +214,7 @@ impl EntrySink {
 }
 
 /// Reads one unit to the end.
-pub async fn read_unit(unit: Unit, mut sink: EntrySink) -> Result<Counts> {
+pub(crate) async fn read_unit(unit: Unit, mut sink: EntrySink) -> Result<Counts> {
     match unit {
         Unit::Bigtable {
             client,

@@ -6,13 +6,12 @@
 //! newest-first limit. Pure functions over names, so they are tested
 //! without a store.
 
+use base::DAY_MS;
 use cortex::{IndexStore, SchemaConfig};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One index table to scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IndexTable {
+pub(super) struct IndexTable {
     pub name: String,
     /// Index of its period in `configs:`.
     pub period: usize,
@@ -23,7 +22,7 @@ pub struct IndexTable {
 }
 
 impl IndexTable {
-    pub fn overlaps(&self, other: &IndexTable) -> bool {
+    pub(super) fn overlaps(&self, other: &IndexTable) -> bool {
         self.start_ms < other.end_ms && other.start_ms < self.end_ms
     }
 }
@@ -35,7 +34,7 @@ impl IndexTable {
 /// is not aligned to the table period still gets its first table (Cortex
 /// would silently skip it). The last period ends at tomorrow's UTC
 /// midnight, as in Cortex, so tables created ahead of time are left out.
-pub fn tables_of_period(
+pub(super) fn tables_of_period(
     schema: &SchemaConfig,
     ix: usize,
     names: &[String],
@@ -75,7 +74,7 @@ pub fn tables_of_period(
 /// The user's table filters (Cortex's order: names, newest first, time
 /// range, limit).
 #[derive(Clone, Debug, Default)]
-pub struct TableFilter {
+pub(super) struct TableFilter {
     /// Exact names; empty: all.
     pub names: Vec<String>,
     /// Keep tables ending after this time (ms).
@@ -86,7 +85,7 @@ pub struct TableFilter {
     pub limit: usize,
 }
 
-pub fn filter_tables(mut tables: Vec<IndexTable>, f: &TableFilter) -> Vec<IndexTable> {
+pub(super) fn filter_tables(mut tables: Vec<IndexTable>, f: &TableFilter) -> Vec<IndexTable> {
     if !f.names.is_empty() {
         tables.retain(|t| f.names.contains(&t.name));
     }

@@ -17,8 +17,7 @@ use cortex_testgen::{BigtableLoad, CellWrite, DynamoLoad, ItemWrite};
 use protocol::bucket::Bucket;
 use protocol::names::PlanCompression;
 use protocol::plan::{PlanEntry, PlanReader};
-use scanner::cortex::CortexScanOptions;
-use scanner::openmetrics::DayRange;
+use scanner::{CortexScanOptions, DayRange};
 use scanner::{ScanConfig, ScanReport};
 
 /// (tenant, day) → series ID → chunk IDs.
