@@ -7,10 +7,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use cortex::{decode_object, external_key_from_filesystem_name, ChunkKey, CortexConfig, IndexStore};
 use cortex::schema::{
     bigtable_cell, chunk_entries, classify, parse_bigtable_cell, parse_series_chunk_entry,
     series_id, EntryKind,
+};
+use cortex::{
+    decode_object, external_key_from_filesystem_name, ChunkKey, CortexConfig, IndexStore,
 };
 
 const CASES: [&str; 6] = [
