@@ -21,6 +21,7 @@ pub struct Emulator {
     child: Child,
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// The port it listens on, picked free at start.
     pub port: u16,
     name: &'static str,
 }

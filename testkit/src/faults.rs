@@ -41,6 +41,7 @@ pub enum Op {
     Head,
     /// `list`, `list_with_offset`, `list_with_delimiter`.
     List,
+    /// `delete`.
     Delete,
     /// `copy`, `rename` and their `if_not_exists` forms.
     Copy,
@@ -77,12 +78,14 @@ pub enum Fault {
 /// Which calls fail, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
+    /// The operation this rule fails.
     pub op: Op,
     /// Matches keys containing this text (`""` matches every key). Lists
     /// match on their prefix, copies on either key.
     pub key_contains: String,
     /// How many matching calls fail; `None` means every one.
     pub times: Option<usize>,
+    /// What the failing calls do.
     pub fault: Fault,
 }
 
@@ -134,6 +137,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// A handle with no rules: every call passes through.
     pub fn new() -> Self {
         Faults::default()
     }
@@ -210,6 +214,7 @@ impl FaultStore {
         Arc::new(FaultStore { inner, faults })
     }
 
+    /// The handle that arms and counts this store's faults.
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

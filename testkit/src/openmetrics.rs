@@ -18,7 +18,9 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 /// strictly increasing time order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestSeries {
+    /// Label pairs sorted by name, `__name__` included.
     pub labels: Vec<(String, String)>,
+    /// `(ms, value)` in strictly increasing time order.
     pub samples: Vec<(i64, f64)>,
 }
 
@@ -127,10 +129,12 @@ pub fn to_openmetrics(series: &[TestSeries]) -> Result<String> {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator whose sequence depends only on `seed`.
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
+    /// The next value of the SplitMix64 sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -148,14 +152,17 @@ impl Rng {
 /// What [`generate`] puts into the data.
 #[derive(Clone, Debug)]
 pub struct GenOptions {
+    /// Series to generate.
     pub series: usize,
     /// Samples per series are drawn from `1..=max_samples`.
     pub max_samples: usize,
     /// First timestamp (ms); samples stay inside `[start, start + span)`.
     pub start: i64,
+    /// Width of the time range, ms.
     pub span: i64,
     /// Put a stale marker into some series (not valid for OpenMetrics).
     pub stale_markers: bool,
+    /// Same seed, same data.
     pub seed: u64,
 }
 

@@ -58,6 +58,7 @@ pub struct DumpSample {
     /// The value; every NaN (stale markers too) reads back as the same NaN,
     /// because promtool prints all of them as `NaN`.
     pub value: f64,
+    /// Milliseconds since the epoch.
     pub timestamp: i64,
 }
 
@@ -119,6 +120,8 @@ pub fn assert_same_samples(got: &SampleMap, expected: &SampleMap) {
     }
 }
 
+/// The lines `promtool tsdb dump` prints for `[min_time, max_time]` ms, in
+/// its order (callers sort them to compare with golden dumps).
 pub fn dump_lines(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<String>> {
     std::fs::create_dir_all(db_dir.join("wal"))
         .context("creating the wal dir promtool dump needs")?;

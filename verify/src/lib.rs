@@ -3,419 +3,138 @@
 //!
 //! It answers the question an SRE asks at the end of a campaign: does the
 //! bucket hold exactly what the source held, deduplicated and cut into UTC
-//! days? The expected side is derived from the source independently of the
-//! plans (only the source-reading code is shared with the scanner); the
-//! actual side is read with our block reader, which checks every CRC.
+//! days? The expected side comes from a reference path written for this
+//! crate alone: slow and plain, sharing with the builder and scanner only
+//! the format decoders (`tsdb` block reading, `cortex` chunk decoding and
+//! chunk-store access, the `openmetrics` parser, `protocol` plan reading,
+//! the `sort` external sort), so a dedup, clipping or grouping bug in the
+//! builder shows here instead of hiding behind the same code. The actual
+//! side is read with `tsdb`'s block reader, which checks every CRC.
 //!
-//! It does not repair anything and writes nothing to the bucket.
+//! Not for: repairing anything (it writes nothing to the bucket), checking
+//! the builder's counts (finished records), or speed.
+//!
+//! # The reference
+//!
+//! Each source is reduced to (labels, sample) pairs in the source's own
+//! order of preference; then one rule makes the series of a tenant and UTC
+//! day `d` (`[d·86 400 000, (d+1)·86 400 000)` ms):
+//!
+//! 1. keep the samples inside the day;
+//! 2. of samples of one series with equal timestamps keep the first in the
+//!    order of preference;
+//! 3. compare values bit for bit (NaN and stale markers included).
+//!
+//! A series with no sample left has no place in the block; a day with no
+//! series has no block; a day with samples has exactly one block, the one
+//! whose `minTime` falls in it. Per source:
+//!
+//! - **OpenMetrics** (`--tenant` names the tenant): every sample the parser
+//!   yields, labels normalised (two spellings of one label set are one
+//!   series), in file order. Days outside `--from`/`--to` are left out.
+//! - **Prometheus**: the blocks are found as the scanner documents (data or
+//!   snapshot dir, single block dir, bucket URL; skipping the head and WAL,
+//!   non-ULID entries, blocks without meta.json or with a deletion mark;
+//!   refusing downsampled and native-histogram blocks); blocks with
+//!   `maxTime <= minTime` hold nothing. A block's tenant is its
+//!   `--tenant-label` external label, else `--tenant`; a block naming an
+//!   invalid tenant is left out. A block feeds every day its
+//!   `[minTime, maxTime)` touches. Series lose the `--drop-label`s. Order
+//!   of preference: sources in command-line order, then blocks by
+//!   (minTime, ULID), then series in index order, then samples in chunk
+//!   order.
+//! - **Cortex**: the chunks the plans under the prefix list, plan by plan
+//!   (the plans are the index's answer to "which chunks are the day's").
+//!   Each chunk ID is parsed for the plan's tenant and fetched through
+//!   [`cortex::ChunkFetcher`] from the store of the day's schema period; a
+//!   missing chunk is left out. A fetched chunk is decoded and checked (the
+//!   object against its key, its labels, samples never going back in time
+//!   and inside the key's `[from, through]`); an empty chunk is left out, a
+//!   corrupt one fails verification, or with `--on-corrupt-chunk skip` is
+//!   left out (and a series whose fetched chunks are all corrupt with it).
+//!   The usable chunks of one series ID must agree on labels, else the
+//!   same (fail, or leave the series out). Order of preference, in two
+//!   steps: inside a series ID, chunks by (from, chunk key), then samples
+//!   in chunk order (the earliest chunk wins); series IDs with equal labels
+//!   are then merged, each already deduplicated, by (from, key) of their
+//!   first usable chunk, then plan order. The block compared is the one
+//!   the plan's finished file names; none is a missing block, several are
+//!   duplicates.
 
-mod cortex;
-mod prometheus;
+mod blocks;
+mod compare;
+mod from_cortex;
+mod from_openmetrics;
+mod from_prometheus;
+mod report;
 
-pub use cortex::CortexVerify;
+use std::path::PathBuf;
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
-
-use anyhow::{bail, Context, Result};
-use builder::blocks::{list_tenant_blocks, local_block, RemoteBlock};
+use anyhow::{bail, Result};
 use protocol::bucket::Bucket;
-use protocol::names::day_to_date;
 use protocol::source::SourceSpec;
-use protocol::staged::{StagedReader, StagedSeries};
-use scanner::openmetrics::{stage_file, DayRange};
-use tsdb::BlockReader;
 
+pub use from_cortex::CortexVerify;
+pub use from_prometheus::PrometheusOptions;
+pub use report::{Difference, VerifyReport};
+
+/// UTC days to verify: `[from, to)` in days since the epoch, either end open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day included; `None` for no lower bound.
+    pub from: Option<i32>,
+    /// First day excluded; `None` for no upper bound.
+    pub to: Option<i32>,
+}
+
+impl DayRange {
+    /// Whether `day` is inside the range.
+    pub fn contains(&self, day: i32) -> bool {
+        self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day < t)
+    }
+}
+
+/// What to compare, and with how much memory and detail.
 #[derive(Clone, Debug)]
 pub struct VerifyConfig {
-    /// Where the blocks are.
+    /// The output bucket, where the blocks are.
     pub bucket: Bucket,
+    /// The tenant of an OpenMetrics source, the default tenant of a
+    /// Prometheus one, a filter on a Cortex one.
     pub tenant: Option<String>,
+    /// Scratch space: sort runs, downloaded blocks and plans.
     pub work_dir: PathBuf,
+    /// Bytes the reference may hold in memory before its sort spills.
     pub memory_budget: usize,
+    /// Days compared; the rest of the source and the bucket is ignored.
     pub days: DayRange,
     /// Differences kept for the report; all are counted.
     pub max_reported: usize,
     /// The chunk store and plan prefix, for `--source cortex:...`.
     pub cortex: Option<CortexVerify>,
     /// Tenant label and replica labels, for `--source prometheus:...`.
-    pub prometheus: scanner::prometheus::PrometheusOptions,
+    pub prometheus: PrometheusOptions,
 }
 
-/// One way the blocks differ from the source.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Difference {
-    MissingBlock {
-        tenant: String,
-        day: i32,
-    },
-    ExtraBlock {
-        tenant: String,
-        day: i32,
-        block: String,
-    },
-    DuplicateBlocks {
-        tenant: String,
-        day: i32,
-        blocks: Vec<String>,
-    },
-    MissingSeries {
-        tenant: String,
-        day: i32,
-        series: String,
-    },
-    ExtraSeries {
-        tenant: String,
-        day: i32,
-        series: String,
-    },
-    Sample {
-        tenant: String,
-        day: i32,
-        series: String,
-        t: i64,
-        expected: Option<f64>,
-        actual: Option<f64>,
-    },
-}
-
-fn value(v: Option<f64>) -> String {
-    match v {
-        None => "nothing".into(),
-        Some(v) => format!("{v} (bits {:#018x})", v.to_bits()),
-    }
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Difference::MissingBlock { tenant, day } => {
-                write!(
-                    f,
-                    "{tenant} {}: no block, but the source has samples",
-                    day_to_date(*day)
-                )
-            }
-            Difference::ExtraBlock { tenant, day, block } => write!(
-                f,
-                "{tenant} {}: block {block} has no counterpart in the source",
-                day_to_date(*day)
-            ),
-            Difference::DuplicateBlocks {
-                tenant,
-                day,
-                blocks,
-            } => write!(
-                f,
-                "{tenant} {}: {} blocks for one day: {}",
-                day_to_date(*day),
-                blocks.len(),
-                blocks.join(", ")
-            ),
-            Difference::MissingSeries {
-                tenant,
-                day,
-                series,
-            } => {
-                write!(
-                    f,
-                    "{tenant} {}: series {series} is missing",
-                    day_to_date(*day)
-                )
-            }
-            Difference::ExtraSeries {
-                tenant,
-                day,
-                series,
-            } => {
-                write!(
-                    f,
-                    "{tenant} {}: series {series} is not in the source",
-                    day_to_date(*day)
-                )
-            }
-            Difference::Sample {
-                tenant,
-                day,
-                series,
-                t,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "{tenant} {}: {series} at {t}: expected {}, block has {}",
-                day_to_date(*day),
-                value(*expected),
-                value(*actual)
-            ),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct VerifyReport {
-    pub days: u64,
-    pub series: u64,
-    pub samples: u64,
-    pub differences: u64,
-    pub reported: Vec<Difference>,
-}
-
-impl VerifyReport {
-    pub fn ok(&self) -> bool {
-        self.differences == 0
-    }
-
-    fn differ(&mut self, d: Difference, max: usize) {
-        self.differences += 1;
-        if self.reported.len() < max {
-            self.reported.push(d);
-        }
-    }
-}
-
+/// Compares the blocks in `cfg.bucket` with what `source` holds.
 pub async fn verify(cfg: &VerifyConfig, source: &SourceSpec) -> Result<VerifyReport> {
     match source {
-        SourceSpec::OpenMetrics(path) => verify_openmetrics(cfg, path).await,
+        SourceSpec::OpenMetrics(path) => from_openmetrics::verify_openmetrics(cfg, path).await,
         SourceSpec::Cortex(_) => match &cfg.cortex {
-            Some(cv) => cortex::verify_cortex(cfg, cv).await,
+            Some(cv) => from_cortex::verify_cortex(cfg, cv).await,
             None => bail!("verifying a cortex source needs its chunk store configuration"),
         },
-        SourceSpec::Prometheus(sources) => prometheus::verify_prometheus(cfg, sources).await,
+        SourceSpec::Prometheus(sources) => from_prometheus::verify_prometheus(cfg, sources).await,
     }
 }
 
-async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Result<VerifyReport> {
-    let Some(tenant) = cfg.tenant.clone() else {
-        bail!("an openmetrics source needs --tenant");
-    };
+/// A scratch directory under the configured work dir, removed on drop.
+fn scratch_dir(cfg: &VerifyConfig) -> Result<tempfile::TempDir> {
+    use anyhow::Context;
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating work dir {}", cfg.work_dir.display()))?;
-    let work = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix("verify-")
         .tempdir_in(&cfg.work_dir)
-        .with_context(|| format!("creating a dir in {}", cfg.work_dir.display()))?;
-    let (input, out, budget, days) = (
-        path.to_path_buf(),
-        work.path().to_path_buf(),
-        cfg.memory_budget,
-        cfg.days,
-    );
-    let expected =
-        tokio::task::spawn_blocking(move || stage_file(&input, &out, budget, days)).await??;
-
-    let mut report = VerifyReport::default();
-    let mut blocks_by_day: BTreeMap<i32, Vec<RemoteBlock>> = BTreeMap::new();
-    for b in list_tenant_blocks(&cfg.bucket, &tenant).await? {
-        let day = b.meta.min_time.div_euclid(base::DAY_MS) as i32;
-        if cfg.days.contains(day) {
-            blocks_by_day.entry(day).or_default().push(b);
-        }
-    }
-    for staged in &expected.days {
-        report.days += 1;
-        let Some(blocks) = blocks_by_day.remove(&staged.day) else {
-            report.differ(
-                Difference::MissingBlock {
-                    tenant: tenant.clone(),
-                    day: staged.day,
-                },
-                cfg.max_reported,
-            );
-            continue;
-        };
-        if blocks.len() > 1 {
-            report.differ(
-                Difference::DuplicateBlocks {
-                    tenant: tenant.clone(),
-                    day: staged.day,
-                    blocks: blocks.iter().map(|b| b.meta.ulid.to_string()).collect(),
-                },
-                cfg.max_reported,
-            );
-        }
-        let block = blocks[0].meta.ulid.to_string();
-        let dir = local_block(&cfg.bucket, &tenant, &block, work.path()).await?;
-        let (file, t, day, max) = (
-            staged.file.clone(),
-            tenant.clone(),
-            staged.day,
-            cfg.max_reported,
-        );
-        let day_report =
-            tokio::task::spawn_blocking(move || compare_day(&file, &dir, &t, day, max)).await??;
-        report.series += day_report.series;
-        report.samples += day_report.samples;
-        report.differences += day_report.differences;
-        let room = cfg.max_reported.saturating_sub(report.reported.len());
-        report
-            .reported
-            .extend(day_report.reported.into_iter().take(room));
-    }
-    for (day, blocks) in blocks_by_day {
-        for b in blocks {
-            report.differ(
-                Difference::ExtraBlock {
-                    tenant: tenant.clone(),
-                    day,
-                    block: b.meta.ulid.to_string(),
-                },
-                cfg.max_reported,
-            );
-        }
-    }
-    Ok(report)
-}
-
-/// Merge-joins the expected series of one day (staged, with duplicates in
-/// source order) with the block's series, both in label order.
-fn compare_day(
-    staged: &Path,
-    block_dir: &Path,
-    tenant: &str,
-    day: i32,
-    max: usize,
-) -> Result<VerifyReport> {
-    let mut report = VerifyReport::default();
-    let f = File::open(staged).with_context(|| format!("opening {}", staged.display()))?;
-    let mut expected = StagedReader::new(BufReader::new(f))?;
-    let block =
-        BlockReader::open(block_dir).with_context(|| format!("block {}", block_dir.display()))?;
-    join_with_block(
-        || Ok(expected.next_series()?.map(|(l, s)| (l, dedup_first(s)))),
-        &block,
-        tenant,
-        day,
-        max,
-        &mut report,
-    )?;
-    Ok(report)
-}
-
-/// Merge-joins the expected series of one day (in label order, samples
-/// deduplicated as the block must hold them) with the block's series,
-/// counting and reporting every difference. Every source's verifier ends
-/// here; only how the expected side is derived differs.
-pub(crate) fn join_with_block(
-    mut next_expected: impl FnMut() -> Result<Option<StagedSeries>>,
-    block: &BlockReader,
-    tenant: &str,
-    day: i32,
-    max: usize,
-    report: &mut VerifyReport,
-) -> Result<()> {
-    use std::cmp::Ordering;
-    let mut actual = block.series();
-    let mut e = next_expected()?;
-    let mut a = actual.next().transpose()?;
-    loop {
-        let order = match (&e, &a) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((el, _)), Some((al, _))) => el.cmp(al),
-        };
-        match order {
-            Ordering::Equal => {
-                if let (Some((labels, es)), Some((_, chunks))) = (&e, &a) {
-                    let mut acts = Vec::new();
-                    for c in chunks {
-                        acts.extend(block.chunk_samples(c)?);
-                    }
-                    report.series += 1;
-                    report.samples += es.len() as u64;
-                    compare_samples(report, tenant, day, &labels.to_string(), es, &acts, max);
-                }
-                e = next_expected()?;
-                a = actual.next().transpose()?;
-            }
-            Ordering::Less => {
-                if let Some((labels, _)) = &e {
-                    let series = labels.to_string();
-                    report.differ(
-                        Difference::MissingSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                e = next_expected()?;
-            }
-            Ordering::Greater => {
-                if let Some((labels, _)) = &a {
-                    let series = labels.to_string();
-                    report.differ(
-                        Difference::ExtraSeries {
-                            tenant: tenant.into(),
-                            day,
-                            series,
-                        },
-                        max,
-                    );
-                }
-                a = actual.next().transpose()?;
-            }
-        }
-    }
-}
-
-/// Of samples with equal timestamps, the first is the one the block keeps.
-fn dedup_first(mut s: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
-    s.dedup_by_key(|x| x.0);
-    s
-}
-
-fn compare_samples(
-    report: &mut VerifyReport,
-    tenant: &str,
-    day: i32,
-    series: &str,
-    expected: &[(i64, f64)],
-    actual: &[(i64, f64)],
-    max: usize,
-) {
-    let (mut i, mut j) = (0, 0);
-    while i < expected.len() || j < actual.len() {
-        let e = expected.get(i);
-        let a = actual.get(j);
-        let (t, ev, av) = match (e, a) {
-            (Some(&(et, ev)), Some(&(at, av))) if et == at => {
-                i += 1;
-                j += 1;
-                if ev.to_bits() == av.to_bits() {
-                    continue;
-                }
-                (et, Some(ev), Some(av))
-            }
-            (Some(&(et, ev)), Some(&(at, _))) if et < at => {
-                i += 1;
-                (et, Some(ev), None)
-            }
-            (Some(&(et, ev)), None) => {
-                i += 1;
-                (et, Some(ev), None)
-            }
-            (_, Some(&(at, av))) => {
-                j += 1;
-                (at, None, Some(av))
-            }
-            (None, None) => break,
-        };
-        report.differ(
-            Difference::Sample {
-                tenant: tenant.into(),
-                day,
-                series: series.into(),
-                t,
-                expected: ev,
-                actual: av,
-            },
-            max,
-        );
-    }
+        .with_context(|| format!("creating a dir in {}", cfg.work_dir.display()))
 }

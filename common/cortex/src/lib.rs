@@ -1,5 +1,7 @@
 //! Cortex chunk storage as our code reads it: the formats of a Cortex chunk
-//! store and clients for its Bigtable and DynamoDB index and chunk tables.
+//! store, clients for its Bigtable and DynamoDB index and chunk tables, and
+//! [`ChunkFetcher`], which reads chunk objects from the store of a schema
+//! period (filesystem, S3, GCS, chunk tables).
 //!
 //! What a Cortex chunk store holds and how to find it: chunk IDs and object
 //! names ([`ChunkKey`]), chunk objects ([`decode_object`]), the sample
@@ -23,6 +25,7 @@
 
 pub mod bigtable;
 mod config;
+mod fetch;
 pub mod dynamodb;
 pub mod encoding;
 mod key;
@@ -36,6 +39,7 @@ pub use config::{
     SchemaConfig, SchemaVersion, StorageConfig,
 };
 pub use encoding::{Encoding, EncodingError, Sample};
+pub use fetch::{ChunkFetcher, FetchError, FetchOptions};
 pub use key::{
     external_key_from_filesystem_name, filesystem_file_name, s3_bucket_index, ChunkKey, KeyError,
 };

@@ -16,20 +16,22 @@
 //! by all fetchers of the process, so a campaign can cap its load on a
 //! chunk store production still serves from.
 //!
-//! Decoding the fetched bytes is not done here ([`cortex::decode_object`]).
+//! Decoding the fetched bytes is not done here ([`crate::decode_object`]).
+//! It lives in this crate, not the builder's, so that `verify` reads the
+//! chunk store through the same client without sharing the builder's merge.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base::throttle::Throttle;
-use bytes::Bytes;
-use cortex::bigtable::{BigtableClient, BigtableOptions};
-use cortex::dynamodb::{DynamoClient, DynamoOptions};
-use cortex::{
+use crate::bigtable::{BigtableClient, BigtableOptions};
+use crate::dynamodb::{DynamoClient, DynamoOptions};
+use crate::{
     s3_bucket_index, AwsConfig, ChunkKey, ChunkStore, CortexConfig, IndexStore, PeriodConfig,
     SchemaConfig,
 };
+use base::throttle::Throttle;
+use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::ObjectStore;
@@ -44,6 +46,7 @@ pub struct FetchOptions {
     pub retries: u32,
     /// First backoff; doubled after each failure up to `max_backoff`.
     pub min_backoff: Duration,
+    /// Longest wait between two attempts.
     pub max_backoff: Duration,
     /// Requests and bytes per second toward the chunk store, shared by
     /// every fetcher given the same `Arc`; `None` is unlimited.
@@ -65,37 +68,67 @@ impl Default for FetchOptions {
 /// Why chunks cannot be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The config has no schema period for the plan's day.
     #[error("no schema period covers day {day} (the first starts on day {first:?})")]
-    NoPeriod { day: i32, first: Option<i64> },
+    NoPeriod {
+        /// The plan's day (days since the epoch).
+        day: i32,
+        /// Day the first period starts on, if any.
+        first: Option<i64>,
+    },
+    /// The period's chunk store is not one we can read, or is missing settings.
     #[error("chunk store {store:?} of the schema period from day {from_day}: {reason}")]
     Unsupported {
+        /// The period's `object_store` (or `store`) as configured.
         store: String,
+        /// Day the period starts on.
         from_day: i64,
+        /// What is missing or unsupported.
         reason: String,
     },
+    /// A fetcher used against its configuration (say, a local read of a bucket).
     #[error("chunk store configuration: {0}")]
     Config(String),
+    /// A filesystem store's file cannot be read (other than not existing).
     #[error("chunk {key}: reading {file}: {source}")]
     File {
+        /// External key of the chunk.
         key: String,
+        /// The file it should be in.
         file: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// An object store kept failing after the retries.
     #[error("chunk {key}: {store}: {source} (after {attempts} attempts)")]
     Store {
+        /// External key of the chunk.
         key: String,
+        /// Bucket URL.
         store: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// The last error.
         #[source]
         source: object_store::Error,
     },
+    /// The chunk's external key is not a valid object name.
     #[error("chunk {key}: cannot be an object name: {reason}")]
-    BadKey { key: String, reason: String },
+    BadKey {
+        /// External key of the chunk.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A Bigtable or DynamoDB chunk table read failed.
     #[error("chunk {key}: reading {table}: {reason}")]
     Table {
+        /// External key of the chunk.
         key: String,
+        /// Store and table name.
         table: String,
+        /// The client's error.
         reason: String,
     },
 }
@@ -260,9 +293,9 @@ impl ChunkFetcher {
             }
         };
         let ext = key.external_key();
-        let path = protocol::bucket::parse_key(&ext).map_err(|e| FetchError::BadKey {
+        let path = object_path(&ext).map_err(|reason| FetchError::BadKey {
             key: ext.clone(),
-            reason: e.to_string(),
+            reason,
         })?;
         let mut backoff = self.opts.min_backoff;
         let mut attempt = 0;
@@ -352,6 +385,15 @@ impl ChunkFetcher {
             }),
         }
     }
+}
+
+/// The object name of a chunk, checked segment by segment: the key comes
+/// from a plan in the bucket, untrusted.
+fn object_path(key: &str) -> Result<object_store::path::Path, String> {
+    if key.split('/').any(|seg| seg.chars().any(char::is_control)) {
+        return Err("control character".into());
+    }
+    object_store::path::Path::parse(key).map_err(|e| e.to_string())
 }
 
 /// The file of a chunk: Thanos' filesystem bucket joins the base64 name to
