@@ -422,12 +422,15 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Run(a) => crate::run::run(a).await,
         Command::Verify(a) => {
             let cfg = verify::VerifyConfig {
-                prometheus: a.prometheus.options(),
+                prometheus: verify::PrometheusOptions {
+                    tenant_label: a.prometheus.tenant_label.clone(),
+                    drop_labels: a.prometheus.drop_labels.clone(),
+                },
                 bucket: a.bucket.open()?,
                 tenant: a.tenant,
                 work_dir: a.work.work_dir,
                 memory_budget: a.work.memory_budget,
-                days: DayRange {
+                days: verify::DayRange {
                     from: a.from,
                     to: a.to,
                 },
@@ -436,7 +439,11 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
                     .cortex
                     .source(Some(&a.source))?
                     .map(|source| verify::CortexVerify {
-                        source,
+                        config: source.config.clone(),
+                        chunks_dir: source.chunks_dir.clone(),
+                        fetch: source.fetch.clone(),
+                        skip_corrupt_chunks: source.on_corrupt_chunk
+                            == builder::cortex::CorruptChunkPolicy::Skip,
                         prefix: a.bucket.prefix.clone(),
                     }),
             };

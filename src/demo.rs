@@ -84,7 +84,7 @@ pub(crate) async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
             tenant: Some(TENANT.into()),
             work_dir,
             memory_budget: 64 << 20,
-            days: DayRange::default(),
+            days: verify::DayRange::default(),
             max_reported: 20,
             cortex: None,
         },

@@ -38,6 +38,18 @@ pub struct SinkStats {
     pub skipped: protocol::records::SkippedInput,
 }
 
+/// Test hook, off in production: with `BLOCKSCONVERT_TEST_BREAK_DEDUP=keep-last`
+/// in the environment (read once per process) the builder keeps the *last*
+/// of equal timestamps instead of the first, here and in the Cortex merge.
+/// `tests/verify_catches_broken_merge.rs` sets it to show that `verify`,
+/// which shares no merge code with the builder, catches a broken merge.
+pub(crate) fn test_break_dedup() -> bool {
+    static KEEP_LAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEP_LAST.get_or_init(|| {
+        std::env::var("BLOCKSCONVERT_TEST_BREAK_DEDUP").is_ok_and(|v| v == "keep-last")
+    })
+}
+
 pub(crate) struct DaySink {
     writer: BlockWriter,
     day_start: i64,
@@ -94,6 +106,10 @@ impl DaySink {
                     self.stats.duplicates_dropped += 1;
                     if lv.to_bits() != v.to_bits() {
                         self.stats.duplicates_disagreeing += 1;
+                    }
+                    if test_break_dedup() {
+                        self.kept.pop();
+                        self.kept.push((t, v));
                     }
                     continue;
                 }

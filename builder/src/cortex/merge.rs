@@ -110,6 +110,9 @@ pub fn merge_series(
         for c in &chunks {
             all.extend_from_slice(&c.samples);
         }
+        if crate::sink::test_break_dedup() {
+            all.reverse();
+        }
         // Stable: of equal timestamps, the sample of the preferred chunk
         // (earlier in `chunks`) stays first, and the cutter keeps the first.
         all.sort_by_key(|s| s.0);
@@ -177,6 +180,9 @@ pub fn merge_same_labels(
         counts.duplicates_dropped += s.counts.duplicates_dropped;
         counts.duplicates_disagreeing += s.counts.duplicates_disagreeing;
         counts.samples_outside_day += s.counts.samples_outside_day;
+    }
+    if crate::sink::test_break_dedup() {
+        all.reverse();
     }
     all.sort_by_key(|s| s.0);
     let mut cut = DayCutter::new(day_start, day_end);
