@@ -199,7 +199,7 @@ fn openmetrics_keep_last_dedup_is_caught() {
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(!bad.status.success(), "verify must fail:\n{out}");
     assert!(
-        out.contains(r#"up{job="a"}"#)
+        out.contains(r#"{__name__="up", job="a"}"#)
             && out.contains("expected 1 ")
             && out.contains("block has 2 "),
         "{out}"
