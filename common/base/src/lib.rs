@@ -4,7 +4,8 @@
 //! implementation and the byte codecs records are made of ([`codec`]), UTC
 //! days ([`DAY_MS`]), a stable hash ([`fnv1a64`]), and what every store
 //! client goes through: per-process rate limits ([`throttle`]) and the one
-//! retry policy with jitter ([`retry`]).
+//! retry policy with jitter ([`retry`]), and the one rendering of an
+//! error with its causes ([`error_chain`]).
 //!
 //! Not for formats or I/O: file formats live in `tsdb`, `cortex`,
 //! `openmetrics` and `protocol`, and talking to stores in the crates that
@@ -17,11 +18,13 @@
 //! re-exported here.
 
 pub mod codec;
+mod error_chain;
 mod hash;
 mod labels;
 pub mod retry;
 pub mod throttle;
 
+pub use error_chain::{error_chain, ErrorChain};
 pub use hash::fnv1a64;
 pub use labels::{go_quote, Label, Labels, LabelsError};
 

@@ -62,7 +62,7 @@ pub struct BlockWriterOptions {
 )]
 #[derive(Debug, thiserror::Error)]
 pub enum BlockWriteError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -228,7 +228,7 @@ impl SegmentWriter {
 )]
 #[derive(Debug, thiserror::Error)]
 pub enum ChunkReadError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

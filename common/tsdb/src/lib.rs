@@ -2,10 +2,11 @@
 //!
 //! For: XOR chunks ([`XorAppender`], [`XorIterator`], [`Chunker`]), chunk
 //! segment files ([`ChunkReader`]), index format v2 ([`IndexWriter`],
-//! [`IndexReader`]), `meta.json` ([`BlockMeta`]), the streaming
-//! [`BlockWriter`], the [`BlockReader`] and the compactor's health checks
-//! ([`check_block`]), bit-compatible with what Prometheus 2.x writes and
-//! reads. No maintained Rust crate writes Prometheus blocks, so this is ours.
+//! [`IndexReader`], which reads v1 too), `meta.json` ([`BlockMeta`]),
+//! deletions (`tombstones`, [`Tombstones`]), the streaming [`BlockWriter`],
+//! the [`BlockReader`] (tombstones applied) and the compactor's health
+//! checks ([`check_block`]), bit-compatible with what Prometheus 2.x writes
+//! and reads. No maintained Rust crate writes Prometheus blocks, so this is ours.
 //!
 //! Not for deciding what goes into a block (merging, deduplication, clipping
 //! to a day): the builder does that and hands over series in order.
@@ -19,6 +20,7 @@ mod chunks;
 mod health;
 mod index;
 mod meta;
+mod tombstones;
 mod xor;
 
 pub use block_reader::{BlockReadError, BlockReader};
@@ -36,6 +38,7 @@ pub use index::{
 pub use meta::{
     BlockMeta, BlockStats, Compaction, Downsample, MetaError, ThanosFile, ThanosMeta, META_FILENAME,
 };
+pub use tombstones::{DeletedInterval, TombstoneError, Tombstones, TOMBSTONES_FILENAME};
 pub use xor::{
     ChunkError, Chunker, EncodedChunk, XorAppender, XorIterator, ENCODING_XOR,
     MAX_SAMPLES_PER_CHUNK, MAX_SAMPLES_PER_XOR_CHUNK,

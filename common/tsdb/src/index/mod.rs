@@ -1,11 +1,13 @@
-//! The Prometheus block index, format v2 (`tsdb/docs/format/index.md`).
+//! The Prometheus block index, format v2, and v1 for reading
+//! (`tsdb/docs/format/index.md`).
 //!
 //! [`IndexWriter`] writes an index byte for byte as Prometheus 2.42's
 //! `tsdb/index/index.go` does for the same symbols, series and chunk
 //! references, but with memory bounded by a budget: postings are sorted
 //! externally and long sections are streamed. [`IndexReader`] opens an
-//! index written by us or by Prometheus, checks every checksum it touches
-//! and iterates series in index order.
+//! index written by us or by Prometheus (v2, or v1 from Prometheus 2.0 to
+//! 2.7), checks every checksum it touches and iterates series in index
+//! order.
 //!
 //! This module is about the `index` file only: chunk data, `meta.json` and
 //! block directories are in the sibling modules, and block-level policy
@@ -25,14 +27,17 @@ pub use writer::{IndexSummary, IndexWriteError, IndexWriter};
 
 /// First four bytes of an index file.
 pub(crate) const MAGIC_INDEX: u32 = 0xBAAA_D700;
-/// The only format version we write (and read).
+/// The format version we write (and read).
 pub(crate) const FORMAT_V2: u8 = 2;
+/// The format of Prometheus 2.0 to 2.7, which we read too.
+pub(crate) const FORMAT_V1: u8 = 1;
 /// Magic and version.
 pub(crate) const HEADER_LEN: usize = 5;
 /// Six 8-byte section offsets and a CRC32C.
 pub(crate) const TOC_LEN: usize = 6 * 8 + 4;
 
-/// A series reference in a v2 index: the series' byte offset divided by 16.
+/// A series reference: the series' byte offset divided by 16 in a v2
+/// index, the byte offset itself in a v1 index.
 pub type SeriesRef = u32;
 
 /// Where each section of an index starts (the table of contents).
@@ -85,7 +90,7 @@ pub enum IndexFormatError {
     TooSmall { size: u64 },
     #[error("bad magic number {found:#010x}")]
     BadMagic { found: u32 },
-    #[error("unsupported index format version {version} (only v2 is read)")]
+    #[error("unsupported index format version {version} (versions 1 and 2 are read)")]
     UnsupportedVersion { version: u8 },
     #[error("CRC32 mismatch in the {section} at offset {offset}: stored {stored:#010x}, computed {computed:#010x}")]
     Checksum {
@@ -118,13 +123,13 @@ pub enum IndexFormatError {
 )]
 #[derive(Debug, thiserror::Error)]
 pub enum IndexReadError {
-    #[error("index {path}: {source}")]
+    #[error("index {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("index {path}: {source}")]
+    #[error("index {path}")]
     Format {
         path: PathBuf,
         #[source]

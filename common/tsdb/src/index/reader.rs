@@ -1,10 +1,20 @@
-//! Reading an index file written by us or by Prometheus (format v2).
+//! Reading an index file written by us or by Prometheus (format v2, and
+//! format v1 of Prometheus 2.0 to 2.7).
 //!
 //! [`IndexReader::open`] maps the file and checks the header, the TOC and
 //! the checksums of the symbol table and both offset tables. Series entries,
 //! postings lists and label indices are checked when they are read;
 //! [`IndexReader::verify_sections`] reads all of them once. Memory use is
-//! the sampled symbol positions plus one entry per label name.
+//! the sampled symbol positions plus one entry per label name (v2), or the
+//! whole postings offset table (v1).
+//!
+//! Format v1 differs from v2 only in how things are referenced, and is
+//! read as Prometheus' `tsdb/index` reader reads it: a symbol reference is
+//! the file offset of the symbol's entry (not its number), a series
+//! reference is the file offset of the series entry (v2: offset / 16, with
+//! entries 16-byte aligned), and the postings offset table need not be
+//! sorted, so it is loaded whole. Series entries, postings lists, label
+//! indices and chunk references are laid out alike.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,7 +23,8 @@ use std::path::{Path, PathBuf};
 use super::encoding::{check_crc, section_at, Dec};
 use super::symbols::{SymbolIter, Symbols};
 use super::{
-    IndexFormatError, IndexReadError, SeriesRef, Toc, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, TOC_LEN,
+    IndexFormatError, IndexReadError, SeriesRef, Toc, FORMAT_V1, FORMAT_V2, HEADER_LEN,
+    MAGIC_INDEX, TOC_LEN,
 };
 use crate::chunks::{ChunkMeta, FileBytes};
 use base::{Label, Labels};
@@ -21,7 +32,7 @@ use base::{Label, Labels};
 /// A series as stored, before its label order is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawSeries {
-    /// The series' reference (its offset / 16).
+    /// The series' reference (its offset / 16; in index v1, its offset).
     pub series_ref: SeriesRef,
     /// Label pairs in stored order, symbols resolved.
     pub labels: Vec<Label>,
@@ -60,10 +71,15 @@ struct NameEntries {
 pub struct IndexReader {
     path: PathBuf,
     map: FileBytes,
+    /// Index format version: 1 or 2.
+    version: u8,
     toc: Toc,
     symbols: Symbols,
-    /// Label name ("" for all postings) to its postings offset entries.
+    /// Label name ("" for all postings) to its postings offset entries (v2).
     names: BTreeMap<String, NameEntries>,
+    /// Label name to value to postings offset: the whole (possibly
+    /// unsorted) postings offset table of a v1 index; empty for v2.
+    postings_v1: BTreeMap<String, BTreeMap<String, u64>>,
     /// End of the postings offset table body.
     postings_table_end: u64,
     /// Label name to the offset of its label index.
@@ -105,8 +121,9 @@ impl IndexReader {
         if magic != MAGIC_INDEX {
             return Err(IndexFormatError::BadMagic { found: magic });
         }
-        if map[4] != FORMAT_V2 {
-            return Err(IndexFormatError::UnsupportedVersion { version: map[4] });
+        let version = map[4];
+        if version != FORMAT_V1 && version != FORMAT_V2 {
+            return Err(IndexFormatError::UnsupportedVersion { version });
         }
         let toc_start = size - TOC_LEN;
         check_crc(
@@ -142,6 +159,7 @@ impl IndexReader {
         let symbols = Symbols::parse(&map, toc.symbols)?;
 
         let mut names: BTreeMap<String, NameEntries> = BTreeMap::new();
+        let mut postings_v1: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut d = section_at(&map, toc.postings_table, "postings offset table")?;
         let count = d.be32("postings offset count")?;
         for _ in 0..count {
@@ -154,6 +172,15 @@ impl IndexReader {
                 });
             }
             let name = d.uvarint_str("label name")?;
+            if version == FORMAT_V1 {
+                let value = d.uvarint_str("label value")?;
+                let off = d.uvarint("postings offset")?;
+                postings_v1
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(value.to_string(), off);
+                continue;
+            }
             d.uvarint_bytes("label value")?;
             d.uvarint("postings offset")?;
             match names.get_mut(name) {
@@ -202,9 +229,11 @@ impl IndexReader {
         Ok(IndexReader {
             path: path.to_path_buf(),
             map,
+            version,
             toc,
             symbols,
             names,
+            postings_v1,
             postings_table_end,
             label_indices,
             series_end,
@@ -215,6 +244,39 @@ impl IndexReader {
         IndexReadError::Format {
             path: self.path.clone(),
             source,
+        }
+    }
+
+    /// The index format version: 1 (Prometheus 2.0 to 2.7) or 2.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The symbol with reference `r`: its number (v2) or its entry's file
+    /// offset (v1).
+    fn lookup_symbol(&self, r: u32) -> Result<&str, IndexFormatError> {
+        if self.version == FORMAT_V1 {
+            self.symbols.lookup_v1(&self.map, r)
+        } else {
+            self.symbols.lookup(&self.map, r)
+        }
+    }
+
+    /// The file offset of the series with reference `r`.
+    fn series_offset(&self, r: SeriesRef) -> u64 {
+        if self.version == FORMAT_V1 {
+            u64::from(r)
+        } else {
+            u64::from(r) * 16
+        }
+    }
+
+    /// Label names in the postings offset table, sorted, "" included.
+    fn postings_names(&self) -> Vec<&str> {
+        if self.version == FORMAT_V1 {
+            self.postings_v1.keys().map(String::as_str).collect()
+        } else {
+            self.names.keys().map(String::as_str).collect()
         }
     }
 
@@ -243,26 +305,34 @@ impl IndexReader {
         self.symbols.iter(&self.map)
     }
 
-    /// The symbol with reference `r` (its index in the table).
+    /// The symbol with reference `r` (its index in the table; in index v1,
+    /// the file offset of its entry).
     pub fn symbol(&self, r: u32) -> Result<&str, IndexReadError> {
-        self.symbols.lookup(&self.map, r).map_err(|e| self.err(e))
+        self.lookup_symbol(r).map_err(|e| self.err(e))
     }
 
     /// Label names that have postings, sorted (without the all-postings key).
     pub fn label_names(&self) -> Vec<&str> {
-        self.names
-            .keys()
-            .map(String::as_str)
-            .filter(|n| !n.is_empty())
-            .collect()
+        let mut names = self.postings_names();
+        names.retain(|n| !n.is_empty());
+        names
     }
 
-    /// Visits the postings offset entries of `name`: `(value, postings offset)`.
+    /// Visits the postings offset entries of `name` in value order:
+    /// `(value, postings offset)`, until `f` returns false.
     fn entries_of(
         &self,
         name: &str,
         mut f: impl FnMut(&str, u64) -> bool,
     ) -> Result<(), IndexReadError> {
+        if self.version == FORMAT_V1 {
+            for (v, &off) in self.postings_v1.get(name).into_iter().flatten() {
+                if !f(v, off) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let Some(e) = self.names.get(name) else {
             return Ok(());
         };
@@ -343,7 +413,7 @@ impl IndexReader {
             let n = d.be32("label index entry count")?;
             for _ in 0..n {
                 let r = d.be32("label value reference")?;
-                out.push(self.symbols.lookup(&self.map, r)?.to_string());
+                out.push(self.lookup_symbol(r)?.to_string());
             }
             Ok(())
         };
@@ -351,9 +421,9 @@ impl IndexReader {
         Ok(out)
     }
 
-    /// The series at `series_ref` (offset / 16).
+    /// The series at `series_ref` (offset / 16; in index v1, the offset).
     pub fn series(&self, series_ref: SeriesRef) -> Result<RawSeries, IndexReadError> {
-        let off = u64::from(series_ref) * 16;
+        let off = self.series_offset(series_ref);
         self.series_at(off).map(|(s, _)| s).map_err(|e| self.err(e))
     }
 
@@ -373,10 +443,16 @@ impl IndexReader {
         let body = d.bytes(len, "series entry")?;
         let crc = d.bytes(4, "series CRC")?;
         check_crc(body, crc, off, "series entry")?;
-        let series_ref = SeriesRef::try_from(off / 16).map_err(|_| IndexFormatError::Corrupt {
-            offset: off,
-            detail: "series offset beyond 4-byte references".to_string(),
-        })?;
+        let stored_ref = if self.version == FORMAT_V1 {
+            off
+        } else {
+            off / 16
+        };
+        let series_ref =
+            SeriesRef::try_from(stored_ref).map_err(|_| IndexFormatError::Corrupt {
+                offset: off,
+                detail: "series offset beyond 4-byte references".to_string(),
+            })?;
         let mut b = Dec::new(body, body_off);
         let n = b.uvarint("label count")?;
         let mut labels = Vec::with_capacity(n.min(64) as usize);
@@ -384,8 +460,8 @@ impl IndexReader {
             let name = b.uvarint32("label name reference")?;
             let value = b.uvarint32("label value reference")?;
             labels.push(Label {
-                name: self.symbols.lookup(&self.map, name)?.to_string(),
-                value: self.symbols.lookup(&self.map, value)?.to_string(),
+                name: self.lookup_symbol(name)?.to_string(),
+                value: self.lookup_symbol(value)?.to_string(),
             });
         }
         let k = b.uvarint("chunk count")?;
@@ -445,7 +521,7 @@ impl IndexReader {
     /// that postings are strictly increasing and that label indices list
     /// the same values as the postings table.
     pub fn verify_sections(&self) -> Result<(), IndexReadError> {
-        for name in self.names.keys() {
+        for name in self.postings_names() {
             let mut offsets = Vec::new();
             self.entries_of(name, |_, off| {
                 offsets.push(off);
@@ -494,7 +570,8 @@ impl Iterator for SeriesIter<'_> {
             return None;
         }
         let end = self.r.series_end;
-        // Series are padded to 16 bytes with zeros.
+        // Series are padded to 16 bytes with zeros (v2; v1 has no padding,
+        // and no entry starts with a zero length).
         while self.pos < end && self.r.map[self.pos as usize] == 0 {
             self.pos += 1;
         }
@@ -502,7 +579,7 @@ impl Iterator for SeriesIter<'_> {
             self.done = true;
             return None;
         }
-        if self.pos & 15 != 0 {
+        if self.r.version != FORMAT_V1 && self.pos & 15 != 0 {
             self.done = true;
             return Some(Err(self.r.err(IndexFormatError::Corrupt {
                 offset: self.pos,

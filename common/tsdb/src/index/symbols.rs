@@ -13,12 +13,14 @@ use super::IndexFormatError;
 /// Every how many symbols a position is sampled, as in Prometheus.
 const SYMBOL_FACTOR: usize = 32;
 
-/// Sampled positions of a v2 symbol table inside some index bytes.
+/// Sampled positions of a symbol table inside some index bytes.
 #[derive(Debug)]
 pub(crate) struct Symbols {
     /// Absolute offsets of symbols 0, 32, 64, ...
     offsets: Vec<usize>,
     count: u32,
+    /// Absolute offset of the first symbol.
+    start: usize,
     /// Absolute offset just past the last symbol.
     end: usize,
 }
@@ -29,6 +31,7 @@ impl Symbols {
     pub(crate) fn parse(data: &[u8], off: u64) -> Result<Self, IndexFormatError> {
         let mut d = section_at(data, off, "symbol table")?;
         let count = d.be32("symbol count")?;
+        let start = d.offset() as usize;
         let mut offsets = Vec::with_capacity(count as usize / SYMBOL_FACTOR + 1);
         for i in 0..count as usize {
             if i % SYMBOL_FACTOR == 0 {
@@ -45,6 +48,7 @@ impl Symbols {
         Ok(Symbols {
             offsets,
             count,
+            start,
             end: d.offset() as usize,
         })
     }
@@ -68,6 +72,20 @@ impl Symbols {
             d.uvarint_bytes("symbol")?;
         }
         d.uvarint_str("symbol")
+    }
+
+    /// The symbol whose entry starts at absolute offset `off`: index format
+    /// v1 references symbols by position in the file, not by number.
+    pub(crate) fn lookup_v1<'a>(
+        &self,
+        data: &'a [u8],
+        off: u32,
+    ) -> Result<&'a str, IndexFormatError> {
+        let at = off as usize;
+        if at < self.start || at >= self.end {
+            return Err(IndexFormatError::UnknownSymbol { symbol_ref: off });
+        }
+        self.cursor(data, at).uvarint_str("symbol")
     }
 
     /// The reference of `sym`, or `None` when the table does not hold it.
@@ -175,6 +193,11 @@ mod tests {
         assert_eq!(t.reverse_lookup(&data, "s0005").unwrap(), None);
         assert_eq!(t.reverse_lookup(&data, "z").unwrap(), None);
         assert!(t.lookup(&data, 100).is_err());
+        // v1 references: file offsets of the entries (5 + len + count = 13).
+        assert_eq!(t.lookup_v1(&data, 13).unwrap(), "s000");
+        assert_eq!(t.lookup_v1(&data, 13 + 5).unwrap(), "s001");
+        assert!(t.lookup_v1(&data, 12).is_err());
+        assert!(t.lookup_v1(&data, 13 + 500).is_err());
         let all: Vec<&str> = t.iter(&data).collect::<Result<_, _>>().unwrap();
         assert_eq!(all.len(), 100);
         assert_eq!(all[99], "s099");

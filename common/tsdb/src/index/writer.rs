@@ -36,7 +36,7 @@ use base::Labels;
 )]
 #[derive(Debug, thiserror::Error)]
 pub enum IndexWriteError {
-    #[error("index {path}: {source}")]
+    #[error("index {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -83,7 +83,7 @@ pub enum IndexWriteError {
     TooLarge { path: PathBuf, series: String },
     #[error("index {path}: the writer stopped after an earlier error")]
     Aborted { path: PathBuf },
-    #[error("index {path}: symbol table being re-read: {source}")]
+    #[error("index {path}: symbol table being re-read")]
     SymbolTable {
         path: PathBuf,
         #[source]
