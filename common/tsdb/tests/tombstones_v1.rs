@@ -19,6 +19,9 @@ use tsdb::{
 const START: i64 = 1_600_000_000_000;
 const MIN: i64 = 60_000;
 
+/// A series as written: labels and samples.
+type Series = (Labels, Vec<(i64, f64)>);
+
 /// Samples by (series text as promtool prints it, timestamp), value bits.
 type Samples = BTreeMap<(String, i64), u64>;
 
@@ -41,8 +44,8 @@ fn t(i: i64) -> i64 {
 
 /// A block of `n` series `m{s="<i>"}` with 300 samples each (chunks of
 /// 120, 120, 60), in a fresh parent dir.
-fn write_block(parent: &Path, n: usize) -> (PathBuf, Vec<(Labels, Vec<(i64, f64)>)>) {
-    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = (0..n)
+fn write_block(parent: &Path, n: usize) -> (PathBuf, Vec<Series>) {
+    let mut series: Vec<Series> = (0..n)
         .map(|i| {
             (
                 labels(i),
