@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -69,10 +69,32 @@ pub(crate) struct BucketArgs {
 }
 
 impl BucketArgs {
-    /// The plan bucket, with this process's access options.
+    /// The plan bucket alone, for commands that open no other.
     pub(crate) fn open(&self) -> Result<Bucket> {
-        self.access.open(&self.bucket)
+        Ok(Bucket::open_with(&self.bucket, self.access.options())?)
     }
+
+    /// The plan bucket and `output` (default: the plan bucket), opened with
+    /// one set of options so that the rate limits hold over both, and over
+    /// every builder and scheduler of the process they are cloned into.
+    pub(crate) fn open_buckets(&self, output: Option<&str>) -> Result<Buckets> {
+        let opts = self.access.options();
+        let plans = Bucket::open_with(&self.bucket, opts.clone())?;
+        let output = match output {
+            Some(url) => Bucket::open_with(url, opts)?,
+            None => plans.clone(),
+        };
+        Ok(Buckets { plans, output })
+    }
+}
+
+/// The buckets of one process, sharing one throttle ([`BucketArgs::open_buckets`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Buckets {
+    /// Plans, progress and outcome files.
+    pub plans: Bucket,
+    /// Where blocks go.
+    pub output: Bucket,
 }
 
 /// How the process talks to object storage (plan bucket and `--output`).
@@ -93,23 +115,14 @@ pub(crate) struct BucketAccessArgs {
 }
 
 impl BucketAccessArgs {
-    /// One set of options per process, so the rate limits hold over every
-    /// builder and bucket handle of it, whoever asks first.
+    /// Options with a new throttle: the handles opened with clones of one
+    /// value share its limits, those opened from two calls do not.
     pub(crate) fn options(&self) -> BucketOptions {
-        static OPTIONS: OnceLock<BucketOptions> = OnceLock::new();
-        OPTIONS
-            .get_or_init(|| {
-                let mut o = BucketOptions::default();
-                o.retry.retries = self.bucket_retries;
-                o.op_timeout = (!self.bucket_timeout.is_zero()).then_some(self.bucket_timeout);
-                o.throttle = throttle(self.bucket_rate_limit, self.bucket_bytes_limit);
-                o
-            })
-            .clone()
-    }
-
-    pub(crate) fn open(&self, url: &str) -> Result<Bucket> {
-        Ok(Bucket::open_with(url, self.options())?)
+        let mut o = BucketOptions::default();
+        o.retry.retries = self.bucket_retries;
+        o.op_timeout = (!self.bucket_timeout.is_zero()).then_some(self.bucket_timeout);
+        o.throttle = throttle(self.bucket_rate_limit, self.bucket_bytes_limit);
+        o
     }
 }
 
@@ -386,25 +399,25 @@ pub(crate) fn init_logging(format: LogFormat) {
 pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Scan(a) if a.dry_run => {
-            let report = scanner::dry_run(&scan_config(&a)?, &a.source).await?;
+            let report = scanner::dry_run(&scan_config(&a, a.bucket.open()?), &a.source).await?;
             print!("{}", report.render());
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(a) => {
-            let report = scanner::scan(&scan_config(&a)?, &a.source).await?;
+            let report = scanner::scan(&scan_config(&a, a.bucket.open()?), &a.source).await?;
             crate::report::print_scan(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(a) => {
             let mut cfg = builder_config(
-                &a.bucket,
-                a.output.as_deref(),
+                &a.bucket.open_buckets(a.output.as_deref())?,
+                &a.bucket.prefix,
                 &a.work,
                 &a.tenants,
                 a.name,
                 a.poll_interval,
                 a.heartbeat,
-            )?;
+            );
             cfg.cortex = a.cortex.source(a.source.as_ref())?;
             cfg.pause_after_claim = a.pause_after_claim;
             if let Some(stage) = a.pause_at {
@@ -466,9 +479,10 @@ pub(crate) fn exit_code(ok: bool) -> ExitCode {
     }
 }
 
-pub(crate) fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
-    Ok(scanner::ScanConfig {
-        bucket: a.bucket.open()?,
+/// The scan `a` asks for, into `bucket` (the plan bucket).
+pub(crate) fn scan_config(a: &ScanArgs, bucket: Bucket) -> scanner::ScanConfig {
+    scanner::ScanConfig {
+        bucket,
         prefix: a.bucket.prefix.clone(),
         work_dir: a.work.work_dir.clone(),
         memory_budget: a.work.memory_budget,
@@ -484,27 +498,24 @@ pub(crate) fn scan_config(a: &ScanArgs) -> Result<scanner::ScanConfig> {
         tenant: a.tenant.clone(),
         cortex: a.cortex_scan.options(&a.tenants),
         prometheus: a.prometheus.options(),
-    })
+    }
 }
 
+/// A builder over `buckets`; Cortex sources and fault injection are set by
+/// the caller.
 pub(crate) fn builder_config(
-    bucket: &BucketArgs,
-    output: Option<&str>,
+    buckets: &Buckets,
+    prefix: &str,
     work: &WorkArgs,
     tenants: &TenantArgs,
     name: Option<String>,
     poll_interval: Duration,
     heartbeat: Duration,
-) -> Result<builder::BuilderConfig> {
-    let plans = bucket.open()?;
-    let output = match output {
-        Some(u) => bucket.access.open(u)?,
-        None => plans.clone(),
-    };
-    Ok(builder::BuilderConfig {
-        bucket: plans,
-        output,
-        prefix: bucket.prefix.clone(),
+) -> builder::BuilderConfig {
+    builder::BuilderConfig {
+        bucket: buckets.plans.clone(),
+        output: buckets.output.clone(),
+        prefix: prefix.to_string(),
         work_dir: work.work_dir.clone(),
         memory_budget: work.memory_budget,
         name: name.unwrap_or_else(default_builder_name),
@@ -514,7 +525,7 @@ pub(crate) fn builder_config(
         cortex: None,
         block: None,
         pause_after_claim: Duration::ZERO,
-    })
+    }
 }
 
 pub(crate) fn default_builder_name() -> String {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scheduler::report::StatusReport;
+use scheduler::StatusReport;
 use tracing::info;
 
 /// `--progress`: when to draw the bar.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use builder::BuilderSummary;
 use scanner::ScanReport;
-use scheduler::report::StatusReport;
+use scheduler::StatusReport;
 use verify::VerifyReport;
 
 pub(crate) fn print_scan(r: &ScanReport) {

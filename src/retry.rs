@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use protocol::names::{date_to_day, PlanId};
-use scheduler::retry::RetrySelection;
+use scheduler::RetrySelection;
 
 use crate::cli::{parse_duration, BucketArgs};
 
@@ -39,7 +39,7 @@ pub(crate) async fn retry(a: RetryArgs) -> Result<ExitCode> {
         day: a.day,
     };
     let stale_after = chrono_duration(a.stale_after);
-    let r = scheduler::retry::retry(&bucket, &a.bucket.prefix, &sel, stale_after).await?;
+    let r = scheduler::retry(&bucket, &a.bucket.prefix, &sel, stale_after).await?;
     let list = |v: &[PlanId]| {
         v.iter()
             .map(|id| id.to_string())

@@ -4,7 +4,8 @@
 //! `scan`, `schedule` and `build` commands run them, and share nothing but
 //! the bucket: builders claim plans with create-if-absent, the scheduler
 //! lists the prefix, retries or fails stale plans and feeds the progress
-//! view ([`crate::progress`]). The run ends when the scheduler sees every
+//! view ([`crate::progress`]) through the same loop `schedule` runs
+//! (`scheduler::Scheduler::watch`). The run ends when the scheduler sees every
 //! plan finished or failed, then prints the summary table.
 //!
 //! Ctrl-C or SIGTERM (what Kubernetes sends a Job's pod) stops cleanly,
@@ -23,10 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use builder::BuilderSummary;
 use clap::Args;
-use scheduler::report::StatusReport;
-use scheduler::{Scheduler, SchedulerConfig};
+use scheduler::{Scheduler, SchedulerConfig, WatchOptions};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::cli::{
     builder_config, default_builder_name, exit_code, parse_duration, scan_config, ChunkStoreArgs,
@@ -81,7 +81,8 @@ pub(crate) struct RunArgs {
 /// Scan, then builders and the scheduler until every plan is finished or
 /// failed (or a signal stops the run).
 pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
-    let scan_cfg = scan_config(&a.scan)?;
+    let buckets = a.scan.bucket.open_buckets(a.output.as_deref())?;
+    let scan_cfg = scan_config(&a.scan, buckets.plans.clone());
     if a.scan.dry_run {
         let report = scanner::dry_run(&scan_cfg, &a.scan.source).await?;
         print!("{}", report.render());
@@ -110,82 +111,67 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         store: a.chunk_store.clone(),
     }
     .source(Some(&a.scan.source))?;
-    let builders_stop = stop.child_token();
+    // Cancelled by a signal, by a builder's error, or once the campaign is
+    // done: it stops the builders and the scheduler's loop alike.
+    let halt = stop.child_token();
     let mut builders = tokio::task::JoinSet::new();
     let host = default_builder_name();
     for i in 0..a.builders.max(1) {
         let mut cfg = builder_config(
-            &a.scan.bucket,
-            a.output.as_deref(),
+            &buckets,
+            &a.scan.bucket.prefix,
             &a.scan.work,
             &a.scan.tenants,
             Some(format!("{host}-{i}")),
             a.poll_interval,
             a.heartbeat,
-        )?;
+        );
         cfg.cortex = cortex.clone();
         cfg.pause_after_claim = a.pause_after_claim;
         builders.spawn(builder::run_builder_until(
             Arc::new(cfg),
             false,
-            builders_stop.clone(),
+            halt.clone(),
         ));
     }
+    // Before the end, a builder returns only after an error: the first one
+    // halts the run.
+    let builders = tokio::spawn({
+        let halt = halt.clone();
+        async move {
+            let mut summary = BuilderSummary::default();
+            let mut failure = None;
+            while let Some(joined) = builders.join_next().await {
+                collect(joined, &mut summary, &mut failure);
+                if failure.is_some() {
+                    halt.cancel();
+                }
+            }
+            (summary, failure)
+        }
+    });
 
     let mut scheduler = Scheduler::new(SchedulerConfig {
-        bucket: a.scan.bucket.open()?,
+        bucket: buckets.plans.clone(),
         prefix: a.scan.bucket.prefix.clone(),
-        scan_interval: a.scan_interval,
         stale_after: a.stale_after,
         max_attempts: a.max_attempts.max(1),
         tenants: a.scan.tenants.filter(),
-        listen,
-        exit_when_done: true,
     });
     let server = match listen {
-        Some(addr) => {
-            let (bound, task) = scheduler::http::serve(addr, scheduler.shared())
-                .await
-                .map_err(|e| anyhow!("listening on {addr}: {e}"))?;
-            info!(address = %bound, "serving /status and /metrics");
-            Some(task)
-        }
+        Some(addr) => Some(scheduler.serve(addr).await?),
         None => None,
     };
-
     let mut progress = Progress::new(a.progress, a.progress_interval);
-    let mut tick = tokio::time::interval(a.scan_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut summary = BuilderSummary::default();
-    let mut failure: Option<anyhow::Error> = None;
-    let mut last: Option<StatusReport> = None;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            // Before the end, a builder returns only after an error.
-            Some(joined) = builders.join_next() => {
-                collect(joined, &mut summary, &mut failure);
-                if failure.is_some() {
-                    break;
-                }
-            }
-            _ = tick.tick() => match scheduler.scan_once().await {
-                Ok(report) => {
-                    progress.update(&report);
-                    let done = report.done();
-                    last = Some(report);
-                    if done {
-                        break;
-                    }
-                }
-                Err(e) => warn!(error = %format!("{e:#}"), "listing the bucket failed; will retry"),
-            },
-        }
-    }
-    builders_stop.cancel();
-    while let Some(joined) = builders.join_next().await {
-        collect(joined, &mut summary, &mut failure);
-    }
+    let watch = WatchOptions {
+        scan_interval: a.scan_interval,
+        exit_when_done: true,
+    };
+    let mut last = scheduler
+        .watch(watch, halt.cancelled(), |r| progress.update(r))
+        .await;
+    halt.cancel();
+    let (summary, failure) = builders.await.map_err(|e| anyhow!("builders' task: {e}"))?;
     let interrupted = stop.is_cancelled();
     // The bucket's view once every builder has let go of its plan.
     match scheduler.scan_once().await {
@@ -193,12 +179,10 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
             progress.update(&report);
             last = Some(report);
         }
-        Err(e) => warn!(error = %format!("{e:#}"), "listing the bucket failed"),
+        Err(e) => warn!(error = %base::ErrorChain(&*e), "listing the bucket failed"),
     }
     progress.finish();
-    if let Some(task) = server {
-        task.abort();
-    }
+    drop(server);
     crate::report::print_run_summary(&summary, last.as_ref(), started.elapsed(), interrupted);
     if let Some(e) = failure {
         return Err(e);
@@ -223,7 +207,7 @@ fn collect(
         Ok(Err(e)) => e.context("builder"),
         Err(e) => anyhow!("builder task: {e}"),
     };
-    warn!(error = %format!("{err:#}"), "a builder stopped; stopping the run");
+    warn!(error = %base::ErrorChain(&*err), "a builder stopped; stopping the run");
     failure.get_or_insert(err);
 }
 

@@ -42,19 +42,22 @@ pub(crate) fn parse_listen(s: &str) -> Result<Option<SocketAddr>> {
     }
 }
 
+/// Watches until done (with `--exit-when-done`) or for ever, then prints
+/// the last report.
 pub(crate) async fn schedule(a: ScheduleArgs) -> Result<ExitCode> {
     let listen = parse_listen(&a.listen)?;
     let cfg = scheduler::SchedulerConfig {
         bucket: a.bucket.open()?,
         prefix: a.bucket.prefix.clone(),
-        scan_interval: a.scan_interval,
         stale_after: a.stale_after,
         max_attempts: a.max_attempts.max(1),
         tenants: a.tenants.filter(),
-        listen,
+    };
+    let watch = scheduler::WatchOptions {
+        scan_interval: a.scan_interval,
         exit_when_done: a.exit_when_done,
     };
-    let report = scheduler::run_scheduler(cfg).await?;
+    let report = scheduler::run_scheduler(cfg, watch, listen).await?;
     print!("{}", report.render_text());
     Ok(exit_code(report.all_finished()))
 }

@@ -6,7 +6,7 @@
 mod protocol_support;
 
 use protocol_support::faults::{kill_at_every_stage, work_dir_full};
-use protocol_support::{kill_and_recover, race, retry_failed, takeover, Env};
+use protocol_support::{empty_prefix, kill_and_recover, race, retry_failed, takeover, Env};
 
 #[test]
 fn builders_race_over_200_plans_and_claim_each_once() {
@@ -30,6 +30,11 @@ fn builder_whose_claim_was_taken_stops_without_uploading() {
 #[test]
 fn deleting_a_failed_file_makes_the_plan_run_again() {
     retry_failed(&Env::local());
+}
+
+#[test]
+fn empty_prefix_keeps_plans_at_the_bucket_root() {
+    empty_prefix(&Env::local());
 }
 
 #[test]

@@ -10,7 +10,7 @@
 mod protocol_support;
 
 use protocol_support::faults::kill_at_every_stage;
-use protocol_support::{kill_and_recover, race, retry_failed, takeover, Env, Moto};
+use protocol_support::{empty_prefix, kill_and_recover, race, retry_failed, takeover, Env, Moto};
 
 #[test]
 fn protocol_on_s3() {
@@ -24,6 +24,7 @@ fn protocol_on_s3() {
     takeover(&env, "200ms", "fast");
     takeover(&env, "1h", "slow");
     retry_failed(&Env::s3(&moto, "retry"));
+    empty_prefix(&Env::s3(&moto, "rooted"));
     let (rows, samples) = kill_at_every_stage(&Env::s3(&moto, "drills"));
     for r in &rows {
         eprintln!(

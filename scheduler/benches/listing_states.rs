@@ -13,7 +13,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use protocol::bucket::ObjectInfo;
 use protocol::state::plans_from_listing;
-use scheduler::report::classify;
+use scheduler::classify;
 
 const TENANTS: usize = 100;
 const DAYS_PER_TENANT: usize = 2_500;

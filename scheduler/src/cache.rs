@@ -23,7 +23,7 @@ const MAX_REASONS: usize = 100;
 const MAX_REASON_LEN: usize = 2000;
 
 #[derive(Debug, Default)]
-pub struct ContentCache {
+pub(crate) struct ContentCache {
     /// Finished key to its record; `None` when it is not our JSON (Cortex
     /// writes the block ID alone).
     finished: HashMap<String, Option<FinishedRecord>>,
@@ -33,7 +33,7 @@ pub struct ContentCache {
 
 impl ContentCache {
     /// Reads what is new since the last call and forgets what vanished.
-    pub async fn refresh(
+    pub(crate) async fn refresh(
         &mut self,
         bucket: &Bucket,
         prefix: &str,
@@ -60,7 +60,7 @@ impl ContentCache {
                         .is_some_and(|(t, _)| *t == stamp.last_modified);
                     if !fresh {
                         let key = if cortex {
-                            format!("{}.error", id.base(prefix))
+                            id.cortex_error_key(prefix)
                         } else {
                             id.failed_key(prefix)
                         };
@@ -106,14 +106,19 @@ impl ContentCache {
         }
     }
 
-    pub fn finished(&self, prefix: &str, id: &PlanId, block: &str) -> Option<FinishedRecord> {
+    pub(crate) fn finished(
+        &self,
+        prefix: &str,
+        id: &PlanId,
+        block: &str,
+    ) -> Option<FinishedRecord> {
         self.finished
             .get(&id.finished_key(prefix, block))
             .cloned()
             .flatten()
     }
 
-    pub fn reasons(&self) -> BTreeMap<PlanId, String> {
+    pub(crate) fn reasons(&self) -> BTreeMap<PlanId, String> {
         self.failed
             .iter()
             .map(|(id, (_, r))| (id.clone(), r.clone()))
@@ -122,7 +127,7 @@ impl ContentCache {
 }
 
 /// The reason in a failed file: our JSON, or Cortex's plain text.
-pub fn failure_reason(bytes: &[u8]) -> String {
+pub(crate) fn failure_reason(bytes: &[u8]) -> String {
     let mut s = match serde_json::from_slice::<FailedRecord>(bytes) {
         Ok(r) => format!("{} (attempt {}, {})", r.reason, r.attempt, r.builder),
         Err(_) => String::from_utf8_lossy(bytes).trim().to_string(),

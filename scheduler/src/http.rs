@@ -18,9 +18,9 @@ use crate::report::StatusReport;
 
 /// What the endpoints show: replaced after every scan.
 #[derive(Clone, Default)]
-pub struct Shared {
-    pub report: Arc<RwLock<StatusReport>>,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Shared {
+    pub(crate) report: Arc<RwLock<StatusReport>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 #[derive(Deserialize)]
@@ -28,7 +28,7 @@ struct StatusQuery {
     format: Option<String>,
 }
 
-pub fn router(shared: Shared) -> Router {
+fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(status))
         .route("/status", get(status))
@@ -39,7 +39,7 @@ pub fn router(shared: Shared) -> Router {
 
 /// Binds `addr` (port 0 picks a free one) and serves in a background task.
 /// Returns the address bound.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     shared: Shared,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {

@@ -1,306 +1,33 @@
-//! Scheduler: watches the bucket and keeps the campaign moving.
+//! The scheduler of a campaign: watches the bucket and keeps it moving.
 //!
 //! Every scan interval it lists the plan prefix once and derives every
-//! plan's state from the names alone ([`protocol::state`]). A plan whose
+//! plan's state from the names alone (`protocol::state`). A plan whose
 //! builder stopped heartbeating for longer than `stale_after` is made
-//! claimable again, or failed once its attempts are used up
-//! ([`stale`]). It serves what it saw at `/status` and `/metrics`
-//! ([`http`]), and with `exit_when_done` it returns once the scan is
-//! complete and no plan waits for a builder.
+//! claimable again, or failed once its attempts are used up. It serves what
+//! it saw at `/status` and `/metrics` ([`Scheduler::serve`]), and
+//! [`Scheduler::watch`] is the one loop both `blocksconvert schedule` and
+//! `blocksconvert run` go through. `status` ([`collect_status`]) and
+//! `retry` ([`retry`]) are the same code without the loop.
 //!
-//! It never talks to builders and never hands out plans: builders claim
-//! plans themselves with create-if-absent. So a scheduler that is down only
-//! delays retries of stale plans; it never stops the builders.
+//! Not for: talking to builders or handing out plans. Builders claim plans
+//! themselves with create-if-absent, so a scheduler that is down only
+//! delays retries of stale plans; it never stops the builders. It links no
+//! source SDK: everything it knows comes from the plan bucket.
 
-pub mod cache;
-pub mod http;
-pub mod metrics;
-pub mod report;
-pub mod retry;
-pub mod stale;
+mod cache;
+mod http;
+mod metrics;
+mod report;
+mod retry;
+mod stale;
+mod watch;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result};
-use protocol::bucket::Bucket;
-use protocol::names::{scan_complete_key, PlanId};
-use protocol::state::{
-    ignored_objects, plans_from_listing, IgnoredObjects, PlanFiles, PlanState, Stamp,
+pub use report::{
+    classify, InProgressPlan, PlanRef, ProblemPlan, SchedulerCounters, StateCountsJson,
+    StatusReport, TenantStatus, Totals,
 };
-use protocol::tenant::TenantFilter;
-use tracing::{info, warn};
-
-use crate::cache::ContentCache;
-use crate::http::Shared;
-use crate::report::{build_report, SchedulerCounters, StatusReport};
-use crate::stale::{handle_stale, sweep_done, StaleAction};
-
-/// Where `/status` and `/metrics` are served unless `--listen` says otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9120";
-
-#[derive(Clone, Debug)]
-pub struct SchedulerConfig {
-    pub bucket: Bucket,
-    pub prefix: String,
-    pub scan_interval: Duration,
-    /// A progress file whose heartbeat is older than this is stale.
-    pub stale_after: Duration,
-    /// Attempts a plan gets before a stale progress file fails it.
-    pub max_attempts: u32,
-    pub tenants: TenantFilter,
-    /// Where to serve `/status` and `/metrics`; `None`: not served.
-    pub listen: Option<SocketAddr>,
-    pub exit_when_done: bool,
-}
-
-pub struct Scheduler {
-    cfg: SchedulerConfig,
-    cache: ContentCache,
-    shared: Shared,
-    counters: SchedulerCounters,
-}
-
-impl Scheduler {
-    pub fn new(cfg: SchedulerConfig) -> Self {
-        Scheduler {
-            cfg,
-            cache: ContentCache::default(),
-            shared: Shared::default(),
-            counters: SchedulerCounters::default(),
-        }
-    }
-
-    /// The report and metrics the HTTP endpoints show.
-    pub fn shared(&self) -> Shared {
-        self.shared.clone()
-    }
-
-    fn stale_after(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.cfg.stale_after).unwrap_or(chrono::Duration::MAX)
-    }
-
-    /// One scan: list, retry or fail stale plans, refresh the report.
-    pub async fn scan_once(&mut self) -> Result<StatusReport> {
-        let started = Instant::now();
-        let metrics = self.shared.metrics.clone();
-        metrics.scans.inc();
-        let PlanListing {
-            mut plans,
-            scan_complete,
-            ignored,
-        } = match list_plans(&self.cfg.bucket, &self.cfg.prefix, &self.cfg.tenants).await {
-            Ok(x) => x,
-            Err(e) => {
-                metrics.scan_errors.inc();
-                return Err(e);
-            }
-        };
-        let now = chrono::Utc::now();
-        let stale_after = self.stale_after();
-        let stale: Vec<PlanId> = plans
-            .iter()
-            .filter(|(_, f)| f.state(now, stale_after).0 == PlanState::Stale)
-            .map(|(id, _)| id.clone())
-            .collect();
-        // A plan whose outcome is out but whose progress file (or staged
-        // samples) is still there: its builder died just after publishing.
-        let leftovers: Vec<PlanId> = plans
-            .iter()
-            .filter(|(_, f)| {
-                let done = matches!(
-                    f.state(now, stale_after).0,
-                    PlanState::Finished | PlanState::Failed
-                );
-                let stale = f.last_heartbeat().is_some_and(|t| now - t > stale_after);
-                done && (stale || (f.staged && !f.finished.is_empty() && f.progress.is_none()))
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in leftovers {
-            match sweep_done(&self.cfg.bucket, &self.cfg.prefix, &id, now, stale_after).await {
-                Ok(true) => {
-                    if let Some(f) = plans.get_mut(&id) {
-                        f.progress = None;
-                        f.cortex_progress.clear();
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    metrics.scan_errors.inc();
-                    warn!(plan = %id, error = %e, "cannot remove a done plan's leftovers; will retry next scan");
-                }
-            }
-        }
-        for id in stale {
-            let action = handle_stale(
-                &self.cfg.bucket,
-                &self.cfg.prefix,
-                &id,
-                now,
-                stale_after,
-                self.cfg.max_attempts,
-            )
-            .await;
-            let Some(files) = plans.get_mut(&id) else {
-                continue;
-            };
-            match action {
-                Ok(StaleAction::Retried { .. }) => {
-                    self.counters.retries += 1;
-                    metrics.retries.inc();
-                    files.progress = None;
-                    files.cortex_progress.clear();
-                }
-                Ok(StaleAction::Failed { .. }) => {
-                    self.counters.failed_stale += 1;
-                    metrics.failed_stale.inc();
-                    files.progress = None;
-                    files.cortex_progress.clear();
-                    files.failed.push((
-                        false,
-                        Stamp {
-                            size: 0,
-                            last_modified: now,
-                        },
-                    ));
-                }
-                Ok(StaleAction::Skipped) => {}
-                Err(e) => {
-                    metrics.scan_errors.inc();
-                    warn!(plan = %id, error = %e, "cannot act on a stale plan; will retry next scan");
-                }
-            }
-        }
-        self.cache
-            .refresh(&self.cfg.bucket, &self.cfg.prefix, &plans)
-            .await;
-        let prefix = self.cfg.prefix.clone();
-        let cache = &self.cache;
-        let mut report = build_report(
-            &plans,
-            now,
-            stale_after,
-            scan_complete,
-            &|id, b| cache.finished(&prefix, id, b),
-            &cache.reasons(),
-        );
-        report.ignored_objects = ignored;
-        self.counters.scans += 1;
-        self.counters.last_scan_seconds = started.elapsed().as_secs_f64();
-        report.scheduler = Some(self.counters);
-        metrics.observe(&report, self.counters.last_scan_seconds);
-        match self.shared.report.write() {
-            Ok(mut r) => *r = report.clone(),
-            Err(poisoned) => *poisoned.into_inner() = report.clone(),
-        }
-        Ok(report)
-    }
-}
-
-/// What one listing of the prefix says.
-pub struct PlanListing {
-    /// The plans, tenant filter applied.
-    pub plans: BTreeMap<PlanId, PlanFiles>,
-    pub scan_complete: bool,
-    /// Objects under the prefix that are neither plan files nor markers
-    /// (planted or mistyped by hand); reported, never acted on.
-    pub ignored: IgnoredObjects,
-}
-
-/// Lists the prefix once.
-pub async fn list_plans(
-    bucket: &Bucket,
-    prefix: &str,
-    tenants: &TenantFilter,
-) -> Result<PlanListing> {
-    let objects = bucket
-        .list(prefix)
-        .await
-        .with_context(|| format!("listing {}", bucket.key_url(prefix)))?;
-    let marker = scan_complete_key(prefix);
-    let scan_complete = objects.iter().any(|o| o.key == marker);
-    let mut plans = plans_from_listing(prefix, &objects);
-    plans.retain(|id, _| tenants.allows(&id.tenant));
-    Ok(PlanListing {
-        plans,
-        scan_complete,
-        ignored: ignored_objects(prefix, &objects),
-    })
-}
-
-/// The status of the campaign, read without changing anything: what the
-/// `status` command prints.
-pub async fn collect_status(
-    bucket: &Bucket,
-    prefix: &str,
-    stale_after: Duration,
-    tenants: &TenantFilter,
-) -> Result<StatusReport> {
-    let PlanListing {
-        plans,
-        scan_complete,
-        ignored,
-    } = list_plans(bucket, prefix, tenants).await?;
-    let mut cache = ContentCache::default();
-    cache.refresh(bucket, prefix, &plans).await;
-    let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
-    let mut report = build_report(
-        &plans,
-        chrono::Utc::now(),
-        stale_after,
-        scan_complete,
-        &|id, b| cache.finished(prefix, id, b),
-        &cache.reasons(),
-    );
-    report.ignored_objects = ignored;
-    Ok(report)
-}
-
-/// Scans every interval, serving `/status` and `/metrics` if asked. With
-/// `exit_when_done`, returns the last report once the scan is complete and
-/// no plan waits; otherwise runs until the process stops.
-pub async fn run_scheduler(cfg: SchedulerConfig) -> Result<StatusReport> {
-    let mut scheduler = Scheduler::new(cfg.clone());
-    let _server = match cfg.listen {
-        Some(addr) => {
-            let (bound, task) = http::serve(addr, scheduler.shared())
-                .await
-                .with_context(|| format!("listening on {addr}"))?;
-            info!(address = %bound, "serving /status and /metrics");
-            Some(AbortOnDrop(task))
-        }
-        None => None,
-    };
-    let mut tick = tokio::time::interval(cfg.scan_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match scheduler.scan_once().await {
-            Ok(report) => {
-                info!(
-                    plans = report.plans,
-                    new = report.states.new,
-                    in_progress = report.states.in_progress,
-                    finished = report.states.finished,
-                    failed = report.states.failed,
-                    invalid = report.states.invalid,
-                    "scan"
-                );
-                if cfg.exit_when_done && report.done() {
-                    return Ok(report);
-                }
-            }
-            Err(e) => warn!(error = %format!("{e:#}"), "scan failed; will retry"),
-        }
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+pub use retry::{retry, RetryReport, RetrySelection};
+pub use watch::{
+    collect_status, list_plans, run_scheduler, PlanListing, Scheduler, SchedulerConfig, Server,
+    WatchOptions, DEFAULT_LISTEN,
+};

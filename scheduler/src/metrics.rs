@@ -15,15 +15,15 @@ use crate::report::StatusReport;
 type Labels = Vec<(&'static str, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     plans: Family<Labels, Gauge>,
     tenant_plans: Family<Labels, Gauge>,
     totals: Family<Labels, Gauge>,
-    pub scans: Counter,
-    pub scan_errors: Counter,
-    pub retries: Counter,
-    pub failed_stale: Counter,
+    pub(crate) scans: Counter,
+    pub(crate) scan_errors: Counter,
+    pub(crate) retries: Counter,
+    pub(crate) failed_stale: Counter,
     scan_seconds: FloatGauge,
     last_scan: FloatGauge,
     oldest_in_progress: FloatGauge,
@@ -39,7 +39,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("blocksconvert_scheduler");
         let m = Metrics {
             registry: Registry::default(),
@@ -122,7 +122,7 @@ impl Metrics {
     }
 
     /// Sets every gauge from a report.
-    pub fn observe(&self, r: &StatusReport, scan_seconds: f64) {
+    pub(crate) fn observe(&self, r: &StatusReport, scan_seconds: f64) {
         let states = |c: &crate::report::StateCountsJson| {
             [
                 ("new", c.new),
@@ -178,7 +178,7 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut s = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut s, &self.registry);

@@ -20,13 +20,21 @@ const MAX_LISTED: usize = 100;
 /// Throughput is measured over the plans finished this long before now.
 const THROUGHPUT_WINDOW_S: i64 = 15 * 60;
 
+/// Plans per state, as the JSON report and the tables name them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StateCountsJson {
+    /// Claimable: a plan file and nothing else that holds it.
     pub new: u64,
+    /// Claimed, with a heartbeat younger than the stale timeout.
     pub in_progress: u64,
+    /// Claimed, but the builder stopped heartbeating: the scheduler's to act on.
     pub stale: u64,
+    /// A finished file names the plan's block.
     pub finished: u64,
+    /// A failed file (ours or Cortex's) holds the plan until `retry`.
     pub failed: u64,
+    /// Contradictory files: several plan or finished files, finished and
+    /// failed together, or status files without a plan.
     pub invalid: u64,
 }
 
@@ -46,11 +54,17 @@ impl From<&StateCounts> for StateCountsJson {
 /// Sums over finished files.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Totals {
+    /// Finished files, one per block.
     pub blocks: u64,
+    /// Series written into the blocks.
     pub series: u64,
+    /// Samples the builders read from the source.
     pub samples_in: u64,
+    /// Samples written into the blocks.
     pub samples_out: u64,
+    /// Samples dropped as duplicates of an equal timestamp.
     pub duplicates_dropped: u64,
+    /// Bytes of the blocks uploaded.
     pub bytes: u64,
     /// Finished files that could not be read as our JSON (Cortex writes the
     /// block ID alone): counted as blocks, not in the other sums.
@@ -58,6 +72,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Counts one finished file; `None`: unreadable, counted as a block only.
     pub fn add(&mut self, r: Option<&FinishedRecord>) {
         self.blocks += 1;
         match r {
@@ -73,17 +88,25 @@ impl Totals {
     }
 }
 
+/// One tenant's line of the report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TenantStatus {
+    /// The tenant (directory name under the prefix).
     pub tenant: String,
+    /// Its plans per state.
     pub states: StateCountsJson,
+    /// Sums over its finished files.
     pub totals: Totals,
 }
 
+/// A plan as the report names it, with its day also as a date for people.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlanRef {
+    /// The plan's tenant.
     pub tenant: String,
+    /// Days since 1970-01-01 UTC, as in the plan's file names.
     pub day: i32,
+    /// The same day as `YYYY-MM-DD`.
     pub date: String,
 }
 
@@ -97,30 +120,47 @@ impl From<&PlanId> for PlanRef {
     }
 }
 
+/// The plan in progress for the longest time: where a stuck builder shows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InProgressPlan {
+    /// Which plan.
     pub plan: PlanRef,
     /// When the current attempt was claimed, if an attempt file says so.
     pub claimed_at: Option<String>,
+    /// Seconds since the claim, when known.
     pub age_seconds: Option<i64>,
+    /// Seconds since the builder's last heartbeat, when known.
     pub heartbeat_age_seconds: Option<i64>,
+    /// Attempt files of the plan, the current one included.
     pub attempts: u32,
 }
 
+/// A failed or invalid plan and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProblemPlan {
+    /// Which plan.
     pub plan: PlanRef,
+    /// The failed file's reason, or what is inconsistent about its files.
     pub reason: String,
 }
 
+/// The state of a campaign at one listing: what `/status`, `/metrics` and
+/// `status` show.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StatusReport {
+    /// When the listing was taken (RFC 3339).
     pub generated_at: String,
+    /// The scanner wrote `scan-complete`: no new plan will appear.
     pub scan_complete: bool,
+    /// Plans listed (after the tenant filter).
     pub plans: u64,
+    /// Plans per state.
     pub states: StateCountsJson,
+    /// One line per tenant, by name.
     pub tenants: Vec<TenantStatus>,
+    /// The plan in progress for the longest time.
     pub oldest_in_progress: Option<InProgressPlan>,
+    /// Sums over every finished file.
     pub totals: Totals,
     /// Plans finished per hour, from the finished files' times.
     pub plans_per_hour: Option<f64>,
@@ -128,6 +168,7 @@ pub struct StatusReport {
     pub eta_seconds: Option<f64>,
     /// The first failed plans (all are counted in `states`).
     pub failed: Vec<ProblemPlan>,
+    /// The first invalid plans (all are counted in `states`).
     pub invalid: Vec<ProblemPlan>,
     /// Objects under the prefix that are not plan files (filled from the
     /// listing by the caller).
@@ -136,11 +177,16 @@ pub struct StatusReport {
     pub scheduler: Option<SchedulerCounters>,
 }
 
+/// What one scheduler process did since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct SchedulerCounters {
+    /// Listings that succeeded.
     pub scans: u64,
+    /// Stale plans made claimable again.
     pub retries: u64,
+    /// Stale plans failed because their attempts were used up.
     pub failed_stale: u64,
+    /// Wall time of the latest scan, listing and actions included.
     pub last_scan_seconds: f64,
 }
 
@@ -165,7 +211,7 @@ pub fn classify(
 /// Builds the report. `finished` gives each finished plan's record (`None`
 /// when unreadable or not yet read); `failed_reasons` the reasons read
 /// from the first failed files.
-pub fn build_report(
+pub(crate) fn build_report(
     plans: &BTreeMap<PlanId, PlanFiles>,
     now: DateTime<Utc>,
     stale_after: chrono::Duration,
@@ -270,6 +316,7 @@ pub fn build_report(
 }
 
 impl StatusReport {
+    /// Plans that still need a builder: new, in progress or stale.
     pub fn pending(&self) -> u64 {
         self.states.new + self.states.in_progress + self.states.stale
     }
@@ -467,7 +514,7 @@ impl StatusReport {
 }
 
 /// `1h 02m`, `3m 05s`, `12s`.
-pub fn human_seconds(secs: f64) -> String {
+pub(crate) fn human_seconds(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     match s {
         0..60 => format!("{s}s"),

@@ -15,7 +15,9 @@ use tracing::info;
 /// Which plans to retry; `None` fields match every plan.
 #[derive(Clone, Debug, Default)]
 pub struct RetrySelection {
+    /// Only this tenant's plans.
     pub tenant: Option<String>,
+    /// Only this UTC day's plans (days since 1970-01-01).
     pub day: Option<i32>,
 }
 
@@ -25,6 +27,7 @@ impl RetrySelection {
     }
 }
 
+/// What [`retry`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetryReport {
     /// Plans whose failed file was deleted.
@@ -33,6 +36,9 @@ pub struct RetryReport {
     pub unstuck: Vec<PlanId>,
 }
 
+/// Deletes the failed files (and stale progress files older than
+/// `stale_after`) of the selected plans under `prefix`, so builders claim
+/// them again.
 pub async fn retry(
     bucket: &Bucket,
     prefix: &str,
@@ -54,7 +60,7 @@ pub async fn retry(
         if !files.failed.is_empty() {
             for &(cortex, _) in &files.failed {
                 let key = if cortex {
-                    format!("{}.error", id.base(prefix))
+                    id.cortex_error_key(prefix)
                 } else {
                     id.failed_key(prefix)
                 };

@@ -22,7 +22,7 @@ use protocol::state::{list_plan_files, PlanState};
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StaleAction {
+pub(crate) enum StaleAction {
     /// Progress removed; the plan is new again.
     Retried { attempts: u32 },
     /// Attempts exhausted: a failed file was written, progress removed.
@@ -32,7 +32,7 @@ pub enum StaleAction {
 }
 
 /// Retries or fails one plan found stale in a listing.
-pub async fn handle_stale(
+pub(crate) async fn handle_stale(
     bucket: &Bucket,
     prefix: &str,
     id: &PlanId,
@@ -80,7 +80,7 @@ pub async fn handle_stale(
 /// outcome and the release), and a finished plan's consumed staged samples.
 /// Only once the heartbeat is stale, so a builder still releasing is not
 /// raced. Returns whether anything was removed.
-pub async fn sweep_done(
+pub(crate) async fn sweep_done(
     bucket: &Bucket,
     prefix: &str,
     id: &PlanId,

@@ -7,20 +7,22 @@ use std::time::Duration;
 
 use protocol::bucket::Bucket;
 use protocol::records::{AttemptRecord, FinishedRecord};
-use scheduler::{Scheduler, SchedulerConfig};
+use scheduler::{Scheduler, SchedulerConfig, WatchOptions};
 
 fn config(bucket: &Bucket, stale_after: Duration) -> SchedulerConfig {
     SchedulerConfig {
         bucket: bucket.clone(),
         prefix: "m".into(),
-        scan_interval: Duration::from_millis(50),
         stale_after,
         max_attempts: 2,
         tenants: Default::default(),
-        listen: None,
-        exit_when_done: true,
     }
 }
+
+const UNTIL_DONE: WatchOptions = WatchOptions {
+    scan_interval: Duration::from_millis(50),
+    exit_when_done: true,
+};
 
 async fn attempt(b: &Bucket, key: &str) {
     let rec = AttemptRecord {
@@ -91,9 +93,8 @@ async fn stale_plans_are_retried_then_failed_and_reported() {
         r.failed
     );
 
-    let (addr, _server) = scheduler::http::serve("127.0.0.1:0".parse().unwrap(), s.shared())
-        .await
-        .unwrap();
+    let server = s.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.address();
     let get = |path: &str| {
         let path = path.to_string();
         tokio::task::spawn_blocking(move || {
@@ -146,7 +147,7 @@ async fn exit_when_done_waits_for_the_scan_to_complete() {
     .await
     .unwrap();
     let cfg = config(&b, Duration::from_secs(60));
-    let run = tokio::spawn(scheduler::run_scheduler(cfg));
+    let run = tokio::spawn(scheduler::run_scheduler(cfg, UNTIL_DONE, None));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!run.is_finished(), "no scan-complete yet: keeps watching");
     b.put("m/scan-complete", "now").await.unwrap();
@@ -160,4 +161,40 @@ async fn exit_when_done_waits_for_the_scan_to_complete() {
         r.totals.unreadable, 1,
         "a Cortex finished file (the ID alone) is counted, not summed"
     );
+}
+
+#[tokio::test]
+async fn watch_reports_every_scan_and_returns_when_stopped() {
+    let b = Bucket::open("memory://").unwrap();
+    b.put("m/t/1.plan", "p").await.unwrap();
+    let mut s = Scheduler::new(config(&b, Duration::from_secs(60)));
+    let stop = tokio::sync::Notify::new();
+    let mut seen = Vec::new();
+    let last = s
+        .watch(UNTIL_DONE, stop.notified(), |r| {
+            seen.push(r.states.new);
+            if seen.len() == 3 {
+                // No scan-complete: only the stop ends this watch.
+                stop.notify_one();
+            }
+        })
+        .await
+        .expect("three scans succeeded");
+    assert_eq!(seen, [1, 1, 1]);
+    assert!(
+        !last.done() && last.scheduler.unwrap().scans == 3,
+        "{last:?}"
+    );
+
+    // Once the campaign is done, the same loop returns on its own.
+    b.put("m/t/1.failed", "{}").await.unwrap();
+    b.put("m/scan-complete", "now").await.unwrap();
+    let last = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.watch(UNTIL_DONE, std::future::pending(), |_| {}),
+    )
+    .await
+    .expect("returns once done")
+    .expect("a scan succeeded");
+    assert!(last.done() && !last.all_finished(), "{last:?}");
 }

@@ -588,6 +588,83 @@ pub(crate) fn retry_failed(env: &Env) {
     assert_eq!(attempts(&env.plan_files()[&id]), vec![1, 2]);
 }
 
+/// `--prefix ""` puts the plans at the bucket root, next to the blocks:
+/// scan, build, status and verify all find their files there, and status
+/// does not take the blocks for stray objects.
+pub(crate) fn empty_prefix(env: &Env) {
+    let tenant = "rooted";
+    let days: i64 = 2;
+    let path = env.work.path().join("rooted.om");
+    let mut text = String::from("# TYPE up gauge\n");
+    let mut samples = 0u64;
+    for d in 0..days {
+        for i in 0..5 {
+            let ts = (DAY0 + d) * base::DAY_SECS + 7_200 + i * 60;
+            text.push_str(&format!("up{{job=\"j{}\"}} {} {ts}\n", i % 2, d * 10 + i));
+            samples += 1;
+        }
+    }
+    text.push_str("# EOF\n");
+    std::fs::write(&path, text).expect("writing input");
+    let source = format!("openmetrics:{}", path.display());
+    let work = env.work.path().join("rooted-work");
+    let work = work.to_string_lossy();
+    let common = ["--bucket", &env.url, "--prefix", ""];
+
+    let mut scan = vec!["scan", "--source", &source, "--tenant", tenant];
+    scan.extend(["--work-dir", &work]);
+    scan.extend(common);
+    env.run_ok(&scan);
+    let keys = env.keys();
+    assert!(keys.iter().any(|k| k == "scan-complete"), "{keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with("scanned.")), "{keys:?}");
+    let plans: Vec<_> = keys
+        .iter()
+        .filter_map(|k| parse_plan_key("", k))
+        .filter(|(_, f)| matches!(f, PlanFile::Plan(_)))
+        .collect();
+    assert_eq!(plans.len() as i64, days, "{keys:?}");
+
+    let mut build = vec!["build", "--once", "--poll-interval", "100ms"];
+    build.extend(["--name", "rooted", "--work-dir", &work]);
+    build.extend(common);
+    let out = env.run_ok(&build);
+    assert!(!out.contains("FAILED"), "{out}");
+
+    let mut status = vec!["status", "--json"];
+    status.extend(common);
+    let json = env.run_ok(&status);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("status JSON");
+    assert_eq!(v["plans"], days, "{json}");
+    assert_eq!(v["states"]["finished"], days, "{json}");
+    assert_eq!(
+        v["ignored_objects"]["count"], 0,
+        "blocks at the root are not stray objects: {json}"
+    );
+    // The tenant's directory also holds its plan files here.
+    let (visible, all) = env.blocks(tenant);
+    let block_dirs = all.iter().filter(|d| !d.contains('.')).count();
+    assert_eq!(
+        (visible.len() as i64, block_dirs as i64),
+        (days, days),
+        "{all:?}"
+    );
+    assert!(
+        !env.keys()
+            .iter()
+            .any(|k| k.ends_with(".staged") || k.ends_with(".progress")),
+        "{:?}",
+        env.keys()
+    );
+
+    let mut verify = vec!["verify", "--source", &source, "--tenant", tenant];
+    verify.extend(["--work-dir", &work]);
+    verify.extend(common);
+    let out = env.run_ok(&verify);
+    assert_eq!(faults::verified_samples(&out), samples, "{out}");
+    promtool_accepts_blocks(env, tenant);
+}
+
 // ---------------------------------------------------------------- moto
 
 /// `moto_server` on a free port of 127.0.0.1, killed on drop.

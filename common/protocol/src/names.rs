@@ -61,15 +61,21 @@ impl PlanId {
     pub fn failed_key(&self, prefix: &str) -> String {
         format!("{}.failed", self.base(prefix))
     }
+    /// `P/<tenant>/<day>.staged`: the scanner's samples for this plan.
     pub fn staged_key(&self, prefix: &str) -> String {
         format!("{}.staged", self.base(prefix))
     }
+    /// `P/<tenant>/<day>.error`: Cortex's failed file, read and removed
+    /// like ours.
+    pub fn cortex_error_key(&self, prefix: &str) -> String {
+        format!("{}.error", self.base(prefix))
+    }
     /// Start of the day in milliseconds.
     pub fn day_start_ms(&self) -> i64 {
-        i64::from(self.day) * 86_400_000
+        i64::from(self.day) * base::DAY_MS
     }
     pub fn day_end_ms(&self) -> i64 {
-        self.day_start_ms() + 86_400_000
+        self.day_start_ms() + base::DAY_MS
     }
 }
 
@@ -87,7 +93,7 @@ impl std::fmt::Display for PlanId {
 
 /// `2026-11-16` for a day index.
 pub fn day_to_date(day: i32) -> String {
-    chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0)
+    chrono::DateTime::from_timestamp(i64::from(day) * base::DAY_SECS, 0)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| format!("day {day}"))
 }
@@ -96,7 +102,7 @@ pub fn day_to_date(day: i32) -> String {
 pub fn date_to_day(s: &str) -> Option<i32> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     let secs = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-    i32::try_from(secs.div_euclid(86_400)).ok()
+    i32::try_from(secs.div_euclid(base::DAY_SECS)).ok()
 }
 
 /// `P/scan-complete`: the scan is done, no new plan will appear.
@@ -104,13 +110,53 @@ pub fn scan_complete_key(prefix: &str) -> String {
     join_prefix(prefix, SCAN_COMPLETE)
 }
 
-/// `P/<rel>`, or `rel` alone under an empty prefix.
+/// `P/scanned.<unit>`: the source unit `unit` (a file, an index table) is
+/// scanned and its plans are all published.
+pub fn scanned_key(prefix: &str, unit: &str) -> String {
+    join_prefix(prefix, &format!("{SCANNED_PREFIX}{unit}"))
+}
+
+/// `P/<rel>`, or `rel` alone under an empty prefix (plans at the bucket
+/// root).
 pub fn join_prefix(prefix: &str, rel: &str) -> String {
     if prefix.is_empty() {
         rel.to_string()
     } else {
         format!("{prefix}/{rel}")
     }
+}
+
+/// The inverse of [`join_prefix`]: `key` relative to the prefix, or `None`
+/// when the key is not under it. Plan entries name objects this way.
+pub fn relative_key<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
+    if prefix.is_empty() {
+        Some(key)
+    } else {
+        key.strip_prefix(prefix)?.strip_prefix('/')
+    }
+}
+
+/// `<tenant>/<ULID>`: a block's directory in the output bucket, the
+/// Thanos/Cortex layout (never under the plan prefix).
+pub fn block_dir(tenant: &str, block: &str) -> String {
+    format!("{tenant}/{block}")
+}
+
+/// Whether `key` is a file of a block (`<tenant>/<ULID>/…`), which under an
+/// empty prefix sits among the plan files when blocks go to the plan bucket.
+pub fn is_block_file(key: &str) -> bool {
+    let mut parts = key.splitn(3, '/');
+    let (Some(_tenant), Some(block), Some(file)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !file.is_empty() && ulid::Ulid::from_string(block).is_ok()
+}
+
+/// `<tenant>/<ULID>/<file>`: one file of a block (`meta.json`, `index`,
+/// `chunks/000001`).
+pub fn block_file_key(tenant: &str, block: &str, file: &str) -> String {
+    format!("{tenant}/{block}/{file}")
 }
 
 /// [`PlanFile`] borrowing from the name it was parsed from, so that a
@@ -171,12 +217,7 @@ pub fn parse_plan_key_ref<'k>(
 /// `P/<tenant>/<file>` into tenant and file, unvalidated; callers that see
 /// the same tenant many times in a row validate it once.
 pub fn split_plan_key<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
-    let rest = if prefix.is_empty() {
-        key
-    } else {
-        key.strip_prefix(prefix)?.strip_prefix('/')?
-    };
-    let (tenant, file) = rest.split_once('/')?;
+    let (tenant, file) = relative_key(prefix, key)?.split_once('/')?;
     if file.contains('/') {
         return None;
     }
@@ -307,6 +348,29 @@ mod tests {
     }
 
     #[test]
+    fn empty_prefix_is_the_bucket_root() {
+        let id = PlanId {
+            tenant: "t".into(),
+            day: 3,
+        };
+        assert_eq!(id.staged_key(""), "t/3.staged");
+        assert_eq!(scanned_key("", "x.om"), "scanned.x.om");
+        assert_eq!(scanned_key("m", "x.om"), "m/scanned.x.om");
+        assert_eq!(relative_key("", "t/3.staged"), Some("t/3.staged"));
+        assert_eq!(relative_key("m", "m/t/3.staged"), Some("t/3.staged"));
+        assert_eq!(relative_key("m", "mm/t/3.staged"), None);
+        let rel = relative_key("", &id.staged_key("")).unwrap();
+        assert_eq!(
+            parse_plan_key("", &join_prefix("", rel)),
+            Some((id, PlanFile::Staged))
+        );
+        assert_eq!(block_file_key("t", "01X", "meta.json"), "t/01X/meta.json");
+        assert!(is_block_file("t/01KBXGZ4TQ3YV3N7Z5RAVXJ8PQ/chunks/000001"));
+        assert!(!is_block_file("t/3.staged"));
+        assert!(!is_block_file("t/notaulid/meta.json"));
+    }
+
+    #[test]
     fn keys_and_dates() {
         let id = PlanId {
             tenant: "t".into(),
@@ -318,6 +382,6 @@ mod tests {
         );
         assert_eq!(day_to_date(20773), "2026-11-16");
         assert_eq!(date_to_day("2026-11-16"), Some(20773));
-        assert_eq!(id.day_start_ms(), 20773 * 86_400_000);
+        assert_eq!(id.day_start_ms(), 20773 * base::DAY_MS);
     }
 }

@@ -303,13 +303,8 @@ pub fn ignored_objects<'a>(
     objects: impl IntoIterator<Item = &'a ObjectInfo>,
 ) -> IgnoredObjects {
     let mut out = IgnoredObjects::default();
-    let root = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
     for o in objects {
-        let Some(rel) = o.key.strip_prefix(root.as_str()) else {
+        let Some(rel) = crate::names::relative_key(prefix, &o.key) else {
             continue;
         };
         let is_marker = !rel.contains('/')
@@ -319,7 +314,10 @@ pub fn ignored_objects<'a>(
             validate_tenant(tenant).is_ok()
                 && parse_file_name_ref(file).is_some_and(|(_, k)| k != PlanFileRef::Other)
         });
-        if is_marker || is_plan_file {
+        // Under an empty prefix, blocks written to the plan bucket share
+        // the tenant directories with the plans.
+        let is_block = prefix.is_empty() && crate::names::is_block_file(rel);
+        if is_marker || is_plan_file || is_block {
             continue;
         }
         out.count += 1;
