@@ -37,7 +37,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", base::ErrorChain(&*e));
             std::process::ExitCode::from(1)
         }
     }

@@ -21,6 +21,9 @@ pub(crate) fn print_scan(r: &ScanReport) {
         r.samples_outside_range,
         r.spilled_runs
     );
+    for n in &r.notes {
+        println!("scan: {n}");
+    }
 }
 
 pub(crate) fn print_build(s: &BuilderSummary) {

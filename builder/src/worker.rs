@@ -172,7 +172,7 @@ async fn record_failure(
     e: &anyhow::Error,
 ) -> Result<Outcome> {
     let id = &claimed.id;
-    let reason = format!("{e:#}");
+    let reason = base::error_chain(&**e);
     warn!(plan = %id, %reason, "plan failed");
     if !claimed.lease.still_mine().await? {
         return Ok(Outcome::Lost);

@@ -14,7 +14,10 @@
 //! entries that are not ULID directories (`*.tmp-for-creation`,
 //! `*.tmp-for-deletion`), and the head (`wal/`, `chunks_head/`,
 //! `chunk_snapshot.*`): samples not yet compacted into a block are not
-//! converted. What is refused, naming the block: downsampled Thanos blocks
+//! converted. The scan summary says which time range the head covers (from
+//! the end of the data dir's last block to the last write of its head
+//! files) and that a snapshot, which writes the head into a block, captures
+//! it ([`HeadLeftOut`]). What is refused, naming the block: downsampled Thanos blocks
 //! (resolution > 0) and blocks whose meta.json counts native histogram
 //! samples (the builder also refuses any non-XOR chunk it meets).
 //!
@@ -88,6 +91,61 @@ pub struct Discovery {
     pub blocks: Vec<SourceBlock>,
     /// What was left out, with the reason; logged as warnings.
     pub skipped: Vec<Skipped>,
+    /// Data dirs whose head (WAL, head chunks) holds samples left out.
+    pub head: Vec<HeadLeftOut>,
+}
+
+/// The head of a Prometheus data dir: the most recent samples, not yet in
+/// a block, which a conversion leaves out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadLeftOut {
+    /// The data dir.
+    pub dir: String,
+    /// Where the head starts: the end (maxTime, ms) of the dir's last
+    /// block; `None` when the dir has no block yet.
+    pub from_ms: Option<i64>,
+    /// When a file of `wal/` or `chunks_head/` was last written (ms since
+    /// the epoch): the head's newest samples are about this old.
+    pub to_ms: i64,
+}
+
+impl HeadLeftOut {
+    /// One line for the scan summary: what is left out and how to get it.
+    pub fn describe(&self) -> String {
+        let time = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+                || format!("{ms} ms"),
+                |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+        };
+        let range = match self.from_ms {
+            Some(from) if from < self.to_ms => {
+                let minutes = (self.to_ms - from) / 60_000;
+                format!(
+                    "samples from {} to about {} ({}h{:02}m)",
+                    time(from),
+                    time(self.to_ms),
+                    minutes / 60,
+                    minutes % 60
+                )
+            }
+            Some(from) => format!(
+                "any samples after its last block ({}; head files last written {})",
+                time(from),
+                time(self.to_ms)
+            ),
+            None => format!(
+                "every sample up to about {} (no block yet)",
+                time(self.to_ms)
+            ),
+        };
+        format!(
+            "head and WAL are not converted: {} left out of {}; a snapshot \
+             (POST /api/v1/admin/tsdb/snapshot with --web.enable-admin-api) writes \
+             the head into a block: convert the snapshot directory to include them",
+            range, self.dir
+        )
+    }
 }
 
 /// Finds the blocks of every source. Refuses blocks this tool cannot
@@ -104,6 +162,7 @@ pub async fn discover(sources: &[String]) -> Result<Discovery> {
         } else {
             let dir = local_path(src)?;
             discover_dir(i, &dir, &mut blocks, &mut out.skipped)?;
+            out.head.extend(head_left_out(&dir, &blocks));
         }
         for b in &blocks {
             check_convertible(b)?;
@@ -204,6 +263,37 @@ fn discover_dir(
         }
     }
     Ok(())
+}
+
+/// The head of the data dir `dir`, whose blocks are `blocks`; `None` when
+/// it has no head files (not a data dir, or an empty head).
+fn head_left_out(dir: &Path, blocks: &[SourceBlock]) -> Option<HeadLeftOut> {
+    /// The newest modification time (ms) of the files under `p`.
+    fn newest(p: &Path) -> Option<i64> {
+        let mut best = None;
+        for e in std::fs::read_dir(p).ok()?.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            let t = if meta.is_dir() {
+                newest(&e.path())
+            } else {
+                meta.modified()
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_millis()).ok())
+            };
+            best = best.max(t);
+        }
+        best
+    }
+    let to_ms = ["wal", "chunks_head"]
+        .iter()
+        .filter_map(|d| newest(&dir.join(d)))
+        .max()?;
+    Some(HeadLeftOut {
+        dir: dir.display().to_string(),
+        from_ms: blocks.iter().map(|b| b.meta.max_time).max(),
+        to_ms,
+    })
 }
 
 fn local_block(source: usize, dir: &Path) -> Result<SourceBlock> {
@@ -425,6 +515,11 @@ pub(crate) async fn scan_prometheus(
     for r in &rejected {
         note_rejected(&mut report.invalid_tenants, &r.tenant);
     }
+    for h in &found.head {
+        let note = h.describe();
+        warn!("{note}");
+        report.notes.push(note);
+    }
     for b in &found.blocks {
         if rejected.iter().any(|r| r.url == b.url) {
             continue;
@@ -606,6 +701,46 @@ mod tests {
         assert!(reasons.iter().any(|r| r.contains("deletion")));
         assert!(reasons.iter().any(|r| r.contains("being created")));
         assert_eq!(reasons.iter().filter(|r| r.contains("head")).count(), 2);
+        // Empty head dirs: nothing left out.
+        assert_eq!(head_left_out(dir.path(), &blocks), None);
+        std::fs::write(dir.path().join("wal").join("00000000"), b"x").unwrap();
+        let head = head_left_out(dir.path(), &blocks).unwrap();
+        assert_eq!(head.from_ms, Some(1000));
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(
+            (now - 60_000..=now + 1000).contains(&head.to_ms),
+            "{head:?}"
+        );
+    }
+
+    #[test]
+    fn the_head_note_names_the_range_and_the_snapshot() {
+        let h = HeadLeftOut {
+            dir: "/prom/data".into(),
+            from_ms: Some(1_800_000_000_000),
+            to_ms: 1_800_000_000_000 + 3 * 3_600_000 + 25 * 60_000 + 7_000,
+        };
+        assert_eq!(
+            h.describe(),
+            "head and WAL are not converted: samples from 2027-01-15T08:00:00Z to about \
+             2027-01-15T11:25:07Z (3h25m) left out of /prom/data; a snapshot \
+             (POST /api/v1/admin/tsdb/snapshot with --web.enable-admin-api) writes the head \
+             into a block: convert the snapshot directory to include them"
+        );
+        let fresh = HeadLeftOut {
+            from_ms: None,
+            ..h.clone()
+        };
+        assert!(fresh
+            .describe()
+            .contains("every sample up to about 2027-01-15T11:25:07Z"));
+        let stale = HeadLeftOut {
+            from_ms: Some(h.to_ms + 1),
+            ..h
+        };
+        assert!(stale
+            .describe()
+            .contains("any samples after its last block"));
     }
 
     #[test]

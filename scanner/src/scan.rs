@@ -63,6 +63,9 @@ pub struct ScanReport {
     /// entries, Prometheus external labels): skipped, never planned. At
     /// most [`MAX_REPORTED_NAMES`] are kept, escaped for printing.
     pub invalid_tenants: BTreeSet<String>,
+    /// What the scan left out that a person should hear about (such as a
+    /// Prometheus head), one line each, printed after the summary.
+    pub notes: Vec<String>,
 }
 
 /// How many rejected names a report keeps: a hostile or broken source can
