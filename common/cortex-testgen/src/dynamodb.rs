@@ -25,7 +25,8 @@ const WRITE_BATCH: usize = 25;
 /// Writing test data with a [`DynamoClient`]'s connection.
 pub trait DynamoLoad {
     /// Creates a table with Cortex's key schema (`h` string hash key, `r`
-    /// binary range key), on demand billing.
+    /// binary range key), on demand billing. Chunk tables too: Cortex's
+    /// table manager created every table alike (`dynamoTableClient.CreateTable`).
     fn create_index_table(
         &self,
         table: &str,

@@ -9,6 +9,8 @@
 //! - [`BigtableLoad`] and [`DynamoLoad`]: creating index tables and writing
 //!   cells or items into the emulators, as extension traits of the product
 //!   clients (so a test keeps writing `client.create_table(..)`).
+//! - [`load_dynamo_store`]: a generated store moved into DynamoDB index and
+//!   chunk tables, as Cortex's `aws-dynamo` store held it.
 //!
 //! Only ever a dev-dependency (`publish = false`): no release binary links
 //! it. It is not in `testkit` because it builds on the product crates
@@ -18,12 +20,14 @@
 //! (`cortex::encoding`, inverse of the decoders and tested with them).
 
 mod bigtable;
+mod dynamo_store;
 mod dynamodb;
 mod object;
 mod snappy_go;
 mod store;
 
 pub use bigtable::{BigtableLoad, CellWrite};
+pub use dynamo_store::{load_dynamo_store, DynamoStore};
 pub use dynamodb::{DynamoLoad, ItemWrite};
 pub use object::{encode_object, metadata_json, snappy_frame_go};
 pub use store::{generate, ExpectedSeries, GenError, GenOptions, GenReport, PlanExpectation};

@@ -149,6 +149,10 @@ pub enum GenError {
     /// Options that cannot produce a store.
     #[error("invalid options: {0}")]
     Options(String),
+    /// Loading the store into a table store (reading a chunk back, a
+    /// request) failed.
+    #[error("loading the store: {0}")]
+    Load(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GenError + '_ {
@@ -213,15 +217,25 @@ fn write_config(opts: &GenOptions, chunks_dir: &Path) -> Result<PathBuf, GenErro
         .parent()
         .unwrap_or(&chunks_abs)
         .join("cortex.yaml");
-    // The period starts well before the data: 168h tables need no alignment
-    // here, and a period starting on the first day would be just as valid.
-    let yaml = format!(
-        "schema:\n  configs:\n  - from: {}\n    store: bigtable-hashed\n    object_store: filesystem\n    schema: v11\n    index: {{prefix: index_, period: 168h}}\n    chunks: {{prefix: chunks_, period: 168h}}\nstorage:\n  filesystem:\n    directory: {}\n",
-        day_to_date(opts.start_day - 30),
-        chunks_abs.display()
+    let yaml = config_yaml(
+        opts,
+        "store: bigtable-hashed\n    object_store: filesystem",
+        &format!("  filesystem:\n    directory: {}\n", chunks_abs.display()),
     );
     std::fs::write(&path, yaml).map_err(io_err(&path))?;
     Ok(path)
+}
+
+/// The Cortex config of a generated store: one v11 period with weekly
+/// `index_` and `chunks_` tables; `stores` are the period's `store` (and
+/// `object_store`) lines, `storage` the indented body of `storage:`.
+pub(crate) fn config_yaml(opts: &GenOptions, stores: &str, storage: &str) -> String {
+    // The period starts well before the data: 168h tables need no alignment
+    // here, and a period starting on the first day would be just as valid.
+    format!(
+        "schema:\n  configs:\n  - from: {}\n    {stores}\n    schema: v11\n    index: {{prefix: index_, period: 168h}}\n    chunks: {{prefix: chunks_, period: 168h}}\nstorage:\n{storage}",
+        day_to_date(opts.start_day - 30),
+    )
 }
 
 /// One stored copy of a series: series ID, fingerprint, metric as stored.

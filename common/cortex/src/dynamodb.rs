@@ -4,7 +4,10 @@
 //! - [`DynamoClient::scan_segment`]: one segment of a parallel full `Scan`
 //!   (`h` and `r` only), page by page.
 //! - [`DynamoClient::fetch_chunks`]: chunk objects by external key from a
-//!   chunk table (hash `h` = key, range `r` = `c`, value attribute `c`).
+//!   chunk table, in Cortex's layout (`pkg/chunk/aws` of Cortex 1.x): one
+//!   item per chunk, hash key `h` (string) = external key, range key `r`
+//!   (binary) = `c`, the object in the binary attribute `c`; read with
+//!   `BatchGetItem`, 100 keys per request.
 //!
 //! Creating tables and writing items (test data) is `cortex-testgen`'s,
 //! over [`DynamoClient::sdk_client`].
@@ -13,7 +16,8 @@
 //! [`DynamoEndpoint::parse`]) or, failing that, the usual AWS environment
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials chain). Throttling and
 //! transient errors are retried by the SDK's standard retry strategy;
-//! unprocessed batch items are retried here. The request rate can be capped.
+//! unprocessed batch keys are retried here under `base::retry`. The request
+//! rate can be capped.
 //!
 //! It knows nothing about Cortex entries beyond the attribute names.
 
@@ -29,10 +33,21 @@ use aws_sdk_dynamodb::Client;
 use super::bigtable::limits::{RateLimiter, RetryPolicy};
 use base::retry::Backoff;
 
-/// Keys per `BatchGetItem` (the API's limit).
-const GET_BATCH: usize = 100;
-/// Range key of every item of a chunk table (one item per chunk, hash = key).
-const RANGE_VALUE_CHUNK: &[u8] = b"c";
+/// Keys per `BatchGetItem`: the API's limit, and Cortex's
+/// `dynamoDBMaxReadBatchSize`.
+pub const CHUNK_BATCH: usize = 100;
+/// Hash key attribute of index and chunk tables (Cortex's `hashKey`): the
+/// hash value of an index entry, the external key of a chunk.
+pub const HASH_KEY: &str = "h";
+/// Range key attribute (Cortex's `rangeKey`), binary.
+pub const RANGE_KEY: &str = "r";
+/// Value attribute (Cortex's `valueKey`), binary: an index entry's value,
+/// a chunk object's bytes.
+pub const VALUE_KEY: &str = "c";
+/// Range value of every item of a chunk table (Cortex's `placeholder`: a
+/// chunk table reuses the index tables' key schema, so each chunk needs a
+/// non-empty range value).
+pub const CHUNK_RANGE_VALUE: &[u8] = b"c";
 
 /// A DynamoDB request that failed, naming the table.
 #[derive(Debug, thiserror::Error)]
@@ -273,69 +288,119 @@ impl DynamoClient {
 
     /// Fetches chunk objects by external key from a chunk table. The result
     /// is aligned with `keys`; `None` for a key without an item.
+    ///
+    /// Batched as Cortex's `getDynamoDBChunks`: `BatchGetItem` with at most
+    /// [`CHUNK_BATCH`] keys, new keys first and then keys an earlier answer
+    /// left unprocessed. Unprocessed keys are the table throttling us, an
+    /// answer rather than an error, so before the next request this waits
+    /// under `base::retry` (Cortex retried them at once); the budget resets
+    /// whenever an answer returns items, so only answers without progress in
+    /// a row give up.
     pub async fn fetch_chunks(
         &self,
         table: &str,
         keys: &[String],
     ) -> Result<Vec<Option<Vec<u8>>>, DynamoError> {
-        let mut found: HashMap<String, Vec<u8>> = HashMap::with_capacity(keys.len());
-        let mut unique: Vec<&String> = keys.iter().collect();
-        unique.sort();
+        let mut unique: Vec<&str> = keys.iter().map(String::as_str).collect();
+        unique.sort_unstable();
         unique.dedup();
-        for batch in unique.chunks(GET_BATCH) {
-            let mut ka = KeysAndAttributes::builder().projection_expression("h, c");
-            for k in batch {
-                ka = ka.keys(HashMap::from([
-                    ("h".to_string(), AttributeValue::S((*k).clone())),
-                    (
-                        "r".to_string(),
-                        AttributeValue::B(Blob::new(RANGE_VALUE_CHUNK.to_vec())),
-                    ),
-                ]));
+        let mut outstanding = unique.into_iter();
+        let mut unprocessed: Vec<String> = Vec::new();
+        let mut found: HashMap<String, Vec<u8>> = HashMap::with_capacity(keys.len());
+        let mut backoff = Backoff::new(self.retry);
+        loop {
+            let mut batch: Vec<String> = outstanding
+                .by_ref()
+                .take(CHUNK_BATCH)
+                .map(str::to_string)
+                .collect();
+            let room = (CHUNK_BATCH - batch.len()).min(unprocessed.len());
+            batch.extend(unprocessed.drain(..room));
+            if batch.is_empty() {
+                break;
             }
-            let ka = ka
-                .build()
+            let request = chunk_keys(table, &batch)?;
+            self.limiter.acquire().await;
+            let resp = self
+                .client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
                 .map_err(|e| Self::err("BatchGetItem", table, e))?;
-            let mut pending = HashMap::from([(table.to_string(), ka)]);
-            let mut backoff = Backoff::new(self.retry);
-            loop {
-                self.limiter.acquire().await;
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| Self::err("BatchGetItem", table, e))?;
-                for item in resp
-                    .responses
-                    .unwrap_or_default()
-                    .remove(table)
-                    .unwrap_or_default()
-                {
-                    if let (Some(AttributeValue::S(h)), Some(AttributeValue::B(c))) =
-                        (item.get("h"), item.get("c"))
-                    {
+            let mut returned = 0usize;
+            for item in resp
+                .responses
+                .unwrap_or_default()
+                .remove(table)
+                .unwrap_or_default()
+            {
+                match (item.get(HASH_KEY), item.get(VALUE_KEY)) {
+                    (Some(AttributeValue::S(h)), Some(AttributeValue::B(c))) => {
                         found.insert(h.clone(), c.clone().into_inner());
+                        returned += 1;
+                    }
+                    _ => {
+                        return Err(DynamoError::Request {
+                            op: "BatchGetItem",
+                            table: table.to_string(),
+                            reason: "an item without a string `h` and a binary `c`".into(),
+                        })
                     }
                 }
-                pending = resp.unprocessed_keys.unwrap_or_default();
-                pending.retain(|_, v| !v.keys().is_empty());
-                if pending.is_empty() {
-                    break;
+            }
+            let left = resp
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(table)
+                .map(|ka| ka.keys)
+                .unwrap_or_default();
+            if left.is_empty() {
+                continue;
+            }
+            for key in left {
+                match key.get(HASH_KEY) {
+                    Some(AttributeValue::S(h)) => unprocessed.push(h.clone()),
+                    _ => {
+                        return Err(DynamoError::Request {
+                            op: "BatchGetItem",
+                            table: table.to_string(),
+                            reason: "an unprocessed key without a string `h`".into(),
+                        })
+                    }
                 }
-                if !backoff.wait().await {
-                    return Err(DynamoError::Unprocessed {
-                        op: "BatchGetItem",
-                        table: table.to_string(),
-                        reason: "keys".into(),
-                        attempts: backoff.attempt(),
-                    });
-                }
+            }
+            if returned > 0 {
+                backoff.reset();
+            }
+            if !backoff.wait().await {
+                return Err(DynamoError::Unprocessed {
+                    op: "BatchGetItem",
+                    table: table.to_string(),
+                    reason: format!("{} keys", unprocessed.len()),
+                    attempts: backoff.attempt(),
+                });
             }
         }
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
+}
+
+/// The `BatchGetItem` request of `keys` in one chunk table: every chunk is
+/// the item (`h` = key, `r` = [`CHUNK_RANGE_VALUE`]); only `h` and `c` come back.
+fn chunk_keys(table: &str, keys: &[String]) -> Result<KeysAndAttributes, DynamoError> {
+    let mut ka = KeysAndAttributes::builder().projection_expression("h, c");
+    for k in keys {
+        ka = ka.keys(HashMap::from([
+            (HASH_KEY.to_string(), AttributeValue::S(k.clone())),
+            (
+                RANGE_KEY.to_string(),
+                AttributeValue::B(Blob::new(CHUNK_RANGE_VALUE.to_vec())),
+            ),
+        ]));
+    }
+    ka.build()
+        .map_err(|e| DynamoClient::err("BatchGetItem", table, e))
 }
 
 /// Pages of one parallel-scan segment.
@@ -374,7 +439,7 @@ impl SegmentScan {
         let mut page = Vec::with_capacity(resp.items.as_ref().map_or(0, Vec::len));
         let mut odd = 0;
         for mut item in resp.items.unwrap_or_default() {
-            match (item.remove("h"), item.remove("r")) {
+            match (item.remove(HASH_KEY), item.remove(RANGE_KEY)) {
                 (Some(AttributeValue::S(h)), Some(AttributeValue::B(r))) => {
                     page.push((h, r.into_inner()))
                 }

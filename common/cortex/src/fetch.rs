@@ -8,8 +8,10 @@
 //! buckets, `fnv32a(key) % n` picks one) and GCS (key = external key).
 //! A missing object is reported as `None`, as Cortex's object clients do, so
 //! the caller can count and skip it; other failures are retried with
-//! backoff. Chunks stored in Bigtable or DynamoDB chunk tables are refused
-//! with a clear error (not implemented yet).
+//! backoff. Bigtable and DynamoDB chunk tables (table = `chunks.prefix` +
+//! period of the chunk's start, row/hash key = the external key) are read
+//! in batches: concurrent reads of one table share a request of up to 100
+//! keys (`batch`), as Cortex read them.
 //!
 //! Every read of every backend goes through the optional
 //! [`FetchOptions::throttle`] (one request before, its bytes after), shared
@@ -24,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod batch;
+
+use self::batch::Batcher;
 use crate::bigtable::{BigtableClient, BigtableOptions};
 use crate::dynamodb::{DynamoClient, DynamoOptions};
 use crate::{
@@ -147,8 +152,16 @@ enum Backend {
     Tables {
         schema: SchemaConfig,
         tables: TableClient,
+        /// Coalesces concurrent reads into one request per table (boxed: the
+        /// variant is the largest already).
+        batcher: Box<Batcher>,
     },
 }
+
+/// One batch request to a chunk table in flight: rows aligned with the keys.
+type BatchRead<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<Option<Bytes>>, String>> + Send + 'a>,
+>;
 
 enum TableClient {
     Bigtable(BigtableClient),
@@ -277,12 +290,11 @@ impl ChunkFetcher {
                 self.throttle_bytes(&data).await;
                 return Ok(data.map(Bytes::from));
             }
-            Backend::Tables { schema, tables } => {
-                self.throttle_request().await;
-                let data = self.fetch_from_table(schema, tables, key).await?;
-                self.throttle_bytes(&data).await;
-                return Ok(data);
-            }
+            Backend::Tables {
+                schema,
+                tables,
+                batcher,
+            } => return self.fetch_from_table(schema, tables, batcher, key).await,
             Backend::Objects { names, stores, .. } => {
                 let ext = key.external_key();
                 let i = s3_bucket_index(&ext, stores.len()).unwrap_or(0);
@@ -330,7 +342,8 @@ impl ChunkFetcher {
         }
     }
 
-    /// One row of a chunk table. A missing row is `None`, as for object
+    /// One row of a chunk table, read in a batch with the reads of the same
+    /// table in flight (see `batch`). A missing row is `None`, as for object
     /// stores: Cortex failed the whole plan on a missing Bigtable chunk, we
     /// count it and go on, so one lost chunk does not block a tenant-day.
     /// The clients retry transient errors themselves.
@@ -338,6 +351,7 @@ impl ChunkFetcher {
         &self,
         schema: &SchemaConfig,
         tables: &TableClient,
+        batcher: &Batcher,
         key: &ChunkKey,
     ) -> Result<Option<Bytes>, FetchError> {
         let ext = key.external_key();
@@ -345,29 +359,54 @@ impl ChunkFetcher {
             FetchError::Config(format!("chunk {ext}: no schema period holds its start"))
         })?;
         let table = period.chunk_table_for(key.from);
-        let keys = [ext.clone()];
-        let store_err = |store: &str, e: String| FetchError::Table {
-            key: ext.clone(),
-            table: format!("{store} table {table}"),
-            reason: e,
+        let store = match tables {
+            TableClient::Bigtable(_) => "Bigtable",
+            TableClient::Dynamo(..) => "DynamoDB",
         };
-        let mut rows = match tables {
+        // Boxed: nested inside the builder's futures, the client's own
+        // future types are too deep for the compiler to prove them `Send`.
+        let read =
+            |table, keys| -> BatchRead<'_> { Box::pin(self.read_table_batch(tables, table, keys)) };
+        batcher
+            .get(&table, &ext, read)
+            .await
+            .map_err(|reason| FetchError::Table {
+                key: ext.clone(),
+                table: format!("{store} table {table}"),
+                reason,
+            })
+    }
+
+    /// One batch request to a chunk table: one request and the batch's
+    /// bytes toward the throttle. Rows are aligned with `keys`.
+    async fn read_table_batch(
+        &self,
+        tables: &TableClient,
+        table: String,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<Bytes>>, String> {
+        self.throttle_request().await;
+        let rows = match tables {
             TableClient::Bigtable(c) => c
                 .fetch_chunks(&table, &keys)
                 .await
-                .map_err(|e| store_err("Bigtable", e.to_string()))?,
+                .map_err(|e| e.to_string())?,
             TableClient::Dynamo(cell, opts) => {
                 let client = cell
                     .get_or_try_init(|| DynamoClient::connect(opts))
                     .await
-                    .map_err(|e| store_err("DynamoDB", e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
                 client
                     .fetch_chunks(&table, &keys)
                     .await
-                    .map_err(|e| store_err("DynamoDB", e.to_string()))?
+                    .map_err(|e| e.to_string())?
             }
         };
-        Ok(rows.pop().flatten().map(Bytes::from))
+        let bytes: usize = rows.iter().flatten().map(Vec::len).sum();
+        if let Some(t) = &self.opts.throttle {
+            t.bytes(bytes as u64).await;
+        }
+        Ok(rows.into_iter().map(|r| r.map(Bytes::from)).collect())
     }
 
     async fn fetch_local_async(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, FetchError> {
@@ -474,6 +513,7 @@ fn backend_for(
             Ok(Backend::Tables {
                 schema: config.schema.clone(),
                 tables: TableClient::Bigtable(client),
+                batcher: Box::new(Batcher::new(crate::bigtable::CHUNK_BATCH)),
             })
         }
         ChunkStore::IndexStore(IndexStore::DynamoDb) => {
@@ -491,6 +531,7 @@ fn backend_for(
                         ..DynamoOptions::default()
                     },
                 ),
+                batcher: Box::new(Batcher::new(crate::dynamodb::CHUNK_BATCH)),
             })
         }
         ChunkStore::IndexStore(other) => Err(unsupported(format!(
