@@ -11,33 +11,45 @@
 pub use crate::plan::PlanCompression;
 use crate::tenant::validate_tenant;
 
+/// The `--prefix` unless given: where plans live in the bucket.
 pub const DEFAULT_PREFIX: &str = "migration";
+/// `P/scan-complete`: written last by the scanner.
 pub const SCAN_COMPLETE: &str = "scan-complete";
+/// `P/scanned.<unit>`: one source unit is scanned.
 pub const SCANNED_PREFIX: &str = "scanned.";
 
 /// One file of a plan, parsed from the part of its name after `P/<tenant>/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlanFile {
+    /// `.plan`, `.plan.gz` or `.plan.snappy`.
     Plan(PlanCompression),
     /// Our progress file (`.progress`), or Cortex's `.inprogress.<unix>` /
     /// `.starting.<unix>` / `.progress.<unix>` with the time in the name.
     Progress {
+        /// The time in a Cortex progress name (unix seconds); `None` for ours.
         cortex_unix: Option<i64>,
     },
+    /// `.attempt.<k>`, k from 1: one claim each.
     Attempt(u32),
+    /// `.finished.<ULID>`: the block the plan became.
     Finished(String),
     /// Our `.failed` or Cortex's `.error`.
     Failed {
+        /// `true` for Cortex's `.error`.
         cortex: bool,
     },
+    /// `.staged`: the scanner's samples of an OpenMetrics plan.
     Staged,
+    /// Anything else after `<day>.`: not ours, never acted on.
     Other,
 }
 
 /// A plan's identity: tenant and UTC day index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PlanId {
+    /// The tenant, validated where it came from a listing.
     pub tenant: String,
+    /// UTC day: days since 1970-01-01.
     pub day: i32,
 }
 
@@ -46,18 +58,23 @@ impl PlanId {
     pub fn base(&self, prefix: &str) -> String {
         join_prefix(prefix, &format!("{}/{}", self.tenant, self.day))
     }
+    /// `P/<tenant>/<day>.plan[.gz|.snappy]`.
     pub fn plan_key(&self, prefix: &str, c: PlanCompression) -> String {
         format!("{}{}", self.base(prefix), c.suffix())
     }
+    /// `P/<tenant>/<day>.progress`: held by the building builder.
     pub fn progress_key(&self, prefix: &str) -> String {
         format!("{}.progress", self.base(prefix))
     }
+    /// `P/<tenant>/<day>.attempt.<k>`: the k-th claim.
     pub fn attempt_key(&self, prefix: &str, k: u32) -> String {
         format!("{}.attempt.{}", self.base(prefix), k)
     }
+    /// `P/<tenant>/<day>.finished.<block>`: the outcome, naming the block.
     pub fn finished_key(&self, prefix: &str, block: &str) -> String {
         format!("{}.finished.{}", self.base(prefix), block)
     }
+    /// `P/<tenant>/<day>.failed`: why the plan failed.
     pub fn failed_key(&self, prefix: &str) -> String {
         format!("{}.failed", self.base(prefix))
     }
@@ -74,6 +91,7 @@ impl PlanId {
     pub fn day_start_ms(&self) -> i64 {
         i64::from(self.day) * base::DAY_MS
     }
+    /// End of the day in milliseconds, exclusive.
     pub fn day_end_ms(&self) -> i64 {
         self.day_start_ms() + base::DAY_MS
     }
@@ -163,16 +181,30 @@ pub fn block_file_key(tenant: &str, block: &str, file: &str) -> String {
 /// listing of millions of names is classified without allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanFileRef<'a> {
+    /// See [`PlanFile::Plan`].
     Plan(PlanCompression),
-    Progress { cortex_unix: Option<i64> },
+    /// See [`PlanFile::Progress`].
+    Progress {
+        /// See [`PlanFile::Progress`].
+        cortex_unix: Option<i64>,
+    },
+    /// See [`PlanFile::Attempt`].
     Attempt(u32),
+    /// See [`PlanFile::Finished`].
     Finished(&'a str),
-    Failed { cortex: bool },
+    /// See [`PlanFile::Failed`].
+    Failed {
+        /// `true` for Cortex's `.error`.
+        cortex: bool,
+    },
+    /// See [`PlanFile::Staged`].
     Staged,
+    /// See [`PlanFile::Other`].
     Other,
 }
 
 impl PlanFileRef<'_> {
+    /// The owned [`PlanFile`].
     pub fn to_owned(self) -> PlanFile {
         match self {
             PlanFileRef::Plan(c) => PlanFile::Plan(c),
@@ -359,7 +391,8 @@ mod tests {
         assert_eq!(relative_key("", "t/3.staged"), Some("t/3.staged"));
         assert_eq!(relative_key("m", "m/t/3.staged"), Some("t/3.staged"));
         assert_eq!(relative_key("m", "mm/t/3.staged"), None);
-        let rel = relative_key("", &id.staged_key("")).unwrap();
+        let key = id.staged_key("");
+        let rel = relative_key("", &key).unwrap();
         assert_eq!(
             parse_plan_key("", &join_prefix("", rel)),
             Some((id, PlanFile::Staged))

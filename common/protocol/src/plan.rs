@@ -32,8 +32,11 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanSource {
+    /// Series and chunk IDs of a Cortex chunk store.
     Cortex,
+    /// Prometheus TSDB blocks (replicas merged).
     Prometheus,
+    /// Samples the scanner staged from OpenMetrics text.
     #[serde(rename = "openmetrics")]
     OpenMetrics,
 }
@@ -51,6 +54,7 @@ impl fmt::Display for PlanSource {
 /// First line of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanHeader {
+    /// The tenant (Cortex's name for the field).
     pub user: String,
     /// UTC day: unix seconds / 86400.
     pub day_index: i32,
@@ -71,20 +75,28 @@ impl PlanHeader {
 pub enum PlanEntry {
     /// One series (`sid`) and its chunk IDs (`cs`) in index order.
     Cortex {
+        /// The series ID as the index names it.
         series_id: String,
+        /// Chunk keys, as the chunk store names them.
         chunk_ids: Vec<String>,
     },
     /// One source block directory overlapping the day, and the labels to
     /// remove from its series (replica labels) before merging.
     Prometheus {
+        /// URL of the source block directory.
         block: String,
+        /// Label names removed from every series of the block.
         drop_labels: Vec<String>,
     },
     /// One staged object of sorted samples.
-    OpenMetrics { staged: String },
+    OpenMetrics {
+        /// The staged object's key, relative to the plan prefix.
+        staged: String,
+    },
 }
 
 impl PlanEntry {
+    /// Which kind of source the entry reads.
     pub fn source(&self) -> PlanSource {
         match self {
             PlanEntry::Cortex { .. } => PlanSource::Cortex,
@@ -130,7 +142,9 @@ struct Record {
 /// How a plan file is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlanCompression {
+    /// Plain JSON lines.
     None,
+    /// gzip.
     Gzip,
     /// Snappy framing format, as Cortex's scanner writes.
     Snappy,
@@ -174,23 +188,43 @@ impl PlanCompression {
 /// Why a plan cannot be read. Every variant names the plan.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// Reading the plan failed.
     #[error("plan {plan}: line {line}: reading: {source}")]
     Io {
+        /// Which plan (its key).
         plan: String,
+        /// Line number, from 1.
         line: u64,
+        /// What the reader said.
         #[source]
         source: io::Error,
     },
+    /// A line that is not what the format says.
     #[error("plan {plan}: line {line}: {reason}")]
     Invalid {
+        /// Which plan (its key).
         plan: String,
+        /// Line number, from 1.
         line: u64,
+        /// What is wrong with it.
         reason: String,
     },
+    /// No footer: the plan was cut while written or read.
     #[error("plan {plan}: incomplete: no footer {{\"complete\":true}} after {line} lines")]
-    Incomplete { plan: String, line: u64 },
+    Incomplete {
+        /// Which plan (its key).
+        plan: String,
+        /// Lines read.
+        line: u64,
+    },
+    /// Lines after the footer.
     #[error("plan {plan}: line {line}: data after the footer")]
-    AfterFooter { plan: String, line: u64 },
+    AfterFooter {
+        /// Which plan (its key).
+        plan: String,
+        /// Line number of the first line after the footer.
+        line: u64,
+    },
 }
 
 enum Input<R: BufRead> {
@@ -279,6 +313,7 @@ impl<R: BufRead> PlanReader<R> {
         Ok(r)
     }
 
+    /// The header, read when the reader was made.
     pub fn header(&self) -> &PlanHeader {
         &self.header
     }

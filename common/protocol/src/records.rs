@@ -13,20 +13,31 @@ use serde::{Deserialize, Serialize};
 /// What a builder got out of one plan; the content of `<day>.finished.<ULID>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FinishedRecord {
+    /// The block's ULID.
     pub block: String,
+    /// The plan's tenant.
     pub tenant: String,
+    /// The plan's UTC day.
     pub day: i32,
+    /// The builder that built it (`--name`).
     pub builder: String,
+    /// Series in the block.
     pub series: u64,
+    /// Chunks in the block.
     pub chunks: u64,
+    /// Samples read from the source for the day.
     pub samples_in: u64,
+    /// Samples written into the block.
     pub samples_out: u64,
+    /// Samples dropped for repeating a timestamp of their series.
     pub duplicates_dropped: u64,
     /// Duplicates whose values differed: the first one was kept.
     pub duplicates_disagreeing: u64,
     /// Samples of the sources outside the plan's day (they belong to other days' plans).
     pub samples_outside_day: u64,
+    /// Bytes of the block's files.
     pub bytes: u64,
+    /// Wall time of the build, in seconds.
     pub seconds: f64,
     /// Input left out instead of failing the plan (absent in records of
     /// builds that skipped nothing, and in older records).
@@ -60,9 +71,13 @@ impl SkippedInput {
 /// The content of `<day>.failed`: why, by whom, after how many attempts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailedRecord {
+    /// The error chain, as printed.
     pub reason: String,
+    /// The builder that gave up, or `scheduler` for a stale plan.
     pub builder: String,
+    /// When (RFC 3339).
     pub at: String,
+    /// The attempt that failed; 0 in older records.
     #[serde(default)]
     pub attempt: u32,
 }
@@ -71,12 +86,17 @@ pub struct FailedRecord {
 /// far it got. Rewritten every heartbeat.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProgressRecord {
+    /// The builder holding the plan (`--name`).
     pub builder: String,
+    /// When it claimed the plan (RFC 3339).
     pub started: String,
+    /// Its last heartbeat (RFC 3339); the object's mtime is what counts.
     pub heartbeat: String,
     /// Which stage the build is in ("fetching", "writing", "uploading"…).
     pub stage: String,
+    /// Series written into the block so far.
     pub series_done: u64,
+    /// Which attempt this is, from 1.
     pub attempt: u32,
     /// The block this claim will upload: with `builder`, what a builder
     /// compares to know the progress file is still its own.
@@ -96,14 +116,18 @@ impl ProgressRecord {
 /// it would upload, so a later attempt can remove what this one left.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
+    /// The builder that claimed (`--name`).
     pub builder: String,
+    /// The ULID it will upload under.
     pub block: String,
+    /// When it claimed (RFC 3339).
     pub started: String,
     /// The URL of the bucket the block goes to, when not the plan bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
 }
 
+/// Now, in the form every record uses (RFC 3339, seconds, `Z`).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

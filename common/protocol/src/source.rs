@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+/// What `--source` names: one kind of history and where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceSpec {
     /// OpenMetrics text with timestamps, as `promtool tsdb create-blocks-from openmetrics` takes.
@@ -12,6 +13,7 @@ pub enum SourceSpec {
     Prometheus(Vec<String>),
 }
 
+/// A `--source` that does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error("--source {given:?}: {reason} (expected openmetrics:PATH, cortex:CONFIG.yaml or prometheus:PATH[,PATH...])")]
 pub struct SourceSpecError {
@@ -46,6 +48,7 @@ impl std::str::FromStr for SourceSpec {
 }
 
 impl SourceSpec {
+    /// The kind, as written before the `:`.
     pub fn kind(&self) -> &'static str {
         match self {
             SourceSpec::OpenMetrics(_) => "openmetrics",

@@ -16,35 +16,54 @@
 use std::io::{self, BufRead, Read, Write};
 
 use base::codec::{put_str, put_uvarint};
-use base::labels::{Label, Labels};
-use tsdb::xor::{XorAppender, XorIterator};
+use base::{Label, Labels};
+use tsdb::{XorAppender, XorIterator};
 
 const MAGIC: &[u8; 8] = b"BCSTAGE1";
 /// Samples per staged chunk; the count field of an XOR chunk is a u16.
 const STAGE_CHUNK_SAMPLES: usize = 4096;
 
+/// Why a staged object cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StagedError {
+    /// Reading or decompressing failed.
     #[error("staged object: {0}")]
     Io(#[from] io::Error),
+    /// Not written by [`StagedWriter`].
     #[error("staged object: not a staged object (bad magic)")]
     BadMagic,
+    /// The end record is missing: the upload or download was cut.
     #[error("staged object is truncated: the end record is missing after {series} series")]
-    Truncated { series: u64 },
+    Truncated {
+        /// Series read before the end of the input.
+        series: u64,
+    },
+    /// The end record disagrees with what was read.
     #[error("staged object: end record says {expected} series/{expected_samples} samples, read {series}/{samples}")]
     CountMismatch {
+        /// Series the end record counts.
         expected: u64,
+        /// Samples the end record counts.
         expected_samples: u64,
+        /// Series read.
         series: u64,
+        /// Samples read.
         samples: u64,
     },
+    /// A series out of label order, or samples that do not decode.
     #[error("staged object: series {series}: {reason}")]
-    BadSeries { series: String, reason: String },
+    BadSeries {
+        /// The series' labels, as far as they were read.
+        series: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// One series as staged: its labels and samples in time order.
 pub type StagedSeries = (Labels, Vec<(i64, f64)>);
 
+/// Writes a staged object: magic, then snappy-framed series in label order, then an end record with the counts.
 pub struct StagedWriter<W: Write> {
     out: snap::write::FrameEncoder<W>,
     buf: Vec<u8>,
@@ -54,6 +73,7 @@ pub struct StagedWriter<W: Write> {
 }
 
 impl<W: Write> StagedWriter<W> {
+    /// Writes the magic; series follow with `write_series`.
     pub fn new(mut w: W) -> io::Result<Self> {
         w.write_all(MAGIC)?;
         Ok(StagedWriter {
@@ -111,10 +131,12 @@ impl<W: Write> StagedWriter<W> {
         Ok(())
     }
 
+    /// Series written so far.
     pub fn series(&self) -> u64 {
         self.series
     }
 
+    /// Samples written so far.
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -144,6 +166,7 @@ pub struct StagedReader<R: Read> {
 }
 
 impl<R: Read> StagedReader<R> {
+    /// Checks the magic; series follow with `next_series`.
     pub fn new(mut r: R) -> Result<Self, StagedError> {
         let mut magic = [0u8; 8];
         r.read_exact(&mut magic)
@@ -233,24 +256,9 @@ impl<R: Read> StagedReader<R> {
     }
 }
 
+/// A uvarint that must be there: the end of the input is `UnexpectedEof`.
 fn read_uvarint(r: &mut impl BufRead) -> io::Result<u64> {
-    let mut x = 0u64;
-    let mut shift = 0;
-    loop {
-        let mut b = [0u8; 1];
-        r.read_exact(&mut b)?;
-        if shift >= 64 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "uvarint overflows",
-            ));
-        }
-        x |= u64::from(b[0] & 0x7f) << shift;
-        if b[0] < 0x80 {
-            return Ok(x);
-        }
-        shift += 7;
-    }
+    base::codec::read_uvarint(r)?.ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
 }
 
 fn read_string(r: &mut impl BufRead) -> io::Result<String> {

@@ -24,7 +24,9 @@ use crate::tenant::validate_tenant;
 /// What the listing says of one object: enough to judge age and emptiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
+    /// Bytes.
     pub size: u64,
+    /// The store's mtime: a heartbeat for progress files.
     pub last_modified: DateTime<Utc>,
 }
 
@@ -42,16 +44,20 @@ impl From<&ObjectInfo> for Stamp {
 /// scheduler can remove it when it goes stale.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CortexProgress {
+    /// The full key, to delete it by.
     pub key: String,
+    /// The time in its name (unix seconds): its heartbeat.
     pub unix: i64,
 }
 
 /// Everything the listing says about one plan.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanFiles {
+    /// Plan files: exactly one in a valid plan.
     pub plans: Vec<(PlanCompression, Stamp)>,
     /// Our `.progress`: its mtime is the last heartbeat.
     pub progress: Option<Stamp>,
+    /// Cortex's progress files, by key.
     pub cortex_progress: Vec<CortexProgress>,
     /// Attempt numbers and when each attempt file was written (the claim time).
     pub attempts: Vec<(u32, Stamp)>,
@@ -61,9 +67,11 @@ pub struct PlanFiles {
     pub finished_at: Option<DateTime<Utc>>,
     /// Failed files: `true` for Cortex's `.error`.
     pub failed: Vec<(bool, Stamp)>,
+    /// The scanner's `.staged` samples are still there.
     pub staged: bool,
 }
 
+/// Where a plan is in its life, judged from names, sizes and times alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PlanState {
     /// A plan file and nothing else: ready to claim.
@@ -72,7 +80,9 @@ pub enum PlanState {
     InProgress,
     /// Claimed, but the heartbeat is older than the timeout.
     Stale,
+    /// A finished file names its block.
     Finished,
+    /// A failed file says why; `retry` deletes it.
     Failed,
     /// Contradictory files: several plan files, several finished files,
     /// finished and failed together, or status files without a plan.
@@ -80,6 +90,7 @@ pub enum PlanState {
 }
 
 impl PlanState {
+    /// Every state, in report order.
     pub const ALL: [PlanState; 6] = [
         PlanState::New,
         PlanState::InProgress,
@@ -89,6 +100,7 @@ impl PlanState {
         PlanState::Invalid,
     ];
 
+    /// The name people read (`in progress`).
     pub fn name(&self) -> &'static str {
         match self {
             PlanState::New => "new",
@@ -179,6 +191,7 @@ impl PlanFiles {
             .map(|(_, s)| s.last_modified)
     }
 
+    /// The plan file, when there is one (the first of several).
     pub fn plan(&self) -> Option<&(PlanCompression, Stamp)> {
         self.plans.first()
     }
@@ -188,6 +201,7 @@ impl PlanFiles {
         u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
     }
 
+    /// The number of the next attempt file: one past the highest.
     pub fn next_attempt(&self) -> u32 {
         self.attempts
             .iter()
@@ -289,11 +303,13 @@ pub fn plans_from_listing<'a>(
 /// mistyped object instead of it silently not counting.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IgnoredObjects {
+    /// Objects ignored.
     pub count: u64,
     /// The first [`MAX_IGNORED_EXAMPLES`] keys, escaped for printing.
     pub examples: Vec<String>,
 }
 
+/// Keys of ignored objects kept as examples at most.
 pub const MAX_IGNORED_EXAMPLES: usize = 20;
 
 /// The objects of a listing that [`plans_from_listing`] leaves out, other
@@ -358,12 +374,15 @@ pub struct StateCounts {
 }
 
 impl StateCounts {
+    /// Counts one plan in state `s`.
     pub fn add(&mut self, s: PlanState) {
         self.counts[s as usize] += 1;
     }
+    /// Plans in state `s`.
     pub fn get(&self, s: PlanState) -> u64 {
         self.counts[s as usize]
     }
+    /// Plans counted.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -371,6 +390,7 @@ impl StateCounts {
     pub fn pending(&self) -> u64 {
         self.get(PlanState::New) + self.get(PlanState::InProgress) + self.get(PlanState::Stale)
     }
+    /// Every state with its count, in report order.
     pub fn iter(&self) -> impl Iterator<Item = (PlanState, u64)> + '_ {
         PlanState::ALL.into_iter().map(|s| (s, self.get(s)))
     }

@@ -3,20 +3,32 @@
 //! itself accepts pass (`pkg/tenant` `ValidTenantID`): letters, digits and
 //! `!-_.*'()`, at most 150 bytes, not `.` or `..`.
 
+/// Why a tenant ID is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TenantError {
+    /// An empty ID.
     #[error("tenant ID is empty")]
     Empty,
+    /// Longer than [`MAX_TENANT_LEN`] bytes (shown cut).
     #[error("tenant ID {0:?} is longer than 150 bytes")]
     TooLong(String),
+    /// `.` or `..`, which would walk the bucket.
     #[error("tenant ID {0:?} is not allowed")]
     Reserved(String),
+    /// A character outside letters, digits and `!-_.*'()`.
     #[error("tenant ID {id:?} has a character Cortex does not allow: {ch:?}")]
-    BadChar { id: String, ch: char },
+    BadChar {
+        /// The ID, escaped for printing.
+        id: String,
+        /// The first character refused.
+        ch: char,
+    },
 }
 
+/// Longest tenant ID Cortex accepts, in bytes.
 pub const MAX_TENANT_LEN: usize = 150;
 
+/// Accepts exactly the IDs Cortex accepts.
 pub fn validate_tenant(id: &str) -> Result<(), TenantError> {
     if id.is_empty() {
         return Err(TenantError::Empty);
@@ -44,11 +56,14 @@ pub fn validate_tenant(id: &str) -> Result<(), TenantError> {
 /// Which tenants a worker serves: `--allowed-tenants` and `--ignore-tenants`.
 #[derive(Clone, Debug, Default)]
 pub struct TenantFilter {
+    /// Only these tenants; empty: all.
     pub allowed: Vec<String>,
+    /// Tenants matching this are skipped, even when allowed.
     pub ignored: Option<regex::Regex>,
 }
 
 impl TenantFilter {
+    /// Whether `tenant` is served.
     pub fn allows(&self, tenant: &str) -> bool {
         (self.allowed.is_empty() || self.allowed.iter().any(|a| a == tenant))
             && !self.ignored.as_ref().is_some_and(|r| r.is_match(tenant))

@@ -41,37 +41,67 @@ use object_store::{ObjectStore, PutPayload};
 
 use retry::Failure;
 
+/// A bucket operation that failed for good, naming the bucket, the operation and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
+    /// A bucket URL that cannot be opened.
     #[error("bucket URL {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A key the store cannot take (empty segment, `..`, bad characters).
     #[error("bad object key {key:?}: {reason}")]
-    BadKey { key: String, reason: String },
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     // The store's and the file system's errors are part of the message,
     // not a `source`: printed as a chain they would appear twice.
+    /// The store answered with an error (after the retries it allows).
     #[error("{bucket}: {op} {key}: {error}{}", after(*attempts))]
     Store {
+        /// URL of the bucket.
         bucket: String,
+        /// What was attempted: `get`, `put`, `list`, `head`, `delete`…
         op: &'static str,
+        /// The key, relative to the bucket.
         key: String,
         /// Attempts made, retries included.
         attempts: u32,
+        /// The last attempt's error.
         error: Box<object_store::Error>,
     },
+    /// No attempt got an answer within the per-attempt timeout.
     #[error("{bucket}: {op} {key}: no answer within {timeout:?}{}", after(*attempts))]
     Timeout {
+        /// URL of the bucket.
         bucket: String,
+        /// What was attempted.
         op: &'static str,
+        /// The key, relative to the bucket.
         key: String,
+        /// The per-attempt limit that ran out.
         timeout: Duration,
+        /// Attempts made, retries included.
         attempts: u32,
     },
+    /// Reading or writing the local side of a transfer failed.
     #[error("{bucket}: {op} {key}: local file {file}: {error}")]
     Io {
+        /// URL of the bucket.
         bucket: String,
+        /// What was attempted.
         op: &'static str,
+        /// The key, relative to the bucket.
         key: String,
+        /// The local file uploaded or downloaded.
         file: PathBuf,
+        /// What the file system said.
         error: std::io::Error,
     },
 }
@@ -104,33 +134,44 @@ fn after(attempts: u32) -> String {
     }
 }
 
+/// Results of bucket operations.
 pub type Result<T, E = BucketError> = std::result::Result<T, E>;
 
 /// What kind of store a bucket is; the local kind matters for conditional
 /// updates, which a plain directory cannot do atomically.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketKind {
+    /// A directory on this machine (canonical path).
     Local(PathBuf),
+    /// Amazon S3 or an S3-compatible store.
     S3,
+    /// Google Cloud Storage.
     Gcs,
+    /// In this process only; for tests.
     Memory,
 }
 
 /// An object as listed: key relative to the bucket, size and mtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// Relative to the bucket URL, `/`-separated.
     pub key: String,
+    /// Bytes.
     pub size: u64,
+    /// When the store last wrote it: the heartbeat of a progress file.
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
 /// Opaque version of an object for conditional updates (ETag/generation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// S3's ETag (also what local and in-memory stores give).
     pub e_tag: Option<String>,
+    /// GCS's generation, where the store has one.
     pub version: Option<String>,
 }
 
+/// A handle on one bucket (or prefix of one) with its retries, timeouts and rate limits; cheap to clone, clones share the throttle.
 #[derive(Clone)]
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
@@ -164,6 +205,7 @@ impl Bucket {
         Bucket { opts, ..self }
     }
 
+    /// The retries, timeouts and limits every operation of this handle uses.
     pub fn options(&self) -> &BucketOptions {
         &self.opts
     }
@@ -267,10 +309,12 @@ impl Bucket {
         }
     }
 
+    /// The URL it was opened with, without a trailing `/`.
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// What kind of store this is.
     pub fn kind(&self) -> &BucketKind {
         &self.kind
     }
@@ -298,6 +342,7 @@ impl Bucket {
         }
     }
 
+    /// The whole object; a missing one is an error ([`Bucket::get_opt`] is not).
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = parse_key(key)?;
         self.retrying("get", key, |_| async {
@@ -334,6 +379,7 @@ impl Bucket {
         .await
     }
 
+    /// Whether the object is there (a HEAD request).
     pub async fn exists(&self, key: &str) -> Result<bool> {
         let path = parse_key(key)?;
         self.retrying("head", key, |_| async {
@@ -346,6 +392,7 @@ impl Bucket {
         .await
     }
 
+    /// Writes the object whole, replacing any; retried as a whole.
     pub async fn put(&self, key: &str, data: impl Into<Bytes>) -> Result<()> {
         let path = parse_key(key)?;
         self.put_as("put", key, &path, data.into()).await
