@@ -1,8 +1,12 @@
 //! `blocksconvert`: one binary, one subcommand per worker.
 //!
-//! This file only parses the command line and wires the crates together;
-//! every piece of behaviour lives in `scanner`, `builder`, `scheduler` or
-//! `common`, so `run` goes through exactly the code paths of the separate
+//! For: parsing the command line, opening the buckets a command needs (one
+//! set of options, so one throttle, per process), wiring the crates
+//! together and printing their reports.
+//!
+//! Not for behaviour: scanning, building and watching live in `scanner`,
+//! `builder` and `scheduler` (whose `Scheduler::watch` is the one campaign
+//! loop), so `run` goes through exactly the code paths of the separate
 //! commands.
 
 mod cli;
