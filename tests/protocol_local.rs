@@ -5,6 +5,9 @@
 
 mod protocol_support;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use protocol_support::faults::{kill_at_every_stage, work_dir_full};
 use protocol_support::{empty_prefix, kill_and_recover, race, retry_failed, takeover, Env};
 
@@ -49,10 +52,60 @@ fn builders_killed_at_every_stage_leave_one_block_per_plan() {
 
 #[test]
 fn full_work_dir_fails_the_plan_cleanly_and_retry_builds_it() {
-    match work_dir_full(&Env::local()) {
-        Some(reason) => eprintln!("failed file: {reason}"),
-        // Not a missing tool but a locked-down machine (no user or mount
-        // namespaces): skipped even where tools are required.
-        None => eprintln!("skipping: this machine cannot mount a tmpfs in a private namespace"),
+    let env = Env::local();
+    let tiny = env.work.path().join("tiny");
+    std::fs::create_dir_all(&tiny).expect("mount point");
+    // Declared after `env`, so dropped (unmounted) before its dir goes.
+    let _fs = match SmallFs::mount(&tiny, "448k") {
+        Ok(fs) => fs,
+        Err(why) if std::env::var_os("BLOCKSCONVERT_TEST_REQUIRE_TOOLS").is_some() => {
+            panic!("BLOCKSCONVERT_TEST_REQUIRE_TOOLS is set, but no small work dir: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED full_work_dir_fails_the_plan_cleanly_and_retry_builds_it: {why}");
+            return;
+        }
+    };
+    let reason = work_dir_full(&env, &tiny);
+    eprintln!("failed file: {reason}");
+}
+
+/// A tmpfs of a few hundred KiB, so that a build runs out of space within
+/// seconds; unmounted on drop, panics included. Mounting needs root
+/// (CAP_SYS_ADMIN), which CI has; elsewhere the test says it is skipped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn mount(dir: &Path, size: &str) -> Result<SmallFs, String> {
+        let opts = format!("size={size}");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "blocksconvert-test"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs -o size={size} {} failed ({}): {}",
+                dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Lazy: a process still holding a file there must not leave the
+        // mount behind.
+        let ok = Command::new("umount")
+            .arg("--lazy")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("warning: could not unmount {}", self.0.display());
+        }
     }
 }

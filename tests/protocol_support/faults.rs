@@ -2,8 +2,7 @@
 //! every drill stage, a work dir that fills up. Run by `protocol_local.rs`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use builder::failpoint::Stage;
@@ -164,72 +163,43 @@ pub(crate) fn tenants_of(report: &GenReport) -> Vec<String> {
     set.into_iter().collect()
 }
 
-/// A builder whose work dir is a tiny tmpfs (mounted in a private mount
-/// namespace by `unshare`, so no privilege is needed and nothing outlives
-/// the child): the plan fails with a failed file that says the disk is
-/// full and where, the work dir is left empty, and after `retry` a builder
-/// with room builds it. `None` when this machine cannot make the mount.
-pub(crate) fn work_dir_full(env: &Env) -> Option<String> {
+/// A builder whose work dir `tiny` is a nearly full filesystem (the caller
+/// mounts it): the plan fails with a failed file that says the disk is full
+/// and where, the work dir is left empty, and after `retry` a builder with
+/// room builds it. Returns the failed file's reason.
+pub(crate) fn work_dir_full(env: &Env, tiny: &Path) -> String {
     let (report, cortex) = cortex_campaign(env, 1, 300);
-    let tiny = env.work.path().join("tiny");
-    std::fs::create_dir_all(&tiny).expect("mount point");
-    let listing = env.work.path().join("tiny-listing");
-    let probe = Command::new("unshare")
-        .args([
-            "-rm",
-            "sh",
-            "-c",
-            "mount -t tmpfs -o size=64k none \"$0\"",
-            &tiny.to_string_lossy(),
-        ])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        return None;
-    }
-    let log = std::fs::File::create(env.work.path().join("full.log")).expect("log");
-    // Mount, build, then record what the build left in the work dir before
-    // the namespace (and the mount) go away.
-    let script = "mount -t tmpfs -o size=448k none \"$0\" || exit 99; \
-                  shift; \"$@\"; rc=$?; ls -A \"$WORK\" > \"$LISTING\"; exit $rc";
+    let tiny_arg = tiny.to_string_lossy().into_owned();
     let mut args = vec![
-        "-rm".to_string(),
-        "sh".into(),
-        "-c".into(),
-        script.into(),
-        tiny.to_string_lossy().into_owned(),
-        "placeholder".into(),
-        BIN.into(),
-        "build".into(),
-        "--bucket".into(),
-        env.url.clone(),
-        "--once".into(),
-        "--poll-interval".into(),
-        "100ms".into(),
-        "--name".into(),
-        "cramped".into(),
-        "--memory-budget".into(),
-        "64KiB".into(),
-        "--work-dir".into(),
-        tiny.to_string_lossy().into_owned(),
+        "build",
+        "--bucket",
+        &env.url,
+        "--once",
+        "--poll-interval",
+        "100ms",
+        "--name",
+        "cramped",
+        "--memory-budget",
+        "64KiB",
+        "--work-dir",
+        &tiny_arg,
     ];
-    args.extend(cortex.iter().cloned());
-    let status = Command::new("unshare")
-        .args(&args)
-        .envs(env.vars.iter().map(|(k, v)| (k, v)))
-        .env("WORK", &tiny)
-        .env("LISTING", &listing)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .status()
-        .expect("running unshare");
-    let log = std::fs::read_to_string(env.work.path().join("full.log")).unwrap_or_default();
+    args.extend(cortex.iter().map(String::as_str));
+    let out = env.cmd(&args).output().expect("running blocksconvert");
+    let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        status.code(),
+        out.status.code(),
         Some(1),
         "the plan failed, so build --once fails:\n{log}"
     );
-    let left = std::fs::read_to_string(&listing).expect("the listing of the full work dir");
-    assert_eq!(left.trim(), "", "temp files left in the full work dir");
+    let left: Vec<_> = std::fs::read_dir(tiny)
+        .expect("the full work dir")
+        .map(|e| e.expect("an entry of the full work dir").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "temp files left in the full work dir: {left:?}"
+    );
 
     let (id, _) = report.plans.iter().next().expect("a plan");
     let fs = &env.plan_files()[id];
@@ -242,11 +212,7 @@ pub(crate) fn work_dir_full(env: &Env) -> Option<String> {
         "{}",
         failed.reason
     );
-    assert!(
-        failed.reason.contains(&*tiny.to_string_lossy()),
-        "{}",
-        failed.reason
-    );
+    assert!(failed.reason.contains(&*tiny_arg), "{}", failed.reason);
 
     env.run_ok(&["retry", "--bucket", &env.url]);
     let mut build = vec![
@@ -270,5 +236,5 @@ pub(crate) fn work_dir_full(env: &Env) -> Option<String> {
     verify.extend(cortex.iter().map(String::as_str));
     let out = env.run_ok(&verify);
     assert_eq!(verified_samples(&out), report.total_samples(), "{out}");
-    Some(failed.reason)
+    failed.reason
 }
