@@ -268,13 +268,17 @@ fn discover_dir(
 /// The head of the data dir `dir`, whose blocks are `blocks`; `None` when
 /// it has no head files (not a data dir, or an empty head).
 fn head_left_out(dir: &Path, blocks: &[SourceBlock]) -> Option<HeadLeftOut> {
-    /// The newest modification time (ms) of the files under `p`.
+    /// The newest modification time (ms) of the files under `p` that can
+    /// hold a sample: a WAL segment Prometheus just opened is empty, and a
+    /// head chunk file holds at least its 8-byte header.
     fn newest(p: &Path) -> Option<i64> {
         let mut best = None;
         for e in std::fs::read_dir(p).ok()?.flatten() {
             let Ok(meta) = e.metadata() else { continue };
             let t = if meta.is_dir() {
                 newest(&e.path())
+            } else if meta.len() <= 8 {
+                None
             } else {
                 meta.modified()
                     .ok()
@@ -701,9 +705,19 @@ mod tests {
         assert!(reasons.iter().any(|r| r.contains("deletion")));
         assert!(reasons.iter().any(|r| r.contains("being created")));
         assert_eq!(reasons.iter().filter(|r| r.contains("head")).count(), 2);
-        // Empty head dirs: nothing left out.
+        // Empty head dirs, an empty segment, a bare header: nothing left out.
+        std::fs::write(dir.path().join("wal").join("00000001"), b"").unwrap();
+        std::fs::write(dir.path().join("chunks_head").join("000001"), [1u8; 8]).unwrap();
         assert_eq!(head_left_out(dir.path(), &blocks), None);
-        std::fs::write(dir.path().join("wal").join("00000000"), b"x").unwrap();
+        std::fs::create_dir_all(dir.path().join("wal").join("checkpoint.00000000")).unwrap();
+        std::fs::write(
+            dir.path()
+                .join("wal")
+                .join("checkpoint.00000000")
+                .join("00000000"),
+            [7u8; 64],
+        )
+        .unwrap();
         let head = head_left_out(dir.path(), &blocks).unwrap();
         assert_eq!(head.from_ms, Some(1000));
         let now = chrono::Utc::now().timestamp_millis();

@@ -20,6 +20,7 @@ pub mod emulators;
 pub mod faults;
 pub mod files;
 pub mod openmetrics;
+pub mod prometheus;
 pub mod promtool;
 
 pub use emulators::{free_port, Emulator};
