@@ -2,7 +2,8 @@
 //! parses what it prints, writes OpenMetrics input for promtool, generates
 //! series data with the awkward cases (NaN, infinities, stale markers,
 //! counter resets, irregular intervals, unicode and escaped label values),
-//! starts the Bigtable and S3/DynamoDB emulators, and wraps an object store
+//! starts the Bigtable and S3/DynamoDB emulators and a real Prometheus
+//! server (`prometheus`), and wraps an object store
 //! so that chosen calls fail on command ([`FaultStore`]).
 //!
 //! Not for: production code (never linked into the binary), or anything
