@@ -12,7 +12,7 @@ use protocol::names::{PlanFile, PlanId};
 
 use super::{
     assert_one_block_per_plan, attempts, promtool_accepts_blocks, schedule_until_done, Env,
-    KillOnDrop, BIN, DAY0, PREFIX,
+    KillOnDrop, DAY0, PREFIX,
 };
 
 /// The sample count `verify` prints on its last line.
