@@ -226,6 +226,30 @@ mod tests {
     }
 
     #[test]
+    fn garbage_bodies_with_valid_checksums_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..400 {
+            let body: Vec<u8> = (0..len % 40)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let mut f = MAGIC_TOMBSTONES.to_be_bytes().to_vec();
+            f.push(TOMBSTONES_FORMAT_V1);
+            f.extend_from_slice(&body);
+            f.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+            if let Ok(t) = Tombstones::decode(Path::new("x"), &f) {
+                for (_, ivs) in t.iter() {
+                    assert!(ivs.windows(2).all(|w| w[0].max_time < w[1].min_time));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn corruption_is_refused_naming_the_file() {
         let mut bytes = file(&[(1, 2, 3)]);
         let n = bytes.len();
