@@ -9,23 +9,23 @@
 //! were hit.
 //!
 //! Injected errors are `object_store::Error::Generic`, the kind a real
-//! store returns for a dropped connection or a 5xx answer: transient.
+//! store returns for a dropped connection or a 5xx answer: transient;
+//! [`Fault::Denied`] injects a permanent one instead.
 //!
 //! Not here: retrying (the code under test does it), randomness (rules are
 //! explicit so that tests are deterministic).
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result, UploadPart,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    RenameOptions, Result, UploadPart,
 };
 
 /// The operations a rule can target.
@@ -73,6 +73,9 @@ pub enum Fault {
     /// Gets only: the answer starts, then its body breaks off after the
     /// first piece. Other operations get [`Fault::Error`].
     BrokenBody,
+    /// Fails at once with `PermissionDenied`, as a store answers a caller
+    /// without the right: an error that asking again cannot fix.
+    Denied,
 }
 
 /// Which calls fail, and how.
@@ -233,6 +236,13 @@ fn injected(op: Op, key: &str) -> object_store::Error {
     }
 }
 
+fn denied(key: &str) -> object_store::Error {
+    object_store::Error::PermissionDenied {
+        path: key.to_string(),
+        source: "injected fault: permission denied".into(),
+    }
+}
+
 /// Runs `call` under `fault`: fails before, hangs before, or fails after it.
 async fn apply<T>(
     fault: Option<Fault>,
@@ -243,6 +253,7 @@ async fn apply<T>(
     match fault {
         None => call.await,
         Some(Fault::Error) | Some(Fault::BrokenBody) => Err(injected(op, key)),
+        Some(Fault::Denied) => Err(denied(key)),
         Some(Fault::Hang(d)) => {
             tokio::time::sleep(d).await;
             call.await
@@ -258,12 +269,14 @@ async fn apply<T>(
 /// A body that yields its first piece, then breaks off.
 fn broken(r: GetResult, key: String) -> GetResult {
     let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());
+    let extensions = r.extensions.clone();
     let fail = stream::once(async move { Err(injected(Op::Get, &key)) });
     GetResult {
         payload: GetResultPayload::Stream(r.into_stream().take(1).chain(fail).boxed()),
         meta,
         range,
         attributes,
+        extensions,
     }
 }
 
@@ -277,6 +290,7 @@ fn list_fault_stream(
         Some(Fault::Error) | Some(Fault::ErrorAfter) => {
             stream::once(async move { Err(injected(Op::List, &prefix)) }).boxed()
         }
+        Some(Fault::Denied) => stream::once(async move { Err(denied(&prefix)) }).boxed(),
         Some(Fault::BrokenBody) => inner
             .take(1)
             .chain(stream::once(
@@ -342,22 +356,25 @@ impl ObjectStore for FaultStore {
         apply(fault, op, key, self.inner.get_opts(location, options)).await
     }
 
-    async fn get_range(&self, location: &Path, range: Range<u64>) -> Result<Bytes> {
-        let key = location.as_ref();
-        let fault = self.faults.check(Op::Get, &[key]);
-        apply(fault, Op::Get, key, self.inner.get_range(location, range)).await
-    }
-
-    async fn head(&self, location: &Path) -> Result<ObjectMeta> {
-        let key = location.as_ref();
-        let fault = self.faults.check(Op::Head, &[key]);
-        apply(fault, Op::Head, key, self.inner.head(location)).await
-    }
-
-    async fn delete(&self, location: &Path) -> Result<()> {
-        let key = location.as_ref();
-        let fault = self.faults.check(Op::Delete, &[key]);
-        apply(fault, Op::Delete, key, self.inner.delete(location)).await
+    // Ranges and heads arrive here as `get_opts` (object_store's
+    // `ObjectStoreExt`), deletes as `delete_stream`: one check per key.
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        let (inner, faults) = (self.inner.clone(), self.faults.clone());
+        locations
+            .then(move |location| {
+                let (inner, faults) = (inner.clone(), faults.clone());
+                async move {
+                    let location = location?;
+                    let key = location.as_ref();
+                    let fault = faults.check(Op::Delete, &[key]);
+                    apply(fault, Op::Delete, key, inner.delete(&location)).await?;
+                    Ok(location)
+                }
+            })
+            .boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
@@ -382,34 +399,26 @@ impl ObjectStore for FaultStore {
         apply(fault, Op::List, &p, self.inner.list_with_delimiter(prefix)).await
     }
 
-    async fn copy(&self, from: &Path, to: &Path) -> Result<()> {
-        let fault = self.faults.check(Op::Copy, &[from.as_ref(), to.as_ref()]);
-        apply(fault, Op::Copy, to.as_ref(), self.inner.copy(from, to)).await
-    }
-
-    async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        let fault = self.faults.check(Op::Copy, &[from.as_ref(), to.as_ref()]);
-        apply(fault, Op::Copy, to.as_ref(), self.inner.rename(from, to)).await
-    }
-
-    async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> Result<()> {
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         let fault = self.faults.check(Op::Copy, &[from.as_ref(), to.as_ref()]);
         apply(
             fault,
             Op::Copy,
             to.as_ref(),
-            self.inner.copy_if_not_exists(from, to),
+            self.inner.copy_opts(from, to, options),
         )
         .await
     }
 
-    async fn rename_if_not_exists(&self, from: &Path, to: &Path) -> Result<()> {
+    // One call to the store, counted as a copy; the trait's default would
+    // be a copy and a delete, checked (and failed) separately.
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         let fault = self.faults.check(Op::Copy, &[from.as_ref(), to.as_ref()]);
         apply(
             fault,
             Op::Copy,
             to.as_ref(),
-            self.inner.rename_if_not_exists(from, to),
+            self.inner.rename_opts(from, to, options),
         )
         .await
     }
@@ -433,6 +442,7 @@ impl MultipartUpload for FaultUpload {
             Some(Fault::Error) | Some(Fault::BrokenBody) => {
                 Box::pin(async move { Err(injected(Op::PutMultipart, &key)) })
             }
+            Some(Fault::Denied) => Box::pin(async move { Err(denied(&key)) }),
             Some(Fault::ErrorAfter) => {
                 let part = self.inner.put_part(data);
                 Box::pin(async move {
@@ -554,6 +564,32 @@ mod tests {
         assert!(r[0].is_ok() && r[1].is_err());
         let r: Vec<_> = s.list(Some(&Path::from("d"))).collect().await;
         assert!(r.iter().all(|x| x.is_ok()) && r.len() == 2);
+    }
+
+    #[tokio::test]
+    async fn deletes_and_renames_fail_on_command() {
+        let (s, f) = store();
+        let (a, b) = (Path::from("x/a"), Path::from("x/b"));
+        s.put(&a, "v".into()).await.unwrap();
+        f.fail(Rule::error(Op::Delete, "x/a", 1));
+        assert!(s.delete(&a).await.is_err());
+        assert!(s.head(&a).await.is_ok(), "a failed delete must not land");
+        f.fail(Rule::error(Op::Copy, "x/b", 1).with_fault(Fault::ErrorAfter));
+        assert!(s.rename(&a, &b).await.is_err());
+        assert!(s.head(&b).await.is_ok(), "the rename landed");
+        assert!(matches!(
+            s.head(&a).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
+        // A rename is one call, not a copy and a delete.
+        assert_eq!((f.calls(Op::Copy), f.calls(Op::Delete)), (1, 1));
+        f.fail(Rule::error(Op::Delete, "x/b", 1).with_fault(Fault::Denied));
+        assert!(matches!(
+            s.delete(&b).await,
+            Err(object_store::Error::PermissionDenied { .. })
+        ));
+        s.delete(&b).await.unwrap();
+        assert_eq!((f.calls(Op::Delete), f.injected()), (3, 3));
     }
 
     #[tokio::test]

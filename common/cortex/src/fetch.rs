@@ -7,11 +7,15 @@
 //! directory or `--chunks-dir`), S3 (key = external key; with several
 //! buckets, `fnv32a(key) % n` picks one) and GCS (key = external key).
 //! A missing object is reported as `None`, as Cortex's object clients do, so
-//! the caller can count and skip it; other failures are retried with
-//! backoff. Bigtable and DynamoDB chunk tables (table = `chunks.prefix` +
-//! period of the chunk's start, row/hash key = the external key) are read
-//! in batches: concurrent reads of one table share a request of up to 100
-//! keys (`batch`), as Cortex read them.
+//! the caller can count and skip it; transient failures (dropped
+//! connections, 5xx answers) are retried under [`base::retry`]'s policy with
+//! jittered backoff, and every other answer (permission denied, a key the
+//! store refuses) fails at once. Decoding, and so a corrupt chunk, is the
+//! caller's: a chunk is never fetched again for failing to decode.
+//! Bigtable and DynamoDB chunk tables (table = `chunks.prefix` + period of
+//! the chunk's start, row/hash key = the external key) are read in batches:
+//! concurrent reads of one table share a request of up to 100 keys
+//! (`batch`), as Cortex read them.
 //!
 //! Every read of every backend goes through the optional
 //! [`FetchOptions::throttle`] (one request before, its bytes after), shared
@@ -35,11 +39,12 @@ use crate::{
     s3_bucket_index, AwsConfig, ChunkKey, ChunkStore, CortexConfig, IndexStore, PeriodConfig,
     SchemaConfig,
 };
+use base::retry::{Failed, RetryPolicy};
 use base::throttle::Throttle;
 use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::Semaphore;
 
 /// How chunk fetching behaves; defaults are Cortex's (§8.2 step 2).
@@ -47,12 +52,9 @@ use tokio::sync::Semaphore;
 pub struct FetchOptions {
     /// Object reads in flight at once (over all series of a plan).
     pub concurrency: usize,
-    /// Attempts after the first for an object that failed (not "not found").
-    pub retries: u32,
-    /// First backoff; doubled after each failure up to `max_backoff`.
-    pub min_backoff: Duration,
-    /// Longest wait between two attempts.
-    pub max_backoff: Duration,
+    /// Retries of an object read that failed transiently, and the backoff
+    /// between them. Chunk tables are retried by their clients instead.
+    pub retry: RetryPolicy,
     /// Requests and bytes per second toward the chunk store, shared by
     /// every fetcher given the same `Arc`; `None` is unlimited.
     pub throttle: Option<Arc<Throttle>>,
@@ -62,9 +64,11 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             concurrency: 64,
-            retries: 5,
-            min_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(5),
+            retry: RetryPolicy {
+                retries: 5,
+                min_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(5),
+            },
             throttle: None,
         }
     }
@@ -276,7 +280,7 @@ impl ChunkFetcher {
     }
 
     /// Fetches one chunk; `None` if the store does not have it. Retries
-    /// other failures with backoff; at most `concurrency` reads run at once.
+    /// transient failures with backoff; at most `concurrency` reads run at once.
     pub async fn fetch(&self, key: &ChunkKey) -> Result<Option<Bytes>, FetchError> {
         let _permit = self
             .permits
@@ -309,36 +313,30 @@ impl ChunkFetcher {
             key: ext.clone(),
             reason,
         })?;
-        let mut backoff = self.opts.min_backoff;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let read = |_| async {
             self.throttle_request().await;
-            let res = match store.get(&path).await {
-                Ok(r) => r.bytes().await,
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(b) => {
-                    let data = Some(b);
-                    self.throttle_bytes(&data).await;
-                    return Ok(data);
-                }
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(source) if attempt > self.opts.retries => {
-                    return Err(FetchError::Store {
-                        key: ext,
-                        store: name,
-                        attempts: attempt,
-                        source,
-                    })
-                }
-                Err(e) => {
-                    tracing::warn!(chunk = %ext, bucket = %name, attempt, error = %e, "chunk fetch failed, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.opts.max_backoff);
-                }
+            store.get(&path).await?.bytes().await
+        };
+        let on_retry = |e: &object_store::Error, attempt: u32, wait: Duration| {
+            tracing::warn!(chunk = %ext, bucket = %name, attempt, error = %e, backoff = ?wait,
+                "chunk fetch failed; retrying");
+        };
+        match self.opts.retry.run(is_transient, on_retry, read).await {
+            Ok(b) => {
+                let data = Some(b);
+                self.throttle_bytes(&data).await;
+                Ok(data)
             }
+            Err(Failed {
+                error: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(None),
+            Err(Failed { error, attempts }) => Err(FetchError::Store {
+                key: ext,
+                store: name,
+                attempts,
+                source: error,
+            }),
         }
     }
 
@@ -426,6 +424,39 @@ impl ChunkFetcher {
     }
 }
 
+/// Whether an object read may succeed when asked again: object_store
+/// reports dropped connections, timeouts and 5xx answers as `Generic`.
+/// Its other errors are answers about the object (not found, permission
+/// denied, unauthenticated, a bad path) that asking again cannot change.
+fn is_transient(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
+    )
+}
+
+/// The retry settings given to object_store's S3 and GCS clients: none, so
+/// that [`FetchOptions::retry`] is the whole budget instead of multiplying
+/// object_store's own retries.
+fn store_retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 0,
+        ..Default::default()
+    }
+}
+
+/// Makes ring the process's TLS crypto provider before the first S3 or GCS
+/// client is built: reqwest is built without a provider of its own (one
+/// crypto stack, see the workspace Cargo.toml) and panics without one. A
+/// provider installed earlier stays.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which is enough.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The object name of a chunk, checked segment by segment: the key comes
 /// from a plan in the bucket, untrusted.
 fn object_path(key: &str) -> Result<object_store::path::Path, String> {
@@ -489,8 +520,10 @@ fn backend_for(
                 .as_ref()
                 .filter(|g| !g.bucket_name.is_empty())
                 .ok_or_else(|| unsupported("no `storage.gcs.bucket_name` in the config".into()))?;
+            install_tls_provider();
             let store = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(&gcs.bucket_name)
+                .with_retry(store_retry_config())
                 .build()
                 .map_err(|e| unsupported(e.to_string()))?;
             Ok(Backend::Objects {
@@ -551,7 +584,8 @@ fn s3_backend(aws: &AwsConfig) -> Result<Backend, String> {
     if buckets.is_empty() {
         return Err("no S3 bucket in `storage.aws.s3` or `bucketnames`".into());
     }
-    let mut base = AmazonS3Builder::from_env();
+    install_tls_provider();
+    let mut base = AmazonS3Builder::from_env().with_retry(store_retry_config());
     if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err() {
         base = base.with_region("us-east-1");
     }
@@ -627,6 +661,8 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::memory::InMemory;
+    use testkit::{Fault, FaultStore, Op, Rule};
 
     fn key() -> ChunkKey {
         ChunkKey::parse("u", "u/1:2:3:4").expect("key")
@@ -670,6 +706,76 @@ mod tests {
         // 1000 bytes at 10 kB/s cost 100 ms each, as do requests at 10/s:
         // the third read starts at 200 ms, its bytes are paid by the next.
         assert_eq!(start.elapsed(), std::time::Duration::from_millis(200));
+    }
+
+    /// An S3 fetcher over `store`, retrying quickly.
+    fn objects_fetcher(store: Arc<dyn ObjectStore>) -> ChunkFetcher {
+        let opts = FetchOptions {
+            retry: RetryPolicy {
+                retries: 3,
+                min_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(40),
+            },
+            ..FetchOptions::default()
+        };
+        ChunkFetcher {
+            backend: Backend::Objects {
+                kind: "s3",
+                names: vec!["s3://chunks".into()],
+                stores: vec![store],
+            },
+            permits: Semaphore::new(1),
+            opts,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn object_reads_retry_transient_errors_only() {
+        let (store, faults) = FaultStore::new(Arc::new(InMemory::new()));
+        let k = key();
+        let path = object_path(&k.external_key()).unwrap();
+        store.put(&path, "chunk".into()).await.unwrap();
+        let f = objects_fetcher(store);
+        let chunk = Some(&b"chunk"[..]);
+
+        // Dropped connections, a body that breaks off: retried until read.
+        faults.fail(Rule::error(Op::Get, "", 1));
+        faults.fail(Rule::error(Op::Get, "", 1).with_fault(Fault::BrokenBody));
+        assert_eq!(f.fetch(&k).await.unwrap().as_deref(), chunk);
+        assert_eq!(faults.calls(Op::Get), 3);
+
+        // A store that stays down: the retries are bounded and counted.
+        faults.fail(Rule::always(Op::Get, ""));
+        let err = f.fetch(&k).await.unwrap_err();
+        assert!(
+            matches!(err, FetchError::Store { attempts: 4, .. }),
+            "{err}"
+        );
+        assert_eq!(faults.calls(Op::Get), 7);
+
+        // Permission denied is an answer: one attempt, no retry.
+        faults.clear();
+        faults.fail(Rule::always(Op::Get, "").with_fault(Fault::Denied));
+        let err = f.fetch(&k).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FetchError::Store {
+                    attempts: 1,
+                    source: object_store::Error::PermissionDenied { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(faults.calls(Op::Get), 8);
+
+        // A missing chunk is `None` at once.
+        faults.clear();
+        let missing = ChunkKey::parse("u", "u/1:2:3:5").unwrap();
+        assert!(f.fetch(&missing).await.unwrap().is_none());
+        assert_eq!(faults.calls(Op::Get), 9);
+        assert_eq!(f.fetch(&k).await.unwrap().as_deref(), chunk);
     }
 
     fn config(yaml: &str) -> CortexConfig {

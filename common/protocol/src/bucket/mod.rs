@@ -37,7 +37,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use retry::Failure;
 
@@ -233,6 +233,7 @@ impl Bucket {
             });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
+            install_tls_provider();
             let (bucket, prefix) = split_bucket(rest);
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
@@ -258,6 +259,7 @@ impl Bucket {
             ));
         }
         if let Some(rest) = url.strip_prefix("gs://") {
+            install_tls_provider();
             let (bucket, prefix) = split_bucket(rest);
             let store = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
@@ -482,6 +484,19 @@ impl Bucket {
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((dirs, objects))
     }
+}
+
+/// Makes ring the process's TLS crypto provider before the first S3 or GCS
+/// client is built: reqwest is built without a provider of its own (one
+/// crypto stack, see the workspace Cargo.toml) and panics without one. Here
+/// rather than in `main` so that every caller, tests included, gets it; a
+/// provider installed earlier stays.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which is enough.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 fn split_bucket(rest: &str) -> (&str, &str) {

@@ -17,7 +17,7 @@ use std::path::Path as FsPath;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{MultipartUpload, PutPayload};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::warn;
 
