@@ -123,7 +123,7 @@ fn render_run_summary(
         let _ = writeln!(out, "{:<24} {:>16.1}", "seconds", elapsed.as_secs_f64());
     }
     for (id, reason) in &s.failed {
-        let _ = writeln!(out, "FAILED {id}: {reason}");
+        let _ = writeln!(out, "FAILED {id}: {}", protocol::records::escape_text(reason));
     }
     if let Some(r) = campaign {
         // Plans failed by others (a stale plan failed by the scheduler).
@@ -133,7 +133,8 @@ fn render_run_summary(
                 .any(|(id, _)| id.tenant == p.plan.tenant && id.day == p.plan.day)
         }) {
             let (t, d, date) = (&p.plan.tenant, p.plan.day, &p.plan.date);
-            let _ = writeln!(out, "FAILED {t}/{d} ({date}): {}", p.reason);
+            let reason = protocol::records::escape_text(&p.reason);
+            let _ = writeln!(out, "FAILED {t}/{d} ({date}): {reason}");
         }
     }
     if interrupted {

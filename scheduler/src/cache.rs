@@ -45,6 +45,10 @@ impl ContentCache {
         let far = chrono::Duration::days(365 * 100);
         let now = Utc::now();
         for (id, files) in plans {
+            // Status files over the cap make the plan invalid; never read them.
+            if !files.oversized.is_empty() {
+                continue;
+            }
             for b in &files.finished {
                 let key = id.finished_key(prefix, b);
                 if !self.finished.contains_key(&key) {

@@ -409,14 +409,20 @@ impl StatusReport {
             let _ = writeln!(
                 s,
                 "FAILED {}/{} ({}): {}",
-                p.plan.tenant, p.plan.day, p.plan.date, p.reason
+                p.plan.tenant,
+                p.plan.day,
+                p.plan.date,
+                protocol::records::escape_text(&p.reason)
             );
         }
         for p in &self.invalid {
             let _ = writeln!(
                 s,
                 "INVALID {}/{} ({}): {}",
-                p.plan.tenant, p.plan.day, p.plan.date, p.reason
+                p.plan.tenant,
+                p.plan.day,
+                p.plan.date,
+                protocol::records::escape_text(&p.reason)
             );
         }
         let ig = &self.ignored_objects;

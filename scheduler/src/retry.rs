@@ -6,6 +6,10 @@
 //! they keep counting, so a retried plan that goes stale again is failed by
 //! the scheduler at once when it already used `--max-attempts` (each manual
 //! retry grants one more attempt in that case).
+//!
+//! Every delete here is of a protocol file of a listed plan, by the key
+//! the plan's ID gives (never a name read from a file): retry never
+//! deletes a block, and never touches a finished file.
 
 use protocol::bucket::{Bucket, BucketError};
 use protocol::names::{join_prefix, PlanId};
@@ -69,10 +73,9 @@ pub async fn retry(
             info!(plan = %id, "failed file deleted: the plan will run again");
             report.retried.push(id.clone());
         }
-        let stale = files
-            .last_heartbeat()
-            .is_some_and(|t| now - t > stale_after);
-        if stale {
+        // Also a heartbeat dated in the future: it would hold the plan
+        // until that date.
+        if files.is_silent(now, stale_after) {
             if files.progress.is_some() {
                 bucket.delete(&id.progress_key(prefix)).await?;
             }

@@ -2,7 +2,8 @@
 //!
 //! A progress file whose heartbeat (its mtime, or the time in a Cortex
 //! progress name) is older than the stale timeout means the builder died
-//! or lost the bucket. The plan becomes a retry (its progress files are
+//! or lost the bucket; one dated further in the future than the timeout
+//! is suspect (planted or mangled), warned about and handled the same. The plan becomes a retry (its progress files are
 //! deleted, so any builder can claim it again) or, once as many attempts
 //! as allowed were made (the attempt files count them), a failed file.
 //!
@@ -43,6 +44,9 @@ pub(crate) async fn handle_stale(
     let files = list_plan_files(bucket, prefix, id).await?;
     if files.state(now, stale_after).0 != PlanState::Stale {
         return Ok(StaleAction::Skipped);
+    }
+    if let Some(ahead) = files.future_heartbeat(now, stale_after) {
+        warn!(plan = %id, ahead_s = ahead.num_seconds(), "progress file dated in the future: suspect, treated as stale");
     }
     let attempts = files.attempt_count();
     let silent = files
@@ -92,9 +96,7 @@ pub(crate) async fn sweep_done(
     if !matches!(state, PlanState::Finished | PlanState::Failed) {
         return Ok(false);
     }
-    let silent = files
-        .last_heartbeat()
-        .is_some_and(|t| now - t > stale_after);
+    let silent = files.is_silent(now, stale_after);
     let mut swept = false;
     if silent {
         if files.progress.is_some() {
@@ -161,6 +163,20 @@ mod tests {
         assert!(!bucket.exists("m/t/9.staged").await.unwrap());
         assert!(bucket.exists("m/t/9.finished.01B").await.unwrap());
         assert!(!sweep_done(&bucket, "m", &id, later, stale).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_progress_file_dated_in_the_future_is_retried() {
+        let bucket = Bucket::open("memory://").unwrap();
+        let id = stale_plan(&bucket, 1).await;
+        let stale = chrono::Duration::seconds(60);
+        // The listing says the heartbeat is a year ahead of this clock.
+        let a_year_ago = Utc::now() - chrono::Duration::days(365);
+        let a = handle_stale(&bucket, "m", &id, a_year_ago, stale, 3)
+            .await
+            .unwrap();
+        assert_eq!(a, StaleAction::Retried { attempts: 1 });
+        assert!(!bucket.exists("m/t/9.progress").await.unwrap());
     }
 
     #[tokio::test]

@@ -10,6 +10,29 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Bytes a finished or failed file may have at most. Real ones are a few
+/// hundred bytes; a bigger one is planted or broken, and is reported as
+/// invalid instead of being read whole into memory.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Text from the bucket (a failure reason, a block or tenant name) made
+/// safe for a terminal: control characters and bidirectional overrides
+/// become `\u{..}` escapes, so a planted file
+/// cannot move the cursor, clear the screen or reorder what is shown.
+/// Every printer of such text uses this one function.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What a builder got out of one plan; the content of `<day>.finished.<ULID>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FinishedRecord {
@@ -135,6 +158,18 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_text_has_no_control_characters() {
+        let raw = "bad\u{1b}[2J\r\nchunk\u{7}\u{202e}gnp.exe \\ ok é";
+        let e = escape_text(raw);
+        assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}'), "{e}");
+        assert_eq!(
+            e,
+            "bad\\u{1b}[2J\\u{d}\\u{a}chunk\\u{7}\\u{202e}gnp.exe \\ ok é"
+        );
+        assert_eq!(escape_text("plain text"), "plain text");
+    }
 
     #[test]
     fn skipped_counts_default_to_zero() {

@@ -69,6 +69,9 @@ pub struct PlanFiles {
     pub failed: Vec<(bool, Stamp)>,
     /// The scanner's `.staged` samples are still there.
     pub staged: bool,
+    /// Finished or failed files over [`crate::records::MAX_RECORD_BYTES`],
+    /// by file name and size: the plan is invalid and nobody reads them.
+    pub oversized: Vec<(String, u64)>,
 }
 
 /// Where a plan is in its life, judged from names, sizes and times alone.
@@ -145,6 +148,16 @@ impl PlanFiles {
             };
             return (PlanState::Invalid, Some(why));
         }
+        if let Some((name, size)) = self.oversized.first() {
+            return (
+                PlanState::Invalid,
+                Some(format!(
+                    "{} is {size} bytes, over the {} byte cap of a status file: not read",
+                    crate::records::escape_text(name),
+                    crate::records::MAX_RECORD_BYTES
+                )),
+            );
+        }
         if self.finished.len() > 1 {
             return (
                 PlanState::Invalid,
@@ -166,9 +179,31 @@ impl PlanFiles {
         }
         match self.last_heartbeat() {
             None => (PlanState::New, None),
-            Some(t) if now - t > stale_after => (PlanState::Stale, None),
+            Some(_) if self.is_silent(now, stale_after) => (PlanState::Stale, None),
             Some(_) => (PlanState::InProgress, None),
         }
+    }
+
+    /// True when the plan's heartbeat says nobody keeps it: older than
+    /// `stale_after`, or more than `stale_after` in the future. A future
+    /// heartbeat is no clock skew a builder can have (it stamps with the
+    /// store's clock); it is a planted or mangled file, and trusting it
+    /// would block the plan until that date.
+    pub fn is_silent(&self, now: DateTime<Utc>, stale_after: chrono::Duration) -> bool {
+        self.last_heartbeat()
+            .is_some_and(|t| now - t > stale_after || t - now > stale_after)
+    }
+
+    /// How far in the future the heartbeat is, when it is more than
+    /// `stale_after` ahead of `now` (see [`PlanFiles::is_silent`]).
+    pub fn future_heartbeat(
+        &self,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Option<chrono::Duration> {
+        self.last_heartbeat()
+            .map(|t| t - now)
+            .filter(|ahead| *ahead > stale_after)
     }
 
     /// The newest heartbeat: our progress file's mtime, or the time in a
@@ -212,6 +247,11 @@ impl PlanFiles {
     }
 
     fn add(&mut self, key: &str, kind: PlanFileRef<'_>, o: &ObjectInfo) {
+        let is_record = matches!(kind, PlanFileRef::Finished(_) | PlanFileRef::Failed { .. });
+        if is_record && o.size > crate::records::MAX_RECORD_BYTES {
+            let name = key.rsplit('/').next().unwrap_or(key);
+            self.oversized.push((name.to_string(), o.size));
+        }
         match kind {
             PlanFileRef::Plan(c) => self.plans.push((c, o.into())),
             PlanFileRef::Progress { cortex_unix: None } => {
@@ -522,6 +562,84 @@ mod tests {
             "{ig:?}"
         );
         assert!(ig.examples.iter().all(|e| !e.chars().any(char::is_control)));
+    }
+
+    #[test]
+    fn a_future_heartbeat_is_stale_not_in_progress() {
+        let now = Utc::now();
+        let stale = chrono::Duration::seconds(600);
+        let at = |ahead_s: i64| ObjectInfo {
+            key: String::new(),
+            size: 100,
+            last_modified: now + chrono::Duration::seconds(ahead_s),
+        };
+        let objs = vec![
+            ObjectInfo {
+                key: "m/a/1.progress".into(),
+                ..at(86_400 * 365)
+            },
+            ObjectInfo {
+                key: "m/a/1.plan".into(),
+                ..at(0)
+            },
+            ObjectInfo {
+                key: "m/a/2.progress".into(),
+                ..at(30)
+            },
+            ObjectInfo {
+                key: "m/a/2.plan".into(),
+                ..at(0)
+            },
+            ObjectInfo {
+                key: "m/a/3.plan".into(),
+                ..at(0)
+            },
+            ObjectInfo {
+                key: "m/a/3.inprogress.99999999999".into(),
+                ..at(0)
+            },
+        ];
+        let plans = plans_from_listing("m", &objs);
+        let get = |d: i32| {
+            &plans[&PlanId {
+                tenant: "a".into(),
+                day: d,
+            }]
+        };
+        assert_eq!(get(1).state(now, stale).0, PlanState::Stale);
+        assert!(get(1).future_heartbeat(now, stale).is_some());
+        // A little ahead is clock skew: still in progress.
+        assert_eq!(get(2).state(now, stale).0, PlanState::InProgress);
+        assert!(get(2).future_heartbeat(now, stale).is_none());
+        assert_eq!(get(3).state(now, stale).0, PlanState::Stale);
+    }
+
+    #[test]
+    fn oversized_status_files_make_the_plan_invalid() {
+        let big = |key: &str, size: u64| ObjectInfo {
+            key: key.into(),
+            size,
+            last_modified: Utc::now(),
+        };
+        let objs = vec![
+            big("m/a/1.plan", 5 << 20),
+            big("m/a/1.failed", (1 << 20) + 1),
+            big("m/a/2.plan", 1),
+            big("m/a/2.finished.01ARZ3NDEKTSV4RRFFQ69G5FAV", 2 << 20),
+            big("m/a/3.plan", 1),
+            big("m/a/3.failed", 1 << 20),
+        ];
+        let plans = plans_from_listing("m", &objs);
+        let (s, why) = plans[&PlanId {
+            tenant: "a".into(),
+            day: 1,
+        }]
+            .state(Utc::now(), chrono::Duration::seconds(60));
+        assert_eq!(s, PlanState::Invalid);
+        assert!(why.unwrap().contains("1.failed is 1048577 bytes"));
+        assert_eq!(st(&plans, 2), PlanState::Invalid);
+        // A plan file may be large; a status file at the cap is fine.
+        assert_eq!(st(&plans, 3), PlanState::Failed);
     }
 
     #[test]
