@@ -123,7 +123,11 @@ fn render_run_summary(
         let _ = writeln!(out, "{:<24} {:>16.1}", "seconds", elapsed.as_secs_f64());
     }
     for (id, reason) in &s.failed {
-        let _ = writeln!(out, "FAILED {id}: {}", protocol::records::escape_text(reason));
+        let _ = writeln!(
+            out,
+            "FAILED {id}: {}",
+            protocol::records::escape_text(reason)
+        );
     }
     if let Some(r) = campaign {
         // Plans failed by others (a stale plan failed by the scheduler).
