@@ -69,17 +69,43 @@ pub(crate) struct BucketArgs {
 }
 
 impl BucketArgs {
-    /// The plan bucket alone, for commands that open no other.
+    /// The plan bucket alone, for commands that only read or tend plans
+    /// (`status`, `verify`, `retry`, `schedule`): a missing local bucket is
+    /// an error, never created (a typo would otherwise show an empty
+    /// campaign).
     pub(crate) fn open(&self) -> Result<Bucket> {
+        Ok(Bucket::open_existing_with(
+            &self.bucket,
+            self.access.options(),
+        )?)
+    }
+
+    /// The plan bucket of a writer (`scan`), created if missing.
+    pub(crate) fn open_for_writing(&self) -> Result<Bucket> {
         Ok(Bucket::open_with(&self.bucket, self.access.options())?)
     }
 
     /// The plan bucket and `output` (default: the plan bucket), opened with
     /// one set of options so that the rate limits hold over both, and over
     /// every builder and scheduler of the process they are cloned into.
+    /// Both are created if missing: `run` scans into the plan bucket.
     pub(crate) fn open_buckets(&self, output: Option<&str>) -> Result<Buckets> {
+        self.buckets(output, true)
+    }
+
+    /// [`BucketArgs::open_buckets`] for `build`, which only reads plans:
+    /// the plan bucket must exist; the output is created if missing.
+    pub(crate) fn open_buckets_existing(&self, output: Option<&str>) -> Result<Buckets> {
+        self.buckets(output, false)
+    }
+
+    fn buckets(&self, output: Option<&str>, create_plans: bool) -> Result<Buckets> {
         let opts = self.access.options();
-        let plans = Bucket::open_with(&self.bucket, opts.clone())?;
+        let plans = if create_plans {
+            Bucket::open_with(&self.bucket, opts.clone())?
+        } else {
+            Bucket::open_existing_with(&self.bucket, opts.clone())?
+        };
         let output = match output {
             Some(url) => Bucket::open_with(url, opts)?,
             None => plans.clone(),
@@ -137,8 +163,8 @@ fn throttle(requests_per_sec: f64, bytes_per_sec: usize) -> Option<Arc<Throttle>
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct WorkArgs {
-    /// Local scratch space for sort runs, plans and blocks being built.
-    #[arg(long, default_value_os_t = std::env::temp_dir().join("blocksconvert"))]
+    /// Local scratch space for sort runs, plans and blocks being built (default: per user).
+    #[arg(long, default_value_os_t = default_work_dir())]
     pub work_dir: PathBuf,
     /// Bound for in-memory sorting and grouping, e.g. 512MiB; beyond it, data spills to --work-dir.
     #[arg(long, default_value = "512MiB", value_parser = parse_size)]
@@ -219,8 +245,9 @@ impl PrometheusArgs {
 /// Reading a Cortex index (`--source cortex:CONFIG.yaml`): what the YAML does not say.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct CortexScanArgs {
-    /// Parallel index reads (Bigtable row ranges, DynamoDB scan segments) and plan uploads.
-    #[arg(long, default_value_t = 16)]
+    /// Requests to the source in flight at once: index reads (Bigtable row ranges, DynamoDB
+    /// scan segments) and plan uploads when scanning, chunk reads when building.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Only these index tables (comma separated, exact names).
     #[arg(long, value_delimiter = ',')]
@@ -245,7 +272,7 @@ pub(crate) struct CortexScanArgs {
 impl CortexScanArgs {
     fn options(&self, tenants: &TenantArgs) -> scanner::CortexScanOptions {
         scanner::CortexScanOptions {
-            concurrency: self.concurrency.max(1),
+            concurrency: self.concurrency,
             tenants: tenants.filter(),
             tables: self.tables.clone(),
             tables_limit: self.tables_limit,
@@ -305,8 +332,9 @@ pub(crate) struct BuildArgs {
 /// Reaching a Cortex chunk store (`--source cortex:CONFIG.yaml`).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct CortexArgs {
-    /// Chunk reads (and series) in flight at once.
-    #[arg(long, default_value_t = 64)]
+    /// Requests to the source in flight at once: index reads (Bigtable row ranges, DynamoDB
+    /// scan segments) and plan uploads when scanning, chunk reads when building.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     #[command(flatten)]
     pub store: ChunkStoreArgs,
@@ -340,7 +368,7 @@ impl CortexArgs {
             return Ok(None);
         };
         let fetch = builder::cortex::FetchOptions {
-            concurrency: self.concurrency.max(1),
+            concurrency: self.concurrency,
             throttle: throttle(self.store.chunk_rate_limit, self.store.chunk_bytes_limit),
             ..Default::default()
         };
@@ -396,21 +424,30 @@ pub(crate) fn init_logging(format: LogFormat) {
     }
 }
 
+/// Exit code of a command line refused before anything ran (as clap's own).
+pub(crate) const USAGE: u8 = 2;
+
 pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
+    if let Err(msg) = validate(&cmd) {
+        eprintln!("error: {msg}");
+        return Ok(ExitCode::from(USAGE));
+    }
     match cmd {
         Command::Scan(a) if a.dry_run => {
-            let report = scanner::dry_run(&scan_config(&a, a.bucket.open()?), &a.source).await?;
+            let bucket = a.bucket.open_for_writing()?;
+            let report = scanner::dry_run(&scan_config(&a, bucket), &a.source).await?;
             print!("{}", report.render());
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(a) => {
-            let report = scanner::scan(&scan_config(&a, a.bucket.open()?), &a.source).await?;
+            let bucket = a.bucket.open_for_writing()?;
+            let report = scanner::scan(&scan_config(&a, bucket), &a.source).await?;
             crate::report::print_scan(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(a) => {
             let mut cfg = builder_config(
-                &a.bucket.open_buckets(a.output.as_deref())?,
+                &a.bucket.open_buckets_existing(a.output.as_deref())?,
                 &a.bucket.prefix,
                 &a.work,
                 &a.tenants,
@@ -535,36 +572,189 @@ pub(crate) fn default_builder_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// `512MiB`, `4GiB`, `100MB`, `65536`.
+/// Largest size a flag takes (1 PiB): anything above is a typo, and
+/// would overflow arithmetic on it further on.
+const MAX_SIZE: u64 = 1 << 50;
+
+/// Longest duration a flag takes (10 years): beyond it, adding the
+/// duration to a clock can overflow.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 86_400);
+
+/// Smallest `--memory-budget` the scanner and builder can work in: one
+/// sort run must hold a few records and one label set.
+pub(crate) const MIN_MEMORY_BUDGET: usize = 64 << 10;
+
+/// `--concurrency` of every subcommand: one default for one meaning.
+const DEFAULT_CONCURRENCY: usize = 32;
+
+/// `512MiB`, `1.5GiB`, `100MB`, `65536` (bytesize's syntax). A bare `K`,
+/// `M`, `G` or `T` is binary (`M` is MiB), as it always was here and as
+/// Kubernetes manifests next to these flags read it.
 pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
-    let mult: usize = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        u => return Err(format!("unknown size unit {u:?} (use KiB, MiB, GiB)")),
+    let t = s.trim();
+    let binary;
+    let t = match t.strip_suffix(['K', 'M', 'G', 'T']) {
+        Some(n) if n.ends_with(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') => {
+            binary = format!("{t}iB");
+            binary.as_str()
+        }
+        _ => t,
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    let n = t
+        .parse::<bytesize::ByteSize>()
+        .map_err(|e| format!("{s:?} is not a size like 512MiB or 1.5GiB: {e}"))?
+        .as_u64();
+    if n > MAX_SIZE {
+        return Err(format!("{s:?} is larger than 1PiB"));
+    }
+    usize::try_from(n).map_err(|_| format!("{s:?} is too large"))
 }
 
-/// `10s`, `5m`, `2h`, `250ms`, `1h 30m` (humantime's syntax); a bare
-/// number is seconds.
+/// `10s`, `5m`, `2h`, `250ms`, `1h30m`, `1h 30m` (humantime's syntax); a
+/// bare number is seconds. At most ten years.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let t = s.trim();
+    let d = match t.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("{t:?} is not a duration like 30s or 1h30m: {e}"))?,
+    };
+    if d > MAX_DURATION {
+        return Err(format!("{t:?} is longer than ten years"));
     }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s: {e}"))
+    Ok(d)
+}
+
+/// `$TMPDIR/blocksconvert-<user>`: per user, so that two users of one
+/// machine do not share (or fail on each other's) scratch files.
+fn default_work_dir() -> PathBuf {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| {
+            !u.is_empty()
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .unwrap_or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            // /proc/self belongs to the process's user: its uid without libc.
+            std::fs::metadata("/proc/self")
+                .map(|m| m.uid().to_string())
+                .unwrap_or_else(|_| "user".into())
+        });
+    std::env::temp_dir().join(format!("blocksconvert-{user}"))
+}
+
+/// Checks across flags and of values clap cannot judge alone, before
+/// anything runs: the message names the flag and what it needs.
+fn validate(cmd: &Command) -> Result<(), String> {
+    fn positive(flag: &str, d: Duration) -> Result<(), String> {
+        if d.is_zero() {
+            return Err(format!("{flag} must be longer than 0s"));
+        }
+        Ok(())
+    }
+    fn count(flag: &str, n: u64) -> Result<(), String> {
+        if n == 0 {
+            return Err(format!("{flag} must be at least 1"));
+        }
+        Ok(())
+    }
+    fn work(w: &WorkArgs) -> Result<(), String> {
+        if w.memory_budget < MIN_MEMORY_BUDGET {
+            return Err(format!(
+                "--memory-budget {} is too small to work in (at least {}KiB)",
+                w.memory_budget,
+                MIN_MEMORY_BUDGET >> 10
+            ));
+        }
+        Ok(())
+    }
+    fn days(from: Option<i32>, to: Option<i32>) -> Result<(), String> {
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err("--from must be a day before --to (--to is exclusive)".into());
+            }
+        }
+        Ok(())
+    }
+    fn rate(flag: &str, r: f64) -> Result<(), String> {
+        if !r.is_finite() || r < 0.0 {
+            return Err(format!(
+                "{flag} must be a number of at least 0 (0: unlimited)"
+            ));
+        }
+        Ok(())
+    }
+    fn access(b: &BucketArgs) -> Result<(), String> {
+        rate("--bucket-rate-limit", b.access.bucket_rate_limit)
+    }
+    fn store(c: &ChunkStoreArgs) -> Result<(), String> {
+        rate("--chunk-rate-limit", c.chunk_rate_limit)
+    }
+    fn scan(a: &ScanArgs) -> Result<(), String> {
+        access(&a.bucket)?;
+        work(&a.work)?;
+        days(a.from, a.to)?;
+        count("--concurrency", a.cortex_scan.concurrency as u64)?;
+        rate("--index-rate-limit", a.cortex_scan.index_rate_limit)
+    }
+    fn stale(stale_after: Duration, heartbeat: Duration) -> Result<(), String> {
+        if stale_after <= heartbeat {
+            return Err(format!(
+                "--stale-after ({}) must be longer than --heartbeat ({}): \
+                 otherwise a live builder's plan is taken as stale",
+                humantime::format_duration(stale_after),
+                humantime::format_duration(heartbeat)
+            ));
+        }
+        Ok(())
+    }
+    match cmd {
+        Command::Scan(a) => scan(a),
+        Command::Build(a) => {
+            access(&a.bucket)?;
+            work(&a.work)?;
+            positive("--poll-interval", a.poll_interval)?;
+            positive("--heartbeat", a.heartbeat)?;
+            count("--concurrency", a.cortex.concurrency as u64)?;
+            store(&a.cortex.store)
+        }
+        Command::Run(a) => {
+            scan(&a.scan)?;
+            store(&a.chunk_store)?;
+            count("--builders", a.builders as u64)?;
+            count("--max-attempts", u64::from(a.max_attempts))?;
+            positive("--heartbeat", a.heartbeat)?;
+            positive("--stale-after", a.stale_after)?;
+            positive("--scan-interval", a.scan_interval)?;
+            positive("--poll-interval", a.poll_interval)?;
+            positive("--progress-interval", a.progress_interval)?;
+            stale(a.stale_after, a.heartbeat)
+        }
+        Command::Verify(a) => {
+            access(&a.bucket)?;
+            work(&a.work)?;
+            days(a.from, a.to)?;
+            count("--concurrency", a.cortex.concurrency as u64)?;
+            store(&a.cortex.store)
+        }
+        Command::Schedule(a) => {
+            access(&a.bucket)?;
+            count("--max-attempts", u64::from(a.max_attempts))?;
+            positive("--scan-interval", a.scan_interval)?;
+            positive("--stale-after", a.stale_after)
+        }
+        Command::Status(a) => {
+            access(&a.bucket)?;
+            positive("--stale-after", a.stale_after)
+        }
+        Command::Retry(a) => {
+            access(&a.bucket)?;
+            positive("--stale-after", a.stale_after)
+        }
+        Command::Demo(_) => Ok(()),
+    }
 }
 
 fn parse_day(s: &str) -> Result<i32, String> {
@@ -579,9 +769,18 @@ mod tests {
     fn sizes_and_durations() {
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
         assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
+        assert_eq!(parse_size("65536").unwrap(), 65536);
         assert!(parse_size("12XB").is_err());
+        assert!(parse_size("-1MiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("99999999999h").is_err());
     }
 
     #[test]

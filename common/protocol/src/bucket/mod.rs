@@ -219,11 +219,32 @@ impl Bucket {
         }
     }
 
+    /// [`Bucket::open_with`] for readers (`status`, `verify`, `build`):
+    /// a local bucket must already exist, since creating an empty one would
+    /// hide a mistyped path behind "nothing to do".
+    pub fn open_existing_with(url: &str, opts: BucketOptions) -> Result<Self> {
+        if let Location::Local(dir) = parse_location(url)? {
+            if !dir.is_dir() {
+                return Err(BucketError::BadUrl {
+                    url: url.to_string(),
+                    reason: format!(
+                        "no bucket directory at {} (a reader never creates one; check the path)",
+                        absolute(&dir).display()
+                    ),
+                });
+            }
+        }
+        Self::open_with(url, opts)
+    }
+
     fn open_store(url: &str) -> Result<Self> {
         let bad = |reason: String| BucketError::BadUrl {
             url: url.to_string(),
             reason,
         };
+        if let Location::Local(dir) = parse_location(url)? {
+            return Self::local(&dir).map_err(|e| bad(e.to_string()));
+        }
         if url == "memory://" || url.starts_with("memory://") {
             return Ok(Bucket {
                 store: Arc::new(InMemory::new()),
@@ -273,13 +294,7 @@ impl Bucket {
                 BucketKind::Gcs,
             ));
         }
-        let dir = match url.strip_prefix("file://") {
-            Some(p) if p.starts_with('/') => PathBuf::from(p),
-            Some(_) => return Err(bad("file:// URLs need an absolute path".into())),
-            None if url.contains("://") => return Err(bad("unknown scheme".into())),
-            None => PathBuf::from(url),
-        };
-        Self::local(&dir).map_err(|e| bad(e.to_string()))
+        Err(bad(format!("unknown scheme; {VALID_FORMS}")))
     }
 
     /// A bucket over a local directory, created if missing.
@@ -499,6 +514,69 @@ fn install_tls_provider() {
     });
 }
 
+/// Named in every bucket URL error, so a typo shows what was meant.
+const VALID_FORMS: &str = "valid forms: a local path, file:///abs/dir, s3://bucket[/prefix], \
+gs://bucket[/prefix], memory://";
+
+/// Scheme names people type for object stores: a local path starting with
+/// one of these followed by `//` (`s3//b`) is a URL missing its colon.
+const SCHEME_LIKE: &[&str] = &[
+    "s3", "s3a", "s3n", "gs", "gcs", "file", "memory", "http", "https", "az", "azure", "abfs",
+    "hdfs", "minio",
+];
+
+/// Where a bucket URL points, decided from its text alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    /// A directory on this machine (not yet checked or created).
+    Local(PathBuf),
+    /// `s3://`, `gs://` or `memory://`, spelled exactly so.
+    Remote,
+}
+
+/// Parses strictly: only the exact lowercase schemes are URLs, anything
+/// else that looks like one (`S3://b`, `s3:/b`, `s3//b`, `gcs://b`) is an
+/// error rather than a local directory of that odd name.
+fn parse_location(url: &str) -> Result<Location> {
+    let bad = |reason: String| BucketError::BadUrl {
+        url: url.to_string(),
+        reason,
+    };
+    if url.is_empty() {
+        return Err(bad(format!("empty; {VALID_FORMS}")));
+    }
+    if ["s3://", "gs://", "memory://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return Ok(Location::Remote);
+    }
+    if let Some(p) = url.strip_prefix("file://") {
+        if !p.starts_with('/') {
+            return Err(bad(format!(
+                "file:// URLs need an absolute path; {VALID_FORMS}"
+            )));
+        }
+        return Ok(Location::Local(PathBuf::from(p)));
+    }
+    let first = url.split('/').next().unwrap_or_default();
+    if let Some((scheme, _)) = first.split_once(':') {
+        return Err(bad(format!("unknown scheme {scheme:?}; {VALID_FORMS}")));
+    }
+    if url[first.len()..].starts_with("//") && SCHEME_LIKE.contains(&first.to_lowercase().as_str())
+    {
+        return Err(bad(format!(
+            "looks like a URL without its colon (write ./{url} for a local directory); {VALID_FORMS}"
+        )));
+    }
+    Ok(Location::Local(PathBuf::from(url)))
+}
+
+/// `dir` made absolute against the current directory, for messages.
+fn absolute(dir: &FsPath) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 fn split_bucket(rest: &str) -> (&str, &str) {
     match rest.split_once('/') {
         Some((b, p)) => (b, p.trim_matches('/')),
@@ -557,6 +635,45 @@ mod tests {
             assert!(parse_key(k).is_err(), "{k:?} accepted");
         }
         assert!(parse_key("migration/team_b.prod/20773.plan.snappy").is_ok());
+    }
+
+    #[test]
+    fn url_like_typos_are_errors_not_directories() {
+        for u in [
+            "s3:/b",
+            "s3//b",
+            "S3://b",
+            "gcs://b",
+            "Gs://b",
+            "http://h/b",
+            "s3:b",
+            "",
+        ] {
+            let e = parse_location(u).expect_err(u).to_string();
+            assert!(e.contains("valid forms"), "{u:?}: {e}");
+        }
+        for (u, dir) in [
+            ("./s3//b", "./s3//b"),
+            ("out/blocks", "out/blocks"),
+            ("file:///x", "/x"),
+        ] {
+            assert_eq!(parse_location(u).unwrap(), Location::Local(dir.into()));
+        }
+        assert_eq!(parse_location("s3://b/p").unwrap(), Location::Remote);
+    }
+
+    #[test]
+    fn readers_do_not_create_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let e = Bucket::open_existing_with(missing.to_str().unwrap(), BucketOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no bucket directory"), "{e}");
+        assert!(!missing.exists());
+        let b = Bucket::open_existing_with(dir.path().to_str().unwrap(), BucketOptions::default())
+            .unwrap();
+        assert!(b.url().starts_with("file:///"), "{}", b.url());
     }
 
     #[tokio::test]

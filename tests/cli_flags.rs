@@ -1,0 +1,175 @@
+//! Command lines refused before anything runs (issue 13, classes 4 and 5):
+//! typos in bucket URLs and flag values exit with a message naming the
+//! flag or the valid forms, never a panic, never a stray directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
+
+fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("TMPDIR", cwd)
+        .output()
+        .expect("running blocksconvert")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Nothing but what the test itself put in `dir`.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn url_typos_are_errors_not_local_directories() {
+    let cwd = tempfile::tempdir().unwrap();
+    for url in ["s3:/b", "s3//b", "S3://b", "gcs://b", "s3:b"] {
+        for cmd in [
+            &["status", "--bucket", url][..],
+            &["retry", "--bucket", url][..],
+        ] {
+            let o = run_in(cwd.path(), cmd);
+            assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("valid forms"),
+                "{cmd:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    assert!(
+        entries(cwd.path()).is_empty(),
+        "created {:?}",
+        entries(cwd.path())
+    );
+}
+
+#[test]
+fn readers_never_create_a_missing_bucket() {
+    let cwd = tempfile::tempdir().unwrap();
+    let o = run_in(cwd.path(), &["status", "--bucket", "no-such-bucket"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("no bucket directory"), "{err}");
+    // Printed absolute, so the user sees which directory was looked at.
+    let abs = cwd.path().canonicalize().unwrap().join("no-such-bucket");
+    let shown = std::path::absolute(cwd.path().join("no-such-bucket")).unwrap();
+    assert!(
+        err.contains(&*abs.to_string_lossy()) || err.contains(&*shown.to_string_lossy()),
+        "{err}"
+    );
+    let o = run_in(
+        cwd.path(),
+        &["build", "--once", "--bucket", "no-such-bucket"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        entries(cwd.path()).is_empty(),
+        "created {:?}",
+        entries(cwd.path())
+    );
+}
+
+#[test]
+fn bad_flag_values_exit_2_before_anything_runs() {
+    let cwd = tempfile::tempdir().unwrap();
+    let run = [
+        "run",
+        "--source",
+        "openmetrics:in.om",
+        "--bucket",
+        "b",
+        "--tenant",
+        "t",
+    ];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--builders", "0"], "--builders"),
+        (&["--max-attempts", "0"], "--max-attempts"),
+        (&["--heartbeat", "0s"], "--heartbeat"),
+        (&["--poll-interval", "0s"], "--poll-interval"),
+        (&["--scan-interval", "0"], "--scan-interval"),
+        (
+            &["--stale-after", "30s", "--heartbeat", "1m"],
+            "--stale-after",
+        ),
+        (
+            &["--stale-after", "1m", "--heartbeat", "1m"],
+            "--stale-after",
+        ),
+        (&["--from", "2026-01-02", "--to", "2026-01-01"], "--from"),
+        (&["--from", "2026-01-02", "--to", "2026-01-02"], "--from"),
+        (&["--memory-budget", "1KiB"], "--memory-budget"),
+        (&["--memory-budget", "0"], "--memory-budget"),
+        (&["--concurrency", "0"], "--concurrency"),
+        (&["--heartbeat", "99999999999h"], "--heartbeat"),
+        (
+            &["--memory-budget", "99999999999999999999GiB"],
+            "--memory-budget",
+        ),
+        (&["--bucket-rate-limit=-1"], "--bucket-rate-limit"),
+    ];
+    for (extra, flag) in cases {
+        let args: Vec<&str> = run.iter().chain(extra.iter()).copied().collect();
+        let o = run_in(cwd.path(), &args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(flag), "{extra:?} does not name {flag}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+    }
+    for cmd in [
+        &["build", "--bucket", "b", "--poll-interval", "0s"][..],
+        &["build", "--bucket", "b", "--concurrency", "0"][..],
+        &["schedule", "--bucket", "b", "--max-attempts", "0"][..],
+        &["schedule", "--bucket", "b", "--scan-interval", "0s"][..],
+        &["status", "--bucket", "b", "--stale-after", "0s"][..],
+    ] {
+        let o = run_in(cwd.path(), cmd);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+    }
+    // Refused before anything ran: no bucket, no work dir.
+    assert!(
+        entries(cwd.path()).is_empty(),
+        "created {:?}",
+        entries(cwd.path())
+    );
+}
+
+#[test]
+fn human_durations_and_fractional_sizes_are_accepted() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cwd.path().join("in.om"),
+        "# TYPE up gauge\nup{job=\"a\"} 1 1700000000\n# EOF\n",
+    )
+    .unwrap();
+    let o = run_in(
+        cwd.path(),
+        &[
+            "run",
+            "--source",
+            "openmetrics:in.om",
+            "--bucket",
+            "b",
+            "--tenant",
+            "t",
+            "--memory-budget",
+            "1.5GiB",
+            "--stale-after",
+            "1h30m",
+            "--heartbeat",
+            "1m30s",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
