@@ -18,8 +18,7 @@ use cortex::encoding::{self, Encoding};
 use cortex::ChunkKey;
 use openmetrics::OpenMetricsParser;
 use protocol::plan::{PlanCompression, PlanReader};
-use tsdb::block_reader::BlockReader;
-use tsdb::xor::{XorAppender, XorIterator};
+use tsdb::{BlockReader, XorAppender, XorIterator};
 
 /// Work done per input is bounded so that a small input describing a huge
 /// structure (a million postings, a plan of blank lines) stays fast; the

@@ -10,6 +10,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base::DAY_MS;
 use base64::Engine as _;
 use cortex::bigtable::{BigtableClient, BigtableOptions};
 use cortex_testgen::{BigtableLoad, CellWrite};
@@ -17,7 +18,6 @@ use sha2::{Digest, Sha256};
 use testkit::{emulators, promtool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-const DAY_MS: i64 = 86_400_000;
 
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

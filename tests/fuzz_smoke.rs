@@ -19,13 +19,12 @@ use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use base::labels::Labels;
+use base::Labels;
 use cortex::encoding::{self, Encoding};
 use cortex::ChunkMetadata;
 use cortex_testgen::encode_object;
 use protocol::plan::{PlanCompression, PlanReader, PlanWriter};
-use tsdb::block_writer::{BlockWriter, BlockWriterOptions};
-use tsdb::xor::{Chunker, XorAppender};
+use tsdb::{BlockWriter, BlockWriterOptions, Chunker, XorAppender};
 
 type Body = fn(&[u8]);
 
@@ -200,13 +199,8 @@ fn seeds_are_valid_inputs() {
     let block = seed_block();
     let (meta, index, segments) = targets::unpack_block(&block);
     let segments = segments.into_iter().map(<[u8]>::to_vec).collect();
-    let reader = tsdb::block_reader::BlockReader::from_bytes(
-        Path::new("seed"),
-        meta,
-        index.to_vec(),
-        segments,
-    )
-    .unwrap();
+    let reader =
+        tsdb::BlockReader::from_bytes(Path::new("seed"), meta, index.to_vec(), segments).unwrap();
     let mut samples = 0;
     for s in reader.series() {
         for c in s.unwrap().1 {
