@@ -41,6 +41,9 @@ use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
 use protocol::tenant::TenantFilter;
 
+/// How often an idle builder repeats what it is waiting for.
+const WAIT_LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// Everything a builder needs to know, shared by the builders of one process.
 #[derive(Clone, Debug)]
 pub struct BuilderConfig {
@@ -137,11 +140,15 @@ pub async fn run_builder_until(
     stop: CancellationToken,
 ) -> Result<BuilderSummary> {
     let mut summary = BuilderSummary::default();
+    // When the builder last said what it waits for: at the first idle poll,
+    // then every WAIT_LOG_EVERY, so an idle builder is never silent.
+    let mut waiting_since_log: Option<Instant> = None;
     // A claim is never dropped half-way (it would leave a progress file
     // nobody heartbeats), so `stop` is looked at between claims only.
     while !stop.is_cancelled() {
         match claim_next(&cfg).await? {
             Some(claimed) => {
+                waiting_since_log = None;
                 let id = claimed.id.clone();
                 match build_and_publish(&cfg, claimed, &stop).await? {
                     Outcome::Finished(rec) => summary.finished.push(rec),
@@ -151,8 +158,22 @@ pub async fn run_builder_until(
                 }
             }
             None => {
-                if once && cfg.bucket.exists(&scan_complete_key(&cfg.prefix)).await? {
+                let marker = scan_complete_key(&cfg.prefix);
+                let complete = cfg.bucket.exists(&marker).await?;
+                if once && complete {
                     return Ok(summary);
+                }
+                if waiting_since_log.is_none_or(|t| t.elapsed() >= WAIT_LOG_EVERY) {
+                    waiting_since_log = Some(Instant::now());
+                    if complete {
+                        info!(poll = ?cfg.poll_interval, "no plan to claim; waiting for new plans");
+                    } else {
+                        info!(
+                            marker = %cfg.bucket.key_url(&marker),
+                            poll = ?cfg.poll_interval,
+                            "no plan to claim; waiting for the scan-complete marker (the scanner writes it when the whole scan is planned)"
+                        );
+                    }
                 }
                 tokio::select! {
                     _ = stop.cancelled() => {}

@@ -1,0 +1,55 @@
+//! Nothing waits silently (issue 13, class 6): `build --once` with nothing
+//! claimable and no `scan-complete` marker says what it waits for, naming
+//! the marker's key, from the first wait on.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn an_idle_build_names_the_marker_it_waits_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    std::fs::create_dir_all(bucket.join("migration")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blocksconvert"))
+        .args(["build", "--once", "--poll-interval", "100ms", "--bucket"])
+        .arg(&bucket)
+        .arg("--work-dir")
+        .arg(tmp.path().join("work"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Well under the one-minute repeat: the first wait must be logged.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "build --once returned without a scan-complete marker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.contains("waiting for the scan-complete marker"),
+        "{text}"
+    );
+    assert!(text.contains("migration/scan-complete"), "{text}");
+    // Once, not at every poll.
+    assert_eq!(text.matches("no plan to claim").count(), 1, "{text}");
+}
