@@ -486,11 +486,18 @@ pub(crate) fn group_by_day_with_rejects<'a>(
 }
 
 /// The scan unit of a source list: stable across runs, different for
-/// another list or another order (the order decides which replica wins).
-pub(crate) fn unit_name(sources: &[String]) -> String {
-    // FNV-1a: short, stable, no dependency; collisions only cost a rescan.
-    let h = base::fnv1a64(sources.join("\n").as_bytes());
-    format!("prometheus-{h:016x}")
+/// another list or another order (the order decides which replica wins),
+/// another tenant rule or day range ([`crate::scan::unit_key`]). Local
+/// roots count by absolute path.
+pub(crate) fn unit_name(sources: &[String], cfg: &ScanConfig) -> String {
+    let ids: Vec<String> = sources
+        .iter()
+        .map(|s| match std::fs::canonicalize(s) {
+            Ok(abs) if !s.contains("://") => abs.display().to_string(),
+            _ => s.clone(),
+        })
+        .collect();
+    crate::scan::unit_key("prometheus", "blocks", &ids, cfg)
 }
 
 pub(crate) async fn scan_prometheus(
@@ -505,11 +512,11 @@ pub(crate) async fn scan_prometheus(
     if let Some(t) = &cfg.tenant {
         validate_tenant(t).with_context(|| "--tenant")?;
     }
-    let unit = unit_name(sources);
+    let unit = unit_name(sources, cfg);
     let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
     if cfg.bucket.exists(&marker).await? {
-        info!(unit = %unit, "already scanned, skipping");
+        crate::scan::warn_already_scanned(cfg, &unit, &marker);
         report.already_scanned.push(unit);
         return Ok(report);
     }
@@ -759,10 +766,16 @@ mod tests {
 
     #[test]
     fn unit_names_depend_on_list_and_order() {
-        let a = unit_name(&["x".into(), "y".into()]);
-        assert_eq!(a, unit_name(&["x".into(), "y".into()]));
-        assert_ne!(a, unit_name(&["y".into(), "x".into()]));
-        assert_ne!(a, unit_name(&["xy".into()]));
+        let cfg = crate::scan::tests::config();
+        let a = unit_name(&["x".into(), "y".into()], &cfg);
+        assert_eq!(a, unit_name(&["x".into(), "y".into()], &cfg));
+        assert_ne!(a, unit_name(&["y".into(), "x".into()], &cfg));
+        assert_ne!(a, unit_name(&["xy".into()], &cfg));
         assert!(a.starts_with("prometheus-"));
+        let other = ScanConfig {
+            tenant: Some("team-b".into()),
+            ..cfg
+        };
+        assert_ne!(a, unit_name(&["x".into(), "y".into()], &other));
     }
 }

@@ -11,7 +11,7 @@ use protocol::names::{relative_key, scan_complete_key, scanned_key, PlanCompress
 use protocol::plan::{PlanEntry, PlanHeader, PlanSource, PlanWriter};
 use protocol::source::SourceSpec;
 use protocol::tenant::validate_tenant;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::dry_run::{estimate_block_bytes, DryRunDay};
 use crate::openmetrics::{stage_file, DayRange};
@@ -135,14 +135,24 @@ pub(crate) async fn scan_into(
     })
 }
 
-/// The scan unit of a file: its name, made safe as an object name.
-fn unit_name(path: &std::path::Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let safe: String = name
+/// The name of a scan unit's `scanned.*` marker: `<kind>-<label>-<hash>`,
+/// where the hash covers what was read (`identity`: absolute paths or URLs,
+/// with sizes and modification times where the source has them) and for
+/// whom and what (target tenant, tenant label, dropped labels, day range).
+/// So the same file scanned for another tenant or another range, or another
+/// file of the same name, is a new unit; `label` only makes the key
+/// readable. FNV-1a: stable across builds; a collision costs a skipped
+/// rescan, which the loud skip message lets a person notice.
+pub(crate) fn unit_key(kind: &str, label: &str, identity: &[String], cfg: &ScanConfig) -> String {
+    let mut parts = identity.to_vec();
+    parts.push(format!("tenant={:?}", cfg.tenant));
+    parts.push(format!("tenant-label={:?}", cfg.prometheus.tenant_label));
+    parts.push(format!("drop-labels={:?}", cfg.prometheus.drop_labels));
+    parts.push(format!("days={:?}..{:?}", cfg.days.from, cfg.days.to));
+    let h = base::fnv1a64(parts.join("\n").as_bytes());
+    let safe: String = label
         .chars()
+        .take(64)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.".contains(c) {
                 c
@@ -151,7 +161,34 @@ fn unit_name(path: &std::path::Path) -> String {
             }
         })
         .collect();
-    format!("openmetrics-{safe}")
+    format!("{kind}-{safe}-{h:016x}")
+}
+
+/// What a file is, for its marker: absolute path, size and mtime (ns).
+pub(crate) fn file_identity(path: &std::path::Path) -> Result<String> {
+    let abs = std::fs::canonicalize(path).with_context(|| format!("opening {}", path.display()))?;
+    let meta = std::fs::metadata(&abs).with_context(|| format!("reading {}", abs.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!(
+        "{} size={} mtime={mtime}",
+        abs.display(),
+        meta.len()
+    ))
+}
+
+/// Says loudly that `unit` plans nothing because its marker exists, and
+/// how to scan it again.
+pub(crate) fn warn_already_scanned(cfg: &ScanConfig, unit: &str, marker: &str) {
+    warn!(
+        unit,
+        "nothing planned: this source was already scanned for the same tenant and days; \
+         to scan it again, delete {}",
+        cfg.bucket.key_url(marker)
+    );
 }
 
 async fn scan_openmetrics(
@@ -163,11 +200,15 @@ async fn scan_openmetrics(
         bail!("an openmetrics source needs --tenant");
     };
     validate_tenant(&tenant).with_context(|| "--tenant")?;
-    let unit = unit_name(path);
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unit = unit_key("openmetrics", &label, &[file_identity(path)?], cfg);
     let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
     if cfg.bucket.exists(&marker).await? {
-        info!(unit = %unit, "already scanned, skipping");
+        warn_already_scanned(cfg, &unit, &marker);
         report.already_scanned.push(unit);
         return Ok(report);
     }
@@ -232,4 +273,60 @@ async fn scan_openmetrics(
             .await?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A scan into a fresh in-memory bucket, for one tenant, all days.
+    pub(crate) fn config() -> ScanConfig {
+        ScanConfig {
+            bucket: Bucket::open("memory://").unwrap(),
+            prefix: "migration".into(),
+            work_dir: std::env::temp_dir(),
+            memory_budget: 1 << 20,
+            compression: PlanCompression::None,
+            days: DayRange::default(),
+            tenant: Some("team-a".into()),
+            cortex: Default::default(),
+            prometheus: Default::default(),
+        }
+    }
+
+    #[test]
+    fn openmetrics_units_know_file_tenant_and_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("x.om"), "up 1 1\n# EOF\n").unwrap();
+        std::fs::write(b.join("x.om"), "up 2 2\n# EOF\n").unwrap();
+        let cfg = config();
+        let key = |cfg: &ScanConfig, p: &std::path::Path| {
+            unit_key("openmetrics", "x.om", &[file_identity(p).unwrap()], cfg)
+        };
+        let first = key(&cfg, &a.join("x.om"));
+        assert_eq!(first, key(&cfg, &a.join("x.om")));
+        assert!(first.starts_with("openmetrics-x.om-"), "{first}");
+        // Another file of the same name.
+        assert_ne!(first, key(&cfg, &b.join("x.om")));
+        // The same file for another tenant, or other days.
+        let other = ScanConfig {
+            tenant: Some("team-b".into()),
+            ..cfg.clone()
+        };
+        assert_ne!(first, key(&other, &a.join("x.om")));
+        let days = ScanConfig {
+            days: DayRange {
+                from: Some(1),
+                to: None,
+            },
+            ..cfg.clone()
+        };
+        assert_ne!(first, key(&days, &a.join("x.om")));
+        // The same path, rewritten with other content.
+        std::fs::write(a.join("x.om"), "up 1 1\nup 3 3\n# EOF\n").unwrap();
+        assert_ne!(first, key(&cfg, &a.join("x.om")));
+    }
 }

@@ -211,6 +211,7 @@ async fn dry_run_reports_units_a_scan_would_skip() {
     let before = files_under(&tmp.path().join("bucket"));
     let r = scanner::dry_run(&cfg, &src).await.unwrap();
     assert!(r.days.is_empty());
-    assert_eq!(r.already_scanned, vec!["openmetrics-x.om".to_string()]);
+    assert_eq!(r.already_scanned.len(), 1);
+    assert!(r.already_scanned[0].starts_with("openmetrics-x.om-"));
     assert_eq!(files_under(&tmp.path().join("bucket")), before);
 }
