@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use protocol::names::{PlanCompression, PlanId};
 use protocol::records::{now_rfc3339, AttemptRecord, ProgressRecord};
 use protocol::state::{list_plan_files, plans_from_listing, PlanFiles, PlanState};
@@ -153,52 +153,13 @@ pub(crate) async fn try_claim(
     }))
 }
 
-/// Deletes the blocks of earlier attempts that no finished file names.
-/// An attempt file that cannot be read is skipped with a warning: its
-/// block, if any, has no meta.json unless its builder finished, and a
-/// finished builder wrote a finished file.
+/// Deletes the blocks of earlier attempts that provably belong to this
+/// plan ([`crate::blocks::remove_earlier_blocks`] says how).
 pub(crate) async fn remove_earlier_blocks(
     cfg: &BuilderConfig,
     claimed: &Claimed,
 ) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    for &(k, _) in &claimed.files.attempts {
-        if k >= claimed.attempt {
-            continue;
-        }
-        let key = claimed.id.attempt_key(&cfg.prefix, k);
-        let Some(bytes) = cfg.bucket.get_opt(&key).await? else {
-            continue;
-        };
-        let rec: AttemptRecord = match serde_json::from_slice(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(attempt = %key, error = %e, "unreadable attempt file; its block is not removed");
-                continue;
-            }
-        };
-        if claimed.files.finished.contains(&rec.block) || Ulid::from_string(&rec.block).is_err() {
-            continue;
-        }
-        let earlier_output = rec.output.as_deref().unwrap_or(cfg.bucket.url());
-        if earlier_output != cfg.output.url() {
-            warn!(attempt = %key, output = %earlier_output, "earlier attempt wrote to another output bucket; not removing its block");
-            continue;
-        }
-        crate::blocks::delete_block(&cfg.output, &claimed.id.tenant, &rec.block)
-            .await
-            .with_context(|| {
-                format!(
-                    "plan {}: removing block {} of attempt {k}",
-                    claimed.id, rec.block
-                )
-            })?;
-        removed.push(rec.block);
-    }
-    if !removed.is_empty() {
-        info!(plan = %claimed.id, blocks = ?removed, "removed blocks of earlier attempts");
-    }
-    Ok(removed)
+    crate::blocks::remove_earlier_blocks(cfg, &claimed.id, claimed.attempt, &claimed.files).await
 }
 
 fn name_hash(s: &str) -> u64 {
