@@ -35,6 +35,9 @@ const M: i64 = 60_000;
 const DAY0: i64 = 20_773 * DAY_MS;
 const ADMIN: &str = "--web.enable-admin-api";
 
+/// Matchers (any of them) and an inclusive time range, or the whole history.
+type Deletion = (&'static [&'static str], Option<(i64, i64)>);
+
 fn tools_or_skip() -> bool {
     if promtool::available() && testkit::prometheus::available() {
         return true;
@@ -188,7 +191,7 @@ fn deleted_series_and_ranges_stay_deleted_and_prometheus_agrees() {
     let prom =
         Prometheus::start(&data, NO_SCRAPES, &[&NO_COMPACTION[..], &[ADMIN]].concat()).unwrap();
     // (matchers, inclusive range or whole history)
-    let deletions: [(&[&str], Option<(i64, i64)>); 5] = [
+    let deletions: [Deletion; 5] = [
         // A whole series.
         (&[r#"m{s="1"}"#], None),
         // 20:00 on day 0 to 08:00 on day 1: across midnight and six blocks.
