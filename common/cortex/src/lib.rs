@@ -25,9 +25,9 @@
 
 pub mod bigtable;
 mod config;
-mod fetch;
 pub mod dynamodb;
 pub mod encoding;
+mod fetch;
 mod key;
 mod object;
 pub mod schema;
