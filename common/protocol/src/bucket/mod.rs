@@ -359,9 +359,31 @@ impl Bucket {
         }
     }
 
+    /// Refuses a key of a local bucket whose file is reached through a
+    /// symlink leading out of the bucket's directory: `LocalFileSystem`
+    /// follows symlinks, and a planted link would read another tenant's or
+    /// the host's files. A missing file passes (the store says not found).
+    fn confine_local(&self, key: &str) -> Result<()> {
+        let BucketKind::Local(dir) = &self.kind else {
+            return Ok(());
+        };
+        match std::fs::canonicalize(dir.join(key)) {
+            Ok(real) if !real.starts_with(dir) => Err(BucketError::BadKey {
+                key: key.to_string(),
+                reason: format!(
+                    "a symlink leads out of the bucket {} (to {}): not followed",
+                    dir.display(),
+                    real.display()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The whole object; a missing one is an error ([`Bucket::get_opt`] is not).
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = parse_key(key)?;
+        self.confine_local(key)?;
         self.retrying("get", key, |_| async {
             let r = self.request(0, self.store.get(&path)).await?;
             self.read_body(r).await
@@ -381,6 +403,7 @@ impl Bucket {
     /// The object's content and version, for a later conditional update.
     pub async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         let path = parse_key(key)?;
+        self.confine_local(key)?;
         self.retrying("get", key, |_| async {
             let r = match self.request(0, self.store.get(&path)).await {
                 Ok(r) => r,
@@ -716,6 +739,33 @@ mod tests {
         let n = b.download_file("t/blk/chunks/000001", &dst).await.unwrap();
         assert_eq!(n as usize, data.len());
         assert_eq!(std::fs::read(&dst).unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn symlinks_out_of_a_local_bucket_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"other tenant").unwrap();
+        std::fs::write(dir.path().join("inside"), b"fine").unwrap();
+        let b = Bucket::local(&dir.path().join("bucket")).unwrap();
+        let root = b.local_dir().unwrap().to_path_buf();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("leak")).unwrap();
+        std::fs::create_dir_all(root.join("t")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("t/dir")).unwrap();
+        std::fs::write(root.join("real"), b"ok").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("alias")).unwrap();
+        for key in ["leak", "t/dir/secret"] {
+            let err = b.get(key).await.unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("symlink"), "{err}");
+            let dst = dir.path().join("dst");
+            let err = b.download_file(key, &dst).await.unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("symlink"), "{err}");
+            assert!(!dst.exists());
+            assert!(b.get_versioned(key).await.is_err());
+        }
+        // A link that stays inside the bucket is an ordinary object.
+        assert_eq!(&b.get("alias").await.unwrap()[..], b"ok");
     }
 }
 

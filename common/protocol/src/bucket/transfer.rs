@@ -110,6 +110,7 @@ impl Bucket {
     /// Downloads an object into a local file, streaming.
     pub async fn download_file(&self, key: &str, file: &FsPath) -> Result<u64> {
         let path = parse_key(key)?;
+        self.confine_local(key)?;
         self.retrying("download", key, |_| async {
             let r = self.request(0, self.store.get(&path)).await?;
             let ioe = |e| Failure::Local(self.io_err("download", key, file, e));
