@@ -74,3 +74,70 @@ fn markers_are_keyed_by_source_identity_and_tenant() {
     assert!(all.contains("to scan it again, delete"), "{all}");
     assert!(all.contains("scanned.openmetrics-m.om-"), "{all}");
 }
+
+fn scan_file(tmp: &Path, text: &str, budget: &str) -> (bool, String, bool) {
+    let file = tmp.join("in.om");
+    std::fs::write(&file, text).unwrap();
+    let bucket = tmp.join("refused-bucket");
+    let o = Command::new(BIN)
+        .args(["scan", "--source"])
+        .arg(format!("openmetrics:{}", file.display()))
+        .arg("--bucket")
+        .arg(&bucket)
+        .args(["--tenant", "t", "--memory-budget", budget, "--work-dir"])
+        .arg(tmp.join("work"))
+        .output()
+        .unwrap();
+    let planned = plans(&bucket, "t") > 0;
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        planned,
+    )
+}
+
+/// Class 7: what no block can hold is refused at scan time, naming the
+/// line, and no plan is written for it.
+#[test]
+fn unrepresentable_input_is_refused_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ok = "up 1 1700000000\n";
+    let cases = [
+        (
+            format!("{ok}up 2 -86400\n# EOF\n"),
+            "64MiB",
+            ":2:",
+            "before 1970",
+        ),
+        (
+            format!("{ok}{ok}up 2 253402300800\n# EOF\n"),
+            "64MiB",
+            ":3:",
+            "after 9999",
+        ),
+        (
+            format!(
+                "{ok}up{{a=\"{}\"}} 1 1700000000\n# EOF\n",
+                "x".repeat(2 << 20)
+            ),
+            "64MiB",
+            ":2:",
+            "labels take",
+        ),
+        (
+            format!(
+                "{ok}up{{a=\"{}\"}} 1 1700000000\n# EOF\n",
+                "x".repeat(40 << 10)
+            ),
+            "128KiB",
+            ":2:",
+            "--memory-budget",
+        ),
+    ];
+    for (text, budget, line, why) in cases {
+        let (ok, err, planned) = scan_file(tmp.path(), &text, budget);
+        assert!(!ok, "{why}: accepted");
+        assert!(err.contains(line) && err.contains(why), "{why}: {err}");
+        assert!(!planned, "{why}: a plan was written");
+    }
+}

@@ -108,6 +108,16 @@ pub struct StagedDay {
     pub chunks: u64,
 }
 
+/// First millisecond after 9999-12-31: the last day a plan name
+/// (YYYY-MM-DD) can spell; later timestamps are refused at scan time.
+pub(crate) const END_OF_TIME_MS: i64 = 253_402_300_800_000;
+
+/// Largest series text (labels, as written in the file) accepted: a TSDB
+/// index holds longer ones, but every reader of a block (Prometheus,
+/// Thanos, Cortex) loads a series' labels whole, and no real series comes
+/// near this.
+pub(crate) const MAX_SERIES_TEXT_BYTES: usize = 1 << 20;
+
 /// Samples per output chunk, as the builder cuts them.
 pub(crate) const SAMPLES_PER_CHUNK: u64 = 120;
 
@@ -170,6 +180,7 @@ pub fn stage_file(
             .with_context(|| format!("reading {}", input.display()))?;
         let Some(sample) = sample else { break };
         report.samples += 1;
+        check_representable(input, &sample, memory_budget)?;
         let day = sample.timestamp_ms.div_euclid(DAY_MS);
         let in_range = i32::try_from(day).is_ok_and(|d| days.contains(d));
         if !in_range {
@@ -204,8 +215,50 @@ pub fn stage_file(
     report.lines = parser.line_number();
     drain(&mut pending, &mut sorter)?;
     report.spilled_runs = sorter.spilled_runs();
-    write_days(sorter, out_dir, &mut report)?;
+    write_days(sorter, out_dir, memory_budget, &mut report)?;
     Ok(report)
+}
+
+/// Refuses, naming the line, what no builder could turn into a block:
+/// timestamps before 1970 or after 9999, and label sets too large for a
+/// block or for a quarter of the memory budget (the grouping map, the sort
+/// and the builder each hold several at once). Refusing here means no plan
+/// is written that would fail every attempt.
+fn check_representable(
+    input: &Path,
+    sample: &openmetrics::Sample<'_>,
+    memory_budget: usize,
+) -> Result<()> {
+    let line = sample.series.line();
+    let t = sample.timestamp_ms;
+    if t < 0 {
+        anyhow::bail!(
+            "{}:{line}: timestamp {t} ms is before 1970-01-01, which a TSDB block cannot hold",
+            input.display()
+        );
+    }
+    if t >= END_OF_TIME_MS {
+        anyhow::bail!(
+            "{}:{line}: timestamp {t} ms is after 9999-12-31, the last day a block can be planned for",
+            input.display()
+        );
+    }
+    let size = sample.series.text().len();
+    if size > MAX_SERIES_TEXT_BYTES {
+        anyhow::bail!(
+            "{}:{line}: the series' labels take {size} bytes, more than the {MAX_SERIES_TEXT_BYTES} \
+             a block's series may have here",
+            input.display()
+        );
+    }
+    if size > memory_budget / 4 {
+        anyhow::bail!(
+            "{}:{line}: the series' labels take {size} bytes, more than a quarter of \
+             --memory-budget ({memory_budget} bytes); raise --memory-budget",
+            input.display()
+        );
+    }
+    Ok(())
 }
 
 /// Moves the grouped samples into the sort, in order of first appearance so
@@ -241,6 +294,7 @@ fn drain(
 fn write_days(
     sorter: ExternalSorter<DayRecord>,
     out_dir: &Path,
+    memory_budget: usize,
     report: &mut StageReport,
 ) -> Result<()> {
     let mut current: Option<OpenDay> = None;
@@ -248,7 +302,20 @@ fn write_days(
     for rec in sorter.finish()? {
         let rec = rec?;
         match &mut group {
-            Some(g) if g.day == rec.day && g.labels == rec.labels => g.samples.extend(rec.samples),
+            Some(g) if g.day == rec.day && g.labels == rec.labels => {
+                g.samples.extend(rec.samples);
+                // One series-day is held whole to sort its samples; past
+                // the budget it is refused rather than swapping.
+                if g.samples.len() * 16 > memory_budget {
+                    anyhow::bail!(
+                        "series {} has more than {} samples on day {}, more than --memory-budget \
+                         ({memory_budget} bytes) holds; raise --memory-budget",
+                        g.labels.to_string().escape_debug(),
+                        g.samples.len(),
+                        g.day
+                    );
+                }
+            }
             _ => {
                 if let Some(g) = group.take() {
                     write_series(&mut current, g, out_dir, report)?;
