@@ -76,6 +76,19 @@ pub enum BucketError {
         /// The last attempt's error.
         error: Box<object_store::Error>,
     },
+    /// The store could not get credentials and none are configured: one
+    /// line naming what to set, not a metadata endpoint's raw answer.
+    #[error(
+        "{bucket}: no credentials: set {vars} (see README, \"Buckets\"); the client said: {error}"
+    )]
+    NoCredentials {
+        /// URL of the bucket.
+        bucket: String,
+        /// The environment variables that would configure them.
+        vars: &'static str,
+        /// The store's error, for the curious.
+        error: String,
+    },
     /// No attempt got an answer within the per-attempt timeout.
     #[error("{bucket}: {op} {key}: no answer within {timeout:?}{}", after(*attempts))]
     Timeout {

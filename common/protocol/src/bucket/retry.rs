@@ -7,7 +7,10 @@
 //! answers, local I/O), task join errors and our own timeouts. Never
 //! retried: answers about the object itself (not found, already exists,
 //! precondition, not modified), unsupported operations, bad keys, missing
-//! permissions, and local file errors during transfers.
+//! permissions, and local file errors during transfers; nor the `Generic`
+//! errors that carry a permanent answer ([`is_permanent_answer`]: a 4xx
+//! other than 408/429, no such bucket, bad or missing credentials), which
+//! asking again cannot change.
 //!
 //! `object_store`'s own retry layer is switched off ([`store_retry_config`])
 //! so that retries do not multiply: `--bucket-retries` is the number of
@@ -95,10 +98,90 @@ impl From<BucketError> for Failure {
 
 /// Whether a store error may go away by asking again.
 pub(crate) fn is_transient(e: &object_store::Error) -> bool {
-    matches!(
-        e,
-        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
-    )
+    match e {
+        object_store::Error::Generic { .. } => !is_permanent_answer(e),
+        object_store::Error::JoinError { .. } => true,
+        _ => false,
+    }
+}
+
+/// The error and its sources as one text: `object_store` wraps S3 list
+/// and credential failures as `Generic` with the HTTP answer only in the
+/// text (its status-carrying error type is private).
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    text
+}
+
+/// Error codes of S3 and GCS answers that asking again cannot change.
+const PERMANENT_CODES: &[&str] = &[
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+    "InvalidBucketName",
+    "AuthorizationHeaderMalformed",
+    "PermanentRedirect",
+    "The specified bucket does not exist",
+];
+
+/// A `Generic` error carrying a permanent answer: an HTTP 4xx status other
+/// than 408 (timeout) and 429 (slow down), a permanent S3/GCS error code,
+/// or credentials that cannot be had because none are configured.
+pub(crate) fn is_permanent_answer(e: &object_store::Error) -> bool {
+    let text = chain_text(e);
+    if PERMANENT_CODES.iter().any(|c| text.contains(c)) {
+        return true;
+    }
+    if credentials_missing(&text).is_some() {
+        return true;
+    }
+    text.match_indices("status code: 4").any(|(i, m)| {
+        let code = &text[i + m.len() - 1..];
+        code.len() >= 3
+            && code.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+            && !code.starts_with("408")
+            && !code.starts_with("429")
+    })
+}
+
+/// The variables to set, when `text` is a failure to get credentials and
+/// none are configured (so the client fell back to a metadata endpoint
+/// this machine does not have).
+pub(crate) fn credentials_missing(text: &str) -> Option<&'static str> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("credential") && !lower.contains("metadata") {
+        return None;
+    }
+    let set = |vars: &[&str]| vars.iter().any(|v| std::env::var_os(v).is_some());
+    if lower.contains("s3") || lower.contains("aws") || lower.contains("169.254.169.254") {
+        (!set(&[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ]))
+        .then_some("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION)")
+    } else if lower.contains("gcs") || lower.contains("google") || lower.contains("metadata") {
+        (!set(&[
+            "GOOGLE_SERVICE_ACCOUNT",
+            "GOOGLE_SERVICE_ACCOUNT_PATH",
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ]))
+        .then_some("GOOGLE_APPLICATION_CREDENTIALS (a service account key file)")
+    } else {
+        None
+    }
 }
 
 /// The retry settings given to `object_store`'s S3 and GCS clients: none,
@@ -139,6 +222,14 @@ impl Bucket {
 
     fn failure(&self, op: &'static str, key: &str, f: Failure, attempts: u32) -> BucketError {
         match f {
+            Failure::Store(source) if credentials_missing(&chain_text(&source)).is_some() => {
+                let text = chain_text(&source);
+                BucketError::NoCredentials {
+                    bucket: self.url.clone(),
+                    vars: credentials_missing(&text).unwrap_or_default(),
+                    error: text,
+                }
+            }
             Failure::Store(source) => BucketError::Store {
                 bucket: self.url.clone(),
                 op,
@@ -235,5 +326,38 @@ impl Bucket {
             buf.extend_from_slice(&b);
         }
         Ok(buf.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: text.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn permanent_answers_are_not_retried() {
+        for t in [
+            "Error performing GET https://s3/b?list-type=2 in 2ms - Server returned non-2xx \
+             status code: 404 Not Found: <Code>NoSuchBucket</Code>",
+            "Server returned non-2xx status code: 403 Forbidden: ",
+            "Server returned error response: <Code>InvalidAccessKeyId</Code>",
+            "Server returned non-2xx status code: 400 Bad Request: ",
+        ] {
+            assert!(!is_transient(&generic(t)), "{t}");
+        }
+        for t in [
+            "Server returned non-2xx status code: 503 Service Unavailable: ",
+            "Server returned non-2xx status code: 429 Too Many Requests: ",
+            "Server returned non-2xx status code: 408 Request Timeout: ",
+            "error sending request: connection reset by peer",
+        ] {
+            assert!(is_transient(&generic(t)), "{t}");
+        }
     }
 }
