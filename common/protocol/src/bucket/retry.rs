@@ -159,7 +159,17 @@ pub(crate) fn is_permanent_answer(e: &object_store::Error) -> bool {
 /// this machine does not have).
 pub(crate) fn credentials_missing(text: &str) -> Option<&'static str> {
     let lower = text.to_ascii_lowercase();
-    if !lower.contains("credential") && !lower.contains("metadata") {
+    // Credential errors, or requests to the metadata endpoints the clients
+    // fall back to (EC2's token and role paths, GCE's computeMetadata).
+    if ![
+        "credential",
+        "latest/api/token",
+        "latest/meta-data",
+        "computemetadata",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
         return None;
     }
     let set = |vars: &[&str]| vars.iter().any(|v| std::env::var_os(v).is_some());
@@ -171,7 +181,8 @@ pub(crate) fn credentials_missing(text: &str) -> Option<&'static str> {
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         ]))
         .then_some("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION)")
-    } else if lower.contains("gcs") || lower.contains("google") || lower.contains("metadata") {
+    } else if lower.contains("gcs") || lower.contains("google") || lower.contains("computemetadata")
+    {
         (!set(&[
             "GOOGLE_SERVICE_ACCOUNT",
             "GOOGLE_SERVICE_ACCOUNT_PATH",
@@ -227,7 +238,8 @@ impl Bucket {
                 BucketError::NoCredentials {
                     bucket: self.url.clone(),
                     vars: credentials_missing(&text).unwrap_or_default(),
-                    error: text,
+                    // The top error only: its sources repeat it.
+                    error: source.to_string(),
                 }
             }
             Failure::Store(source) => BucketError::Store {
