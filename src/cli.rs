@@ -322,7 +322,8 @@ pub(crate) struct BuildArgs {
     /// the first plan reaches this stage, so the process can be killed there.
     #[arg(long, hide = true, value_parser = str::parse::<builder::failpoint::Stage>)]
     pub pause_at: Option<builder::failpoint::Stage>,
-    /// The source plans need to reach (cortex:CONFIG.yaml for Cortex plans).
+    /// The source plans need to reach: cortex:CONFIG.yaml for Cortex plans, prometheus:ROOT[,ROOT...]
+    /// (as given to the scan) for Prometheus plans, whose blocks must lie under these roots.
     #[arg(long)]
     pub source: Option<SourceSpec>,
     #[command(flatten)]
@@ -456,6 +457,7 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 a.heartbeat,
             );
             cfg.cortex = a.cortex.source(a.source.as_ref())?;
+            cfg.prometheus_roots = prometheus_roots(a.source.as_ref());
             cfg.pause_after_claim = a.pause_after_claim;
             if let Some(stage) = a.pause_at {
                 builder::failpoint::arm(stage);
@@ -560,8 +562,18 @@ pub(crate) fn builder_config(
         heartbeat,
         tenants: tenants.filter(),
         cortex: None,
+        prometheus_roots: Vec::new(),
         block: None,
         pause_after_claim: Duration::ZERO,
+    }
+}
+
+/// The roots of a `--source prometheus:...`, the only places a builder
+/// reads Prometheus blocks from; none for other sources.
+pub(crate) fn prometheus_roots(source: Option<&SourceSpec>) -> Vec<String> {
+    match source {
+        Some(SourceSpec::Prometheus(roots)) => roots.clone(),
+        _ => Vec::new(),
     }
 }
 

@@ -73,6 +73,7 @@ pub(crate) async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         block: None,
         pause_after_claim: Duration::ZERO,
         cortex: None,
+        prometheus_roots: Vec::new(),
     };
     let summary = builder::run_builder(Arc::new(cfg), true).await?;
     crate::report::print_build(&summary);

@@ -127,6 +127,7 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
             a.heartbeat,
         );
         cfg.cortex = cortex.clone();
+        cfg.prometheus_roots = crate::cli::prometheus_roots(Some(&a.scan.source));
         cfg.pause_after_claim = a.pause_after_claim;
         builders.spawn(builder::run_builder_until(
             Arc::new(cfg),

@@ -60,14 +60,25 @@ pub(crate) async fn build(
     entries: Vec<PlanEntry>,
     work: tempfile::TempDir,
 ) -> Result<BuiltBlock> {
-    let mut sources = Vec::with_capacity(entries.len());
-    for (i, e) in entries.into_iter().enumerate() {
+    // Every entry is checked before any is read: the plan comes from the
+    // bucket, and a forged one must not make this builder open a path or
+    // URL it was not given (another tenant's blocks, a metadata endpoint).
+    let mut admitted = Vec::with_capacity(entries.len());
+    for e in entries {
         let PlanEntry::Prometheus { block, drop_labels } = e else {
             bail!("not a prometheus entry");
         };
-        let dir = fetch_block(&block, &work.path().join(format!("src-{i}")))
-            .await
-            .with_context(|| format!("fetching source block {block}"))?;
+        let local = admit_block(&cfg.prometheus_roots, &block)?;
+        admitted.push((block, drop_labels, local));
+    }
+    let mut sources = Vec::with_capacity(admitted.len());
+    for (i, (block, drop_labels, local)) in admitted.into_iter().enumerate() {
+        let dir = match local {
+            Some(dir) => dir,
+            None => fetch_block(&block, &work.path().join(format!("src-{i}")))
+                .await
+                .with_context(|| format!("fetching source block {block}"))?,
+        };
         sources.push(SourceInput {
             url: block,
             dir,
@@ -111,6 +122,141 @@ pub(crate) async fn build(
         consumed: Vec::new(),
         work,
     })
+}
+
+/// A block location as the confinement check sees it.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    /// An absolute local path, not yet resolved.
+    Local(PathBuf),
+    /// `scheme://bucket/a/b`: the scheme and the `/`-separated parts after it.
+    Remote(String, Vec<String>),
+}
+
+/// Parses a root (`--source`, from the user) or an entry (from a plan);
+/// `..`, `.`, empty parts and query strings are refused outright rather
+/// than normalised, since a plan has no reason to carry them.
+fn location(s: &str) -> Result<Location, &'static str> {
+    if s.chars()
+        .any(|c| c.is_control() || c == '\\' || c == '?' || c == '#')
+    {
+        return Err("control characters, backslashes, '?' and '#' are not allowed");
+    }
+    let parts = |rest: &str| -> Result<Vec<String>, &'static str> {
+        let rest = rest.trim_end_matches('/');
+        let v: Vec<String> = rest.split('/').map(str::to_string).collect();
+        if v.iter().any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err("empty, '.' and '..' path components are not allowed");
+        }
+        Ok(v)
+    };
+    match s.split_once("://") {
+        Some(("file", rest)) => {
+            if !rest.starts_with('/') {
+                return Err("file:// URLs need an absolute path");
+            }
+            parts(&rest[1..])?;
+            Ok(Location::Local(PathBuf::from(rest)))
+        }
+        Some((scheme, rest)) => Ok(Location::Remote(scheme.to_string(), parts(rest)?)),
+        None if s.starts_with('/') => {
+            parts(&s[1..])?;
+            Ok(Location::Local(PathBuf::from(s)))
+        }
+        None => Err("a relative path"),
+    }
+}
+
+/// Checks that plan entry `block` names a block under one of `roots` (the
+/// builder's `--source prometheus:ROOT,...`), the way the scanner found
+/// them: a root that is itself a block, or a block directory directly
+/// under a root. Local paths are compared after resolving symlinks, so a
+/// link inside a root cannot lead out of it, and the block's own files
+/// must stay inside it too. Returns the resolved directory of a local
+/// block (read in place); `None` for a remote one, to be downloaded.
+fn admit_block(roots: &[String], block: &str) -> Result<Option<PathBuf>> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "prometheus entry {:?} refused: {why}; this builder reads only blocks under its \
+             sources ({})",
+            block.escape_debug().to_string(),
+            if roots.is_empty() {
+                "none given: pass --source prometheus:ROOT[,ROOT...] as to the scan".to_string()
+            } else {
+                roots.join(", ")
+            }
+        )
+    };
+    let entry = location(block).map_err(refuse)?;
+    let name_ok = |name: Option<&str>| name.is_some_and(|n| ulid::Ulid::from_string(n).is_ok());
+    match entry {
+        Location::Remote(scheme, parts) => {
+            if !name_ok(parts.last().map(String::as_str)) {
+                return Err(refuse("the last path element is not a block ULID"));
+            }
+            let parent = &parts[..parts.len() - 1];
+            for r in roots {
+                if let Ok(Location::Remote(rs, rp)) = location(r) {
+                    if rs == scheme && rp.as_slice() == parent {
+                        return Ok(None);
+                    }
+                }
+            }
+            Err(refuse("not a block directly under a source root"))
+        }
+        Location::Local(path) => {
+            if !name_ok(path.file_name().and_then(|n| n.to_str())) {
+                return Err(refuse("the last path element is not a block ULID"));
+            }
+            // Resolving only looks at directory entries; nothing is read.
+            let real = std::fs::canonicalize(&path)
+                .map_err(|e| refuse(&format!("cannot resolve {}: {e}", path.display())))?;
+            let under = roots.iter().any(|r| {
+                let Ok(Location::Local(root)) = location(r) else {
+                    return false;
+                };
+                std::fs::canonicalize(root)
+                    .is_ok_and(|root| real == root || real.parent() == Some(root.as_path()))
+            });
+            if !under {
+                return Err(refuse(&format!(
+                    "{} is not a block directly under a source root",
+                    real.display()
+                )));
+            }
+            if let Some(file) = escaping_file(&real) {
+                return Err(refuse(&format!(
+                    "{} leads out of the block through a symlink",
+                    file.display()
+                )));
+            }
+            Ok(Some(real))
+        }
+    }
+}
+
+/// A file or directory under `dir` (a block: two levels deep) whose
+/// resolved path leaves `dir`, or that cannot be resolved.
+fn escaping_file(dir: &Path) -> Option<PathBuf> {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            return Some(d);
+        };
+        for e in entries {
+            let Ok(e) = e else { return Some(d) };
+            let p = e.path();
+            match std::fs::canonicalize(&p) {
+                Ok(real) if real.starts_with(dir) => {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        pending.push(p);
+                    }
+                }
+                _ => return Some(p),
+            }
+        }
+    }
+    None
 }
 
 /// A series and its samples, as merged.
@@ -620,6 +766,37 @@ mod tests {
             text.contains(&src.url) && text.contains("no label left"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn remote_entries_must_sit_directly_under_a_root_of_the_same_bucket() {
+        const U: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        let roots = ["s3://b/x".to_string(), "gs://g/".to_string()];
+        for ok in [
+            format!("s3://b/x/{U}"),
+            format!("gs://g/{U}"),
+            format!("s3://b/x/{U}/"),
+        ] {
+            assert_eq!(admit_block(&roots, &ok).unwrap(), None, "{ok}");
+        }
+        for bad in [
+            format!("s3://b/x/y/{U}"),
+            format!("s3://b/xy/{U}"),
+            format!("s3://b/{U}"),
+            format!("s3://c/x/{U}"),
+            format!("S3://b/x/{U}"),
+            format!("gs://b/x/{U}"),
+            format!("s3://b/x/../x/{U}"),
+            format!("s3://b/x//{U}"),
+            format!("s3://b/x/{U}?a=1"),
+            format!("https://b/x/{U}"),
+            "s3://b/x/not-a-ulid".to_string(),
+        ] {
+            let err = admit_block(&roots, &bad).unwrap_err().to_string();
+            assert!(err.contains(&bad) && err.contains("refused"), "{err}");
+        }
+        let err = admit_block(&[], &format!("s3://b/x/{U}")).unwrap_err();
+        assert!(err.to_string().contains("none given"), "{err}");
     }
 
     #[tokio::test]

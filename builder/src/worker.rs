@@ -75,6 +75,10 @@ pub struct BuilderConfig {
     /// The Cortex chunk store (`--source cortex:CONFIG.yaml`); plans of
     /// Cortex's kind fail without it.
     pub cortex: Option<Arc<crate::cortex::CortexSource>>,
+    /// The Prometheus sources given (`--source prometheus:ROOT,...`): plan
+    /// entries may name only blocks under them, and with none every
+    /// Prometheus plan fails.
+    pub prometheus_roots: Vec<String>,
 }
 
 impl BuilderConfig {

@@ -110,6 +110,7 @@ impl Campaign {
             block: None,
             pause_after_claim: Duration::ZERO,
             cortex: None,
+            prometheus_roots: Vec::new(),
         }
     }
 
