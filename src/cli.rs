@@ -310,11 +310,14 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// How often an idle builder looks for new plans.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub poll_interval: Duration,
     /// How often a building builder rewrites its progress file.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub heartbeat: Duration,
+    /// Longest time a builder claims from one listing of the prefix before listing again.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub relist_interval: Duration,
     /// Fault injection for tests and drills: hold each claim this long before building.
     #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration)]
     pub pause_after_claim: Duration,
@@ -459,6 +462,7 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
             cfg.cortex = a.cortex.source(a.source.as_ref())?;
             cfg.prometheus_roots = prometheus_roots(a.source.as_ref());
             cfg.pause_after_claim = a.pause_after_claim;
+            cfg.relist_interval = a.relist_interval;
             if let Some(stage) = a.pause_at {
                 builder::failpoint::arm(stage);
             }
@@ -565,6 +569,7 @@ pub(crate) fn builder_config(
         prometheus_roots: Vec::new(),
         block: None,
         pause_after_claim: Duration::ZERO,
+        relist_interval: builder::DEFAULT_RELIST_INTERVAL,
     }
 }
 

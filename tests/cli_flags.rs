@@ -173,3 +173,39 @@ fn human_durations_and_fractional_sizes_are_accepted() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// What `--help` of `cmd` says about `flag`: its line and the wrapped
+/// lines after it, up to the next flag.
+fn help_of(cmd: &str, flag: &str) -> Option<String> {
+    let o = Command::new(BIN).args([cmd, "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let head = format!("{flag} ");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&head));
+    let first = lines.next()?;
+    let mut out: Vec<&str> = first.split_whitespace().collect();
+    for l in lines.take_while(|l| !l.trim_start().starts_with('-')) {
+        out.extend(l.split_whitespace());
+    }
+    Some(out.join(" "))
+}
+
+#[test]
+fn one_flag_one_meaning_and_default_across_subcommands() {
+    for flag in [
+        "--concurrency",
+        "--poll-interval",
+        "--memory-budget",
+        "--work-dir",
+    ] {
+        let seen: Vec<(&str, String)> = ["run", "scan", "build", "verify"]
+            .into_iter()
+            .filter_map(|c| help_of(c, flag).map(|h| (c, h)))
+            .collect();
+        assert!(seen.len() >= 2, "{flag}: {seen:?}");
+        for (c, h) in &seen[1..] {
+            assert_eq!(h, &seen[0].1, "{flag}: {c} differs from {}", seen[0].0);
+        }
+    }
+}
