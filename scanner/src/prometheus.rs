@@ -515,11 +515,26 @@ pub(crate) async fn scan_prometheus(
     let unit = unit_name(sources, cfg);
     let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
-    if cfg.bucket.exists(&marker).await? {
-        crate::scan::warn_already_scanned(cfg, &unit, &marker);
-        report.already_scanned.push(unit);
-        return Ok(report);
-    }
+    let in_progress = if out.is_dry_run() {
+        if cfg.bucket.exists(&marker).await? {
+            crate::scan::warn_already_scanned(cfg, &unit, &marker);
+            report.already_scanned.push(unit);
+            return Ok(report);
+        }
+        None
+    } else {
+        match crate::scan::claim_unit(cfg, &unit, &marker).await? {
+            crate::scan::UnitClaim::Scan(p) => Some(p),
+            crate::scan::UnitClaim::Done { waited } => {
+                if !waited {
+                    crate::scan::warn_already_scanned(cfg, &unit, &marker);
+                }
+                report.already_scanned.push(unit);
+                return Ok(report);
+            }
+            crate::scan::UnitClaim::DryRun => None,
+        }
+    };
     let found = discover(sources).await?;
     let (groups, rejected) =
         group_by_day_with_rejects(&found.blocks, opts, cfg.tenant.as_deref(), cfg.days)?;
@@ -576,6 +591,9 @@ pub(crate) async fn scan_prometheus(
     cfg.bucket
         .put(&marker, protocol::records::now_rfc3339())
         .await?;
+    if let Some(p) = in_progress {
+        p.finish().await?;
+    }
     Ok(report)
 }
 

@@ -180,6 +180,108 @@ pub(crate) fn file_identity(path: &std::path::Path) -> Result<String> {
     ))
 }
 
+/// How often a scan rewrites its unit's in-progress marker.
+const SCAN_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+/// An in-progress marker older than this belongs to a scan that died: the
+/// unit is taken over and scanned again.
+const SCAN_STALE: chrono::TimeDelta = chrono::TimeDelta::minutes(3);
+/// How often a scan waiting for another one's unit looks again.
+const SCAN_WAIT_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What to do with a scan unit ([`claim_unit`]).
+pub(crate) enum UnitClaim {
+    /// Scan it; the marker shows the scan in progress until [`InProgress::finish`].
+    Scan(InProgress),
+    /// A dry run of a unit not yet scanned: tally it, mark nothing.
+    DryRun,
+    /// Its `scanned.*` marker exists: plan nothing. `waited` when another
+    /// scan of it was in progress and this one waited for it to end.
+    Done {
+        /// Whether this scan waited for a concurrent one.
+        waited: bool,
+    },
+}
+
+/// A scan in progress: its `scanned.<unit>.in-progress` marker, rewritten
+/// every [`SCAN_HEARTBEAT`] until finished or dropped. (Under the
+/// `scanned.` prefix, so listings take it for a marker, not a stray file.)
+pub(crate) struct InProgress {
+    bucket: Bucket,
+    key: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl InProgress {
+    /// Stops the heartbeat and removes the marker (the caller has written
+    /// `scanned.<unit>` first, so a waiting scan sees the unit done).
+    pub(crate) async fn finish(self) -> Result<()> {
+        self.heartbeat.abort();
+        self.bucket.delete(&self.key).await?;
+        Ok(())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// Decides whether this process scans `unit`. A second `run` or `scan`
+/// started while another scans the same unit does not rescan it from
+/// scratch: it waits (logging why) until the other writes `scanned.<unit>`,
+/// then plans nothing and goes on with the plans the other wrote; if the
+/// other's heartbeat stops for [`SCAN_STALE`], it takes the unit over.
+pub(crate) async fn claim_unit(cfg: &ScanConfig, unit: &str, marker: &str) -> Result<UnitClaim> {
+    let key = scanned_key(&cfg.prefix, &format!("{unit}.in-progress"));
+    let mut waited = false;
+    loop {
+        if cfg.bucket.exists(marker).await? {
+            return Ok(UnitClaim::Done { waited });
+        }
+        let other = cfg.bucket.get_opt(&key).await?;
+        let beat = other
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok());
+        let fresh = beat.is_some_and(|t| chrono::Utc::now() - t.to_utc() < SCAN_STALE);
+        if fresh {
+            if !waited {
+                warn!(
+                    unit,
+                    "another scan of this source is in progress ({}); waiting for it \
+                     instead of scanning again",
+                    cfg.bucket.key_url(&key)
+                );
+            }
+            waited = true;
+            tokio::time::sleep(SCAN_WAIT_POLL).await;
+            continue;
+        }
+        let now = protocol::records::now_rfc3339();
+        if other.is_some() {
+            warn!(unit, "taking over a scan whose heartbeat stopped");
+            cfg.bucket.put(&key, now).await?;
+        } else if cfg.bucket.create_if_absent(&key, now).await?.is_none() {
+            continue; // another scan claimed it just now
+        }
+        let (bucket, k) = (cfg.bucket.clone(), key.clone());
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SCAN_HEARTBEAT).await;
+                if let Err(e) = bucket.put(&k, protocol::records::now_rfc3339()).await {
+                    warn!(error = %e, "rewriting the scan's in-progress marker");
+                }
+            }
+        });
+        return Ok(UnitClaim::Scan(InProgress {
+            bucket: cfg.bucket.clone(),
+            key,
+            heartbeat,
+        }));
+    }
+}
+
 /// Says loudly that `unit` plans nothing because its marker exists, and
 /// how to scan it again.
 pub(crate) fn warn_already_scanned(cfg: &ScanConfig, unit: &str, marker: &str) {
@@ -207,11 +309,28 @@ async fn scan_openmetrics(
     let unit = unit_key("openmetrics", &label, &[file_identity(path)?], cfg);
     let marker = scanned_key(&cfg.prefix, &unit);
     let mut report = ScanReport::default();
-    if cfg.bucket.exists(&marker).await? {
-        warn_already_scanned(cfg, &unit, &marker);
-        report.already_scanned.push(unit);
-        return Ok(report);
-    }
+    // A dry run writes nothing, in-progress markers included.
+    let claim = if out.is_dry_run() {
+        match cfg.bucket.exists(&marker).await? {
+            true => UnitClaim::Done { waited: false },
+            false => UnitClaim::DryRun,
+        }
+    } else {
+        claim_unit(cfg, &unit, &marker).await?
+    };
+    let in_progress = match claim {
+        UnitClaim::Done { waited } => {
+            if waited {
+                info!(unit = %unit, "the other scan finished; using its plans");
+            } else {
+                warn_already_scanned(cfg, &unit, &marker);
+            }
+            report.already_scanned.push(unit);
+            return Ok(report);
+        }
+        UnitClaim::Scan(p) => Some(p),
+        UnitClaim::DryRun => None,
+    };
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating work dir {}", cfg.work_dir.display()))?;
     let work = tempfile::Builder::new()
@@ -272,6 +391,9 @@ async fn scan_openmetrics(
             .put(&marker, protocol::records::now_rfc3339())
             .await?;
     }
+    if let Some(p) = in_progress {
+        p.finish().await?;
+    }
     Ok(report)
 }
 
@@ -292,6 +414,35 @@ pub(crate) mod tests {
             cortex: Default::default(),
             prometheus: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_second_scan_waits_for_the_first_instead_of_rescanning() {
+        let cfg = config();
+        let marker = scanned_key(&cfg.prefix, "u");
+        let UnitClaim::Scan(first) = claim_unit(&cfg, "u", &marker).await.unwrap() else {
+            panic!("a fresh unit is scanned");
+        };
+        let second = tokio::spawn({
+            let cfg = cfg.clone();
+            let marker = marker.clone();
+            async move { claim_unit(&cfg, "u", &marker).await.unwrap() }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!second.is_finished(), "the second scan did not wait");
+        cfg.bucket.put(&marker, "done").await.unwrap();
+        first.finish().await.unwrap();
+        let UnitClaim::Done { waited: true } = second.await.unwrap() else {
+            panic!("the second scan rescanned");
+        };
+        // A dead scan's marker (heartbeat long stopped) is taken over.
+        let key = scanned_key(&cfg.prefix, "v.in-progress");
+        cfg.bucket.put(&key, "2000-01-01T00:00:00Z").await.unwrap();
+        let v = scanned_key(&cfg.prefix, "v");
+        assert!(matches!(
+            claim_unit(&cfg, "v", &v).await.unwrap(),
+            UnitClaim::Scan(_)
+        ));
     }
 
     #[test]
