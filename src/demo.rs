@@ -72,6 +72,7 @@ pub(crate) async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         tenants: TenantFilter::default(),
         block: None,
         pause_after_claim: Duration::ZERO,
+        relist_interval: builder::DEFAULT_RELIST_INTERVAL,
         cortex: None,
         prometheus_roots: Vec::new(),
     };

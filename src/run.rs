@@ -73,6 +73,9 @@ pub(crate) struct RunArgs {
     /// Without a progress bar, one progress log line this often.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress_interval: Duration,
+    /// Longest time a builder claims from one listing of the prefix before listing again.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub relist_interval: Duration,
     /// Fault injection for tests and drills: hold each claim this long before building.
     #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration)]
     pub pause_after_claim: Duration,
@@ -129,6 +132,7 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         cfg.cortex = cortex.clone();
         cfg.prometheus_roots = crate::cli::prometheus_roots(Some(&a.scan.source));
         cfg.pause_after_claim = a.pause_after_claim;
+        cfg.relist_interval = a.relist_interval;
         builders.spawn(builder::run_builder_until(
             Arc::new(cfg),
             false,

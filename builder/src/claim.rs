@@ -32,6 +32,12 @@ use crate::worker::BuilderConfig;
 /// gives up: attempt files are written only by holders of the progress
 /// file, so more than one collision means someone edits the bucket by hand.
 const ATTEMPT_PROBES: u32 = 16;
+/// `--relist-interval` unless given: how long a builder claims from one
+/// listing before listing the prefix again.
+pub const DEFAULT_RELIST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Plans a pool may lose, beyond the LIST pages of its listing, before the
+/// builder lists again: a small pool is not relisted after every loss.
+const LOSSES_BEFORE_RELIST: u64 = 8;
 
 /// A plan this builder now holds.
 pub(crate) struct Claimed {
@@ -43,40 +49,126 @@ pub(crate) struct Claimed {
     pub lease: Arc<Lease>,
     /// The plan's files as listed right after the claim.
     pub files: PlanFiles,
+    /// Plans this claim tried first and lost (taken, or finished since
+    /// the listing).
+    pub lost_races: u32,
 }
 
-/// Lists the prefix and claims the first new plan this builder can get.
-/// `None` when there is nothing new to claim.
-pub(crate) async fn claim_next(cfg: &BuilderConfig) -> Result<Option<Claimed>> {
-    let objects = cfg.bucket.list(&cfg.prefix).await?;
-    let plans = plans_from_listing(&cfg.prefix, &objects);
-    let now = chrono::Utc::now();
-    // Staleness does not matter here: any progress file means "not new".
-    let never = chrono::Duration::days(365 * 100);
-    let mut candidates: Vec<(PlanId, PlanCompression, u32)> = plans
-        .iter()
-        .filter(|(id, _)| cfg.tenants.allows(&id.tenant))
-        .filter(|(_, f)| f.state(now, never).0 == PlanState::New)
-        .filter_map(|(id, f)| f.plan().map(|(c, _)| (id.clone(), *c, f.next_attempt())))
-        .collect();
-    if candidates.is_empty() {
-        return Ok(None);
-    }
-    // Newest day first, as Cortex does; each builder starts at its own
-    // place in the list so that racing builders rarely collide.
-    candidates.sort_by(|a, b| {
-        b.0.day
-            .cmp(&a.0.day)
-            .then_with(|| a.0.tenant.cmp(&b.0.tenant))
-    });
-    let start = (name_hash(&cfg.name) as usize) % candidates.len();
-    let (tail, head) = candidates.split_at(start);
-    for (id, c, attempt) in head.iter().chain(tail) {
-        if let Some(claimed) = try_claim(cfg, id, *c, *attempt).await? {
-            return Ok(Some(claimed));
+/// A plan to try, from a listing: its id, plan file compression and the
+/// attempt number it expects.
+type Candidate = (PlanId, PlanCompression, u32);
+
+/// One builder's candidate pool: the new plans of its last listing of the
+/// prefix, shuffled, tried one by one. A listing of a campaign of a
+/// million plans is thousands of LIST pages, so it is taken again only
+/// when the pool runs dry, when it is older than `relist_interval`, or
+/// when the plans lost since it cost more than a new listing would (a
+/// lost plan costs one create, plus a tenant listing when it finished
+/// meanwhile; the listing costs one request per 1,000 keys).
+pub(crate) struct Claimer {
+    pool: Vec<Candidate>,
+    listed_at: Option<tokio::time::Instant>,
+    /// LIST pages the last listing took (1,000 keys a page).
+    listing_pages: u64,
+    /// Plans lost since the last listing.
+    lost_since_listing: u64,
+    rng: u64,
+}
+
+impl Claimer {
+    /// A claimer with an empty pool: its first claim lists.
+    pub(crate) fn new(name: &str) -> Self {
+        let seed = name_hash(name) ^ (Ulid::new().random() as u64);
+        Claimer {
+            pool: Vec::new(),
+            listed_at: None,
+            listing_pages: 0,
+            lost_since_listing: 0,
+            rng: seed | 1,
         }
     }
-    Ok(None)
+
+    fn stale(&self, cfg: &BuilderConfig) -> bool {
+        self.pool.is_empty()
+            || self
+                .listed_at
+                .is_none_or(|t| t.elapsed() >= cfg.relist_interval)
+            || self.lost_since_listing > self.listing_pages + LOSSES_BEFORE_RELIST
+    }
+
+    /// Claims the next new plan this builder can get. `None` when a
+    /// listing taken by this call has no claimable plan left: what
+    /// `build --once` exits on.
+    pub(crate) async fn next(&mut self, cfg: &BuilderConfig) -> Result<Option<Claimed>> {
+        let mut listed = false;
+        let mut lost = 0;
+        loop {
+            if self.stale(cfg) {
+                if listed && self.pool.is_empty() {
+                    return Ok(None);
+                }
+                if !listed || self.pool.is_empty() {
+                    self.relist(cfg).await?;
+                    listed = true;
+                    if self.pool.is_empty() {
+                        return Ok(None);
+                    }
+                }
+            }
+            let Some((id, c, attempt)) = self.pool.pop() else {
+                continue;
+            };
+            match try_claim(cfg, &id, c, attempt).await? {
+                Some(mut claimed) => {
+                    claimed.lost_races = lost;
+                    return Ok(Some(claimed));
+                }
+                None => {
+                    lost += 1;
+                    self.lost_since_listing += 1;
+                }
+            }
+        }
+    }
+
+    /// Lists the prefix and makes the pool its new plans, shuffled: racing
+    /// builders each start somewhere else, and no tenant or day waits for
+    /// the others.
+    async fn relist(&mut self, cfg: &BuilderConfig) -> Result<()> {
+        let objects = cfg.bucket.list(&cfg.prefix).await?;
+        let now = chrono::Utc::now();
+        // Staleness does not matter here: any progress file means "not new".
+        let never = chrono::Duration::days(365 * 100);
+        let mut pool: Vec<Candidate> = plans_from_listing(&cfg.prefix, &objects)
+            .into_iter()
+            .filter(|(id, _)| cfg.tenants.allows(&id.tenant))
+            .filter(|(_, f)| f.state(now, never).0 == PlanState::New)
+            .filter_map(|(id, f)| f.plan().map(|(c, _)| (id, *c, f.next_attempt())))
+            .collect();
+        for i in (1..pool.len()).rev() {
+            let j = (self.random() % (i as u64 + 1)) as usize;
+            pool.swap(i, j);
+        }
+        debug!(
+            objects = objects.len(),
+            candidates = pool.len(),
+            "listed the prefix for new plans"
+        );
+        self.listing_pages = (objects.len() as u64).div_ceil(1000).max(1);
+        self.lost_since_listing = 0;
+        self.listed_at = Some(tokio::time::Instant::now());
+        self.pool = pool;
+        Ok(())
+    }
+
+    /// splitmix64: enough to shuffle, no dependency.
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 /// Tries to claim one plan; `None` if someone else holds or finished it.
@@ -150,6 +242,7 @@ pub(crate) async fn try_claim(
         block,
         lease,
         files,
+        lost_races: 0,
     }))
 }
 
@@ -164,4 +257,79 @@ pub(crate) async fn remove_earlier_blocks(
 
 fn name_hash(s: &str) -> u64 {
     base::fnv1a64(s.as_bytes())
+}
+
+/// What one claim cost, for the protocol benchmark.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClaimStep {
+    /// Time from asking for a plan to holding one (tokio clock).
+    pub claim: std::time::Duration,
+    /// Plans tried and lost to another builder (or found finished) first.
+    pub lost_races: u32,
+}
+
+/// One builder of the protocol benchmark: the real claim, heartbeat and
+/// finish, with a build step that does no work and uploads nothing. Not
+/// product code; hidden so that the bench target can reach it.
+#[doc(hidden)]
+pub struct NoopBuilder {
+    cfg: Arc<BuilderConfig>,
+    claimer: Claimer,
+}
+
+impl NoopBuilder {
+    /// A benchmark builder over `cfg`.
+    pub fn new(cfg: Arc<BuilderConfig>) -> Self {
+        NoopBuilder {
+            claimer: Claimer::new(&cfg.name),
+            cfg,
+        }
+    }
+
+    /// Claims a plan, holds it (heartbeating) for `hold`, writes its
+    /// finished file as `publish_finished` does (claim checked first) and
+    /// releases it. `None` when nothing is claimable.
+    pub async fn step(&mut self, hold: std::time::Duration) -> Result<Option<ClaimStep>> {
+        let cfg = &*self.cfg;
+        let t = tokio::time::Instant::now();
+        let Some(claimed) = self.claimer.next(cfg).await? else {
+            return Ok(None);
+        };
+        let step = ClaimStep {
+            claim: t.elapsed(),
+            lost_races: claimed.lost_races,
+        };
+        let heartbeat = claimed.lease.spawn(cfg.heartbeat);
+        remove_earlier_blocks(cfg, &claimed).await?;
+        tokio::time::sleep(hold).await;
+        let block = claimed.block.to_string();
+        if claimed.lease.still_mine().await? {
+            let rec = protocol::records::FinishedRecord {
+                block: block.clone(),
+                tenant: claimed.id.tenant.clone(),
+                day: claimed.id.day,
+                builder: cfg.name.clone(),
+                series: 0,
+                chunks: 0,
+                samples_in: 0,
+                samples_out: 0,
+                duplicates_dropped: 0,
+                duplicates_disagreeing: 0,
+                samples_outside_day: 0,
+                bytes: 0,
+                seconds: 0.0,
+                skipped: Default::default(),
+            };
+            cfg.bucket
+                .put(
+                    &claimed.id.finished_key(&cfg.prefix, &block),
+                    serde_json::to_vec_pretty(&rec)?,
+                )
+                .await?;
+        }
+        drop(heartbeat);
+        claimed.lease.release().await?;
+        Ok(Some(step))
+    }
 }

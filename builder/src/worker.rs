@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use ulid::Ulid;
 
-use crate::claim::{claim_next, remove_earlier_blocks, Claimed};
+use crate::claim::{remove_earlier_blocks, Claimed, Claimer};
 use crate::failpoint::{self, Stage};
 use crate::heartbeat::Lease;
 use crate::plan_build::{build_plan, BuiltBlock};
@@ -63,6 +63,10 @@ pub struct BuilderConfig {
     pub poll_interval: Duration,
     /// How often the progress file of a claimed plan is rewritten.
     pub heartbeat: Duration,
+    /// The longest a builder claims from one listing of the prefix before
+    /// listing again (`--relist-interval`); it lists sooner when its
+    /// candidates run out or keep being taken.
+    pub relist_interval: Duration,
     /// Tenants whose plans this builder claims.
     pub tenants: TenantFilter,
     /// The ULID of the block being built. The worker sets it for each
@@ -144,13 +148,14 @@ pub async fn run_builder_until(
     stop: CancellationToken,
 ) -> Result<BuilderSummary> {
     let mut summary = BuilderSummary::default();
+    let mut claimer = Claimer::new(&cfg.name);
     // When the builder last said what it waits for: at the first idle poll,
     // then every WAIT_LOG_EVERY, so an idle builder is never silent.
     let mut waiting_since_log: Option<Instant> = None;
     // A claim is never dropped half-way (it would leave a progress file
     // nobody heartbeats), so `stop` is looked at between claims only.
     while !stop.is_cancelled() {
-        match claim_next(&cfg).await? {
+        match claimer.next(&cfg).await? {
             Some(claimed) => {
                 waiting_since_log = None;
                 let id = claimed.id.clone();

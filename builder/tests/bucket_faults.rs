@@ -109,6 +109,7 @@ impl Campaign {
             tenants: TenantFilter::default(),
             block: None,
             pause_after_claim: Duration::ZERO,
+            relist_interval: Duration::from_secs(300),
             cortex: None,
             prometheus_roots: Vec::new(),
         }
