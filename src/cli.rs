@@ -746,7 +746,6 @@ fn validate(cmd: &Command) -> Result<(), String> {
             positive("--stale-after", a.stale_after)?;
             positive("--scan-interval", a.scan_interval)?;
             positive("--poll-interval", a.poll_interval)?;
-            positive("--progress-interval", a.progress_interval)?;
             stale(a.stale_after, a.heartbeat)
         }
         Command::Verify(a) => {
