@@ -456,11 +456,22 @@ pub(crate) fn kill_and_recover(env: &Env) {
     victim.0.kill().expect("SIGKILL");
     let _ = victim.0.wait();
     // What a crash in the middle of the upload leaves, meta.json included
-    // (a crash between meta.json and the finished file).
+    // (a crash between meta.json and the finished file): a meta.json naming
+    // the block and the plan's day, which is what lets the next attempt
+    // prove the block is this plan's and remove it.
     let b = env.bucket();
+    let day_ms = i64::from(id.day) * base::DAY_MS;
+    let meta = serde_json::json!({
+        "ulid": doomed,
+        "minTime": day_ms,
+        "maxTime": day_ms + base::DAY_MS,
+        "stats": {"numSamples": 1, "numSeries": 1, "numChunks": 1},
+        "compaction": {"level": 1, "sources": [doomed]},
+        "version": 1,
+    });
     env.block_on(b.put(&format!("{tenant}/{doomed}/chunks/000001"), "partial"))
         .expect("planting");
-    env.block_on(b.put(&format!("{tenant}/{doomed}/meta.json"), "{}"))
+    env.block_on(b.put(&format!("{tenant}/{doomed}/meta.json"), meta.to_string()))
         .expect("planting");
 
     let rescuer = KillOnDrop(env.spawn_builder("rescuer", &["--heartbeat", "250ms"]));
