@@ -90,7 +90,9 @@ impl ContentCache {
                         .insert(key, serde_json::from_slice::<FinishedRecord>(&bytes).ok());
                 }
                 Ok(None) => {}
-                Err(e) => warn!(key, error = %e, "cannot read finished file; will retry"),
+                Err(e) => {
+                    warn!(key, error = %base::ErrorChain(&e), "cannot read finished file; will retry")
+                }
             }
         }
         let mut reads = futures::stream::iter(wanted_failed)
@@ -105,7 +107,9 @@ impl ContentCache {
                     self.failed.insert(id, (at, failure_reason(&bytes)));
                 }
                 Ok(None) => {}
-                Err(e) => warn!(key, error = %e, "cannot read failed file; will retry"),
+                Err(e) => {
+                    warn!(key, error = %base::ErrorChain(&e), "cannot read failed file; will retry")
+                }
             }
         }
     }

@@ -130,7 +130,9 @@ impl Scheduler {
                         return last;
                     }
                 }
-                Err(e) => warn!(error = %format!("{e:#}"), "listing the bucket failed; will retry"),
+                Err(e) => {
+                    warn!(error = %base::ErrorChain(&*e), "listing the bucket failed; will retry")
+                }
             }
         }
     }
@@ -187,7 +189,7 @@ impl Scheduler {
                 Ok(false) => {}
                 Err(e) => {
                     metrics.scan_errors.inc();
-                    warn!(plan = %id, error = %e, "cannot remove a done plan's leftovers; will retry next scan");
+                    warn!(plan = %id, error = %base::ErrorChain(&e), "cannot remove a done plan's leftovers; will retry next scan");
                 }
             }
         }
@@ -227,7 +229,7 @@ impl Scheduler {
                 Ok(StaleAction::Skipped) => {}
                 Err(e) => {
                     metrics.scan_errors.inc();
-                    warn!(plan = %id, error = %e, "cannot act on a stale plan; will retry next scan");
+                    warn!(plan = %id, error = %base::ErrorChain(&e), "cannot act on a stale plan; will retry next scan");
                 }
             }
         }
