@@ -29,13 +29,13 @@ mod sink;
 mod workdir;
 mod worker;
 
+pub use blocks::{list_tenant_blocks, local_block, RemoteBlock};
+pub use claim::DEFAULT_RELIST_INTERVAL;
 #[doc(hidden)]
 pub use claim::{ClaimStep, NoopBuilder};
-pub use blocks::{list_tenant_blocks, local_block, RemoteBlock};
 pub use plan_build::BuiltBlock;
 pub use prometheus::fetch_block;
 pub use sink::SinkStats;
-pub use claim::DEFAULT_RELIST_INTERVAL;
 pub use worker::{run_builder, run_builder_until, BuilderConfig, BuilderSummary};
 
 pub use protocol::tenant::TenantFilter;
