@@ -488,6 +488,27 @@ fn cortex_overlays_carry_a_config_the_binary_reads() {
         .find(|r| r.overlay == "prometheus-blocks")
         .expect("rendered");
     assert!(find(&prom.docs, "ConfigMap", "blocksconvert-cortex").is_none());
+    // Builders read only blocks under the roots the scan took.
+    let scanner = find(&prom.docs, "Job", "blocksconvert-scanner").expect("scanner rendered");
+    let builders = find(&prom.docs, "Job", "blocksconvert-builders").expect("builders rendered");
+    let source_arg = |doc: &Value| {
+        let c = &doc["spec"]["template"]["spec"]["containers"][0];
+        let env = environment(&prom.docs, c);
+        let args: Vec<String> = strings(&c["args"])
+            .iter()
+            .map(|a| expand(a, &env).expect("defined"))
+            .collect();
+        args.windows(2)
+            .find(|w| w[0] == "--source")
+            .map(|w| w[1].clone())
+    };
+    let scanned = source_arg(scanner).expect("the scanner takes --source");
+    assert!(scanned.starts_with("prometheus:"), "{scanned}");
+    assert_eq!(
+        source_arg(builders).as_deref(),
+        Some(scanned.as_str()),
+        "prometheus-blocks: builders must get the scan's --source"
+    );
 }
 
 /// The long flags `blocksconvert <cmd> --help` lists, and whether each takes a value.
