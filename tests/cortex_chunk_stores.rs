@@ -25,15 +25,18 @@
 //! A missing server skips the test with a message, or fails it when
 //! `BLOCKSCONVERT_TEST_REQUIRE_TOOLS` is set.
 
-use std::collections::BTreeMap;
+#[path = "support/blocks.rs"]
+mod blocks;
+#[path = "support/golden.rs"]
+mod golden;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base::DAY_MS;
-use sha2::{Digest, Sha256};
+use golden::assert_golden_dumps;
 use testkit::{emulators, promtool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
@@ -41,18 +44,6 @@ const BUCKET: &str = "cortex-chunks";
 
 fn case_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cortex/v11-dynamodb-s3")
-}
-
-fn promtool_or_skip() -> bool {
-    if promtool::available() {
-        return true;
-    }
-    assert!(
-        !emulators::tools_required(),
-        "promtool is required (run scripts/install-test-deps.sh)"
-    );
-    eprintln!("skipping: promtool not installed");
-    false
 }
 
 /// One chunk object of the case: its Cortex external key and its bytes.
@@ -156,47 +147,6 @@ fn blocksconvert(args: &[&str], vars: &[(&str, String)]) -> String {
     stdout
 }
 
-/// Sorted dump of one block: (lines, sha256 of the text).
-fn sorted_dump(block: &Path, db: &Path) -> (usize, String) {
-    let _ = std::fs::remove_dir_all(db);
-    testkit::files::copy_dir(block, &db.join(block.file_name().expect("block name")))
-        .expect("copying a block");
-    let mut lines = promtool::dump_lines(db, i64::MIN / 2, i64::MAX / 2).expect("promtool dump");
-    lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    let mut h = Sha256::new();
-    for l in &lines {
-        h.update(l.as_bytes());
-        h.update(b"\n");
-    }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (lines.len(), hex)
-}
-
-/// (tenant, day) -> (block dir, meta.json) of every visible block.
-fn blocks_in(bucket: &Path) -> BTreeMap<(String, String), (PathBuf, serde_json::Value)> {
-    let mut out = BTreeMap::new();
-    for tenant in std::fs::read_dir(bucket).expect("bucket") {
-        let tenant = tenant.expect("bucket entry");
-        let name = tenant.file_name().to_string_lossy().into_owned();
-        if name == "migration" || !tenant.file_type().expect("file type").is_dir() {
-            continue;
-        }
-        for b in std::fs::read_dir(tenant.path()).expect("tenant dir") {
-            let b = b.expect("block entry").path();
-            let Ok(meta) = std::fs::read(b.join("meta.json")) else {
-                continue;
-            };
-            let meta: serde_json::Value = serde_json::from_slice(&meta).expect("meta.json");
-            let day = meta["minTime"].as_i64().expect("minTime") / DAY_MS;
-            let prev = out.insert((name.clone(), day.to_string()), (b.clone(), meta));
-            assert!(prev.is_none(), "two blocks for {name} day {day}");
-        }
-    }
-    out
-}
-
-/// Builds the case's plans with `config` (and `vars`), then holds the
-/// blocks against the case's expected dumps and runs `verify`.
 fn build_and_check(store: &str, config: &Path, vars: &[(&str, String)]) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let bucket = tmp.path().join("bucket");
@@ -222,62 +172,22 @@ fn build_and_check(store: &str, config: &Path, vars: &[(&str, String)]) {
     build.extend(common);
     blocksconvert(&build, vars);
 
-    let expected: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(case_dir().join("expected/dumps.json")).expect("dumps.json"),
-    )
-    .expect("dumps.json");
-    let mut want = BTreeMap::new();
-    for (tenant, days) in expected.as_object().expect("tenants") {
-        for (day, e) in days.as_object().expect("days") {
-            want.insert((tenant.clone(), day.clone()), e.clone());
-        }
-    }
-    let blocks = blocks_in(&bucket);
-    assert_eq!(
-        blocks.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>(),
-        "{store}: blocks per tenant and day"
+    let blocks = assert_golden_dumps(
+        store,
+        &bucket,
+        &case_dir().join("expected/dumps.json"),
+        &tmp.path().join("db"),
     );
-    let db = tmp.path().join("db");
-    for (k, (dir, meta)) in &blocks {
-        let e = &want[k];
-        let (lines, sha) = sorted_dump(dir, &db);
-        assert_eq!(
-            lines as u64,
-            e["lines"].as_u64().expect("lines"),
-            "{store} {k:?}: dump lines"
-        );
-        assert_eq!(
-            sha,
-            e["sha256"].as_str().expect("sha256"),
-            "{store} {k:?}: dump sha256"
-        );
-        for stat in ["numSeries", "numSamples", "numChunks"] {
-            assert_eq!(
-                meta["stats"][stat], e["stats"][stat],
-                "{store} {k:?}: {stat}"
-            );
-        }
-        let block = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("block name");
-        let analyze = promtool::analyze(&db, block);
-        assert!(
-            analyze.is_ok(),
-            "{store} {k:?}: promtool analyze: {analyze:?}"
-        );
-    }
     let mut verify = vec!["verify"];
     verify.extend(common);
     // Exit status 0 only when nothing differs.
     blocksconvert(&verify, vars);
-    eprintln!("{store}: {} blocks equal Cortex's dumps", blocks.len());
+    eprintln!("{store}: {} blocks equal Cortex's dumps", blocks);
 }
 
 #[test]
 fn s3_chunk_store_from_cortex_config() {
-    if !promtool_or_skip() {
+    if !promtool::available_or_skip() {
         return;
     }
     let Some(moto) = emulators::moto().expect("starting moto_server") else {
@@ -391,7 +301,7 @@ impl Drop for FakeGcs {
 
 #[test]
 fn gcs_chunk_store_from_cortex_config() {
-    if !promtool_or_skip() {
+    if !promtool::available_or_skip() {
         return;
     }
     let Some(gcs) = FakeGcs::start() else { return };

@@ -15,11 +15,14 @@
 //! A missing moto or promtool skips the test with a message, or fails it
 //! when `BLOCKSCONVERT_TEST_REQUIRE_TOOLS` is set.
 
+#[path = "support/blocks.rs"]
+mod blocks;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use base::DAY_MS;
+use blocks::blocks_in;
 use cortex::dynamodb::{DynamoClient, DynamoOptions, CHUNK_BATCH, CHUNK_RANGE_VALUE};
 use cortex::Encoding;
 use cortex_testgen::{generate, load_dynamo_store, DynamoLoad, GenOptions};
@@ -28,18 +31,6 @@ use protocol::plan::{PlanEntry, PlanReader};
 use testkit::{emulators, promtool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
-
-fn promtool_or_skip() -> bool {
-    if promtool::available() {
-        return true;
-    }
-    assert!(
-        !emulators::tools_required(),
-        "promtool is required (run scripts/install-test-deps.sh)"
-    );
-    eprintln!("skipping: promtool not installed");
-    false
-}
 
 /// Cortex's `dynamodb_url` for moto, with the dummy credentials it takes.
 fn dynamo_url(moto: &emulators::Emulator) -> String {
@@ -77,40 +68,14 @@ fn blocksconvert(args: &[&str]) -> String {
     stdout
 }
 
-/// (tenant, day) -> (block dir, meta.json), from the bucket's blocks.
-fn blocks_in(bucket: &Path) -> BTreeMap<(String, i64), (PathBuf, serde_json::Value)> {
-    let mut out = BTreeMap::new();
-    for tenant in std::fs::read_dir(bucket).unwrap() {
-        let tenant = tenant.unwrap();
-        let name = tenant.file_name().to_string_lossy().into_owned();
-        if name == "migration" || !tenant.file_type().unwrap().is_dir() {
-            continue;
-        }
-        for b in std::fs::read_dir(tenant.path()).unwrap() {
-            let b = b.unwrap().path();
-            let Ok(meta) = std::fs::read(b.join("meta.json")) else {
-                continue;
-            };
-            let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
-            let day = meta["minTime"].as_i64().unwrap() / DAY_MS;
-            let prev = out.insert((name.clone(), day), (b.clone(), meta));
-            assert!(prev.is_none(), "two blocks for {name} day {day}");
-        }
-    }
-    out
-}
-
 /// promtool's dump of one block, lines sorted; promtool must also accept
 /// the block (`tsdb analyze`).
 fn sorted_dump(block: &Path, scratch: &Path) -> Vec<String> {
     let db = scratch.join("db");
-    let _ = std::fs::remove_dir_all(&db);
+    let lines = promtool::sorted_block_dump(block, &db).expect("promtool dump");
     let id = block.file_name().unwrap().to_str().unwrap();
-    testkit::files::copy_dir(block, &db.join(id)).expect("copying a block");
     let analyze = promtool::analyze(&db, id);
     assert!(analyze.is_ok(), "promtool analyze {id}: {analyze:?}");
-    let mut lines = promtool::dump_lines(&db, i64::MIN / 2, i64::MAX / 2).unwrap();
-    lines.sort_unstable();
     lines
 }
 
@@ -147,7 +112,7 @@ fn plans_in(bucket: &Path) -> BTreeMap<(String, i32), (usize, BTreeSet<String>)>
 
 #[test]
 fn dynamodb_chunk_tables_build_the_same_blocks_as_the_filesystem() {
-    if !promtool_or_skip() {
+    if !promtool::available_or_skip() {
         return;
     }
     let Some(moto) = emulators::moto().expect("starting moto_server") else {

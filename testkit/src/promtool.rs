@@ -135,6 +135,32 @@ pub fn dump_lines(db_dir: &Path, min_time: i64, max_time: i64) -> Result<Vec<Str
     Ok(out.lines().map(str::to_string).collect())
 }
 
+/// Whether a test that needs `promtool` should run: skips (prints why,
+/// returns false) when it is missing, fails when tools are required.
+pub fn available_or_skip() -> bool {
+    if available() {
+        return true;
+    }
+    assert!(
+        !crate::emulators::tools_required(),
+        "promtool is required (run scripts/install-test-deps.sh)"
+    );
+    eprintln!("skipping: promtool not installed");
+    false
+}
+
+/// The dump of one block, lines sorted bytewise (the order golden dumps
+/// are hashed in). `db` is a scratch parent, emptied first; the block is
+/// copied there and stays, so callers can `analyze` it afterwards.
+pub fn sorted_block_dump(block: &Path, db: &Path) -> Result<Vec<String>> {
+    let _ = std::fs::remove_dir_all(db);
+    let name = block.file_name().context("block dir has no name")?;
+    crate::files::copy_dir(block, &db.join(name)).context("copying the block")?;
+    let mut lines = dump_lines(db, i64::MIN / 2, i64::MAX / 2)?;
+    lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(lines)
+}
+
 /// `promtool tsdb analyze <db_dir> <block_id>`; returns its report.
 pub fn analyze(db_dir: &Path, block_id: &str) -> Result<String> {
     run(&[
