@@ -14,14 +14,13 @@
 //! is set.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base::DAY_MS;
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions, TestSeries};
+use testkit::prometheus::{self, Prometheus, NO_SCRAPES};
 use testkit::promtool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
@@ -30,11 +29,7 @@ const H: i64 = 3_600_000;
 const DAY0: i64 = 20_773 * DAY_MS;
 
 fn tools_or_skip() -> bool {
-    let prom = Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if promtool::available() && prom {
+    if promtool::available() && prometheus::available() {
         return true;
     }
     assert!(
@@ -58,106 +53,6 @@ fn run_ok(args: &[&str]) -> String {
         out.status
     );
     stdout + &stderr
-}
-
-/// A `prometheus` server, killed (SIGKILL) on drop unless stopped first.
-struct Prometheus {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Prometheus {
-    fn start(data: &Path, config: &str, extra: &[&str]) -> Prometheus {
-        let port = testkit::emulators::free_port().expect("a free port");
-        let cfg = data.with_extension("yml");
-        std::fs::write(&cfg, config.replace("PORT", &port.to_string())).unwrap();
-        let log = std::fs::File::create(data.with_extension("log")).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg("--storage.tsdb.retention.time=100y")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus");
-        let p = Prometheus {
-            child: Some(child),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(port, "/-/ready").is_none_or(|(code, _)| code != 200) {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready: {}",
-                p.log(data)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        p
-    }
-
-    fn log(&self, data: &Path) -> String {
-        std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait: Prometheus closes its TSDB cleanly.
-    fn stop(mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: signalling our own child by its pid.
-            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-            c.wait().unwrap();
-        }
-    }
-
-    fn query_range(&self, query: &str, start: i64, end: i64, step_s: u64) -> serde_json::Value {
-        let path = format!(
-            "/api/v1/query_range?query={}&start={}&end={}&step={step_s}",
-            urlencode(query),
-            start / 1000,
-            end / 1000
-        );
-        let (code, body) = http_get(self.port, &path).expect("query");
-        assert_eq!(code, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        v["data"]["result"].clone()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A plain HTTP/1.0 GET: the server closes the connection after the body.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
 }
 
 /// OpenMetrics for promtool: one family per name, in one piece.
@@ -202,13 +97,7 @@ fn expected_of(series: &[TestSeries]) -> Expected {
 }
 
 fn block_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("meta.json").is_file())
-        .collect();
-    v.sort();
-    v
+    testkit::files::block_dirs(dir).expect("listing blocks")
 }
 
 fn meta(dir: &Path) -> serde_json::Value {
@@ -276,7 +165,8 @@ fn data_dir_compacted_by_prometheus_converts_to_its_input() {
             "--storage.tsdb.min-block-duration=2h",
             "--storage.tsdb.max-block-duration=54h",
         ],
-    );
+    )
+    .expect("starting prometheus");
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         let long = block_dirs(&data).iter().any(|b| {
@@ -289,16 +179,12 @@ fn data_dir_compacted_by_prometheus_converts_to_its_input() {
         if long && !busy {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no compaction: {}",
-            prom.log(&data)
-        );
+        assert!(Instant::now() < deadline, "no compaction: {}", prom.log());
         std::thread::sleep(Duration::from_millis(500));
     }
     // Let the compaction round finish its last steps.
     std::thread::sleep(Duration::from_secs(2));
-    prom.stop();
+    prom.stop().expect("stopping prometheus");
     let blocks = block_dirs(&data);
     let multi_day: Vec<_> = blocks
         .iter()
@@ -474,17 +360,22 @@ fn replicas_merge_with_drop_label_and_prometheus_agrees() {
     let om = theirs.with_extension("om");
     std::fs::write(&om, openmetrics(&mut dedup)).unwrap();
     promtool::create_blocks_from_openmetrics(&om, &theirs).unwrap();
-    let empty = "global:\n  scrape_interval: 1m\n";
-    let p_ours = Prometheus::start(&ours, empty, &[]);
-    let p_theirs = Prometheus::start(&theirs, empty, &[]);
     let (start, end) = (DAY0, DAY0 + 3 * DAY_MS);
+    let p_ours = Prometheus::start(&ours, NO_SCRAPES, &[]).expect("starting prometheus");
+    let p_theirs = Prometheus::start(&theirs, NO_SCRAPES, &[]).expect("starting prometheus");
+    // The `data.result` of a range query's JSON body.
+    let query = |p: &Prometheus, q: &str| -> serde_json::Value {
+        let body = p.query_range(q, start, end, 300).expect("query_range");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("query_range JSON");
+        v["data"]["result"].clone()
+    };
     let mut compared = 0;
     for q in [
         "{__name__=~\".+\"}",
         "sum by (__name__) ({__name__=~\".+\"})",
     ] {
-        let mine = p_ours.query_range(q, start, end, 300);
-        let reference = p_theirs.query_range(q, start, end, 300);
+        let mine = query(&p_ours, q);
+        let reference = query(&p_theirs, q);
         assert!(
             mine.as_array().is_some_and(|a| !a.is_empty()),
             "{q}: {mine}"

@@ -95,13 +95,7 @@ fn verify(bucket: &Path, src: &Path, tenant: &str) -> (bool, String) {
 }
 
 fn block_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("meta.json").is_file())
-        .collect();
-    v.sort();
-    v
+    testkit::files::block_dirs(dir).expect("listing blocks")
 }
 
 fn meta(dir: &Path) -> serde_json::Value {

@@ -2,7 +2,7 @@
 //! dir, a work dir), to prove nothing was written where it must not be,
 //! and copies of one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every regular file under `dir`, as `/`-separated paths relative to it,
 /// sorted. A missing `dir` has none.
@@ -56,4 +56,18 @@ mod tests {
         super::copy_dir(&tmp.path().join("a"), &copy).unwrap();
         assert_eq!(super::files_under(&copy), vec!["b/x"]);
     }
+}
+
+/// The block directories (those holding a `meta.json`) directly under
+/// `dir`, sorted: by ULID, so in creation order.
+pub fn block_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.join("meta.json").is_file() {
+            v.push(p);
+        }
+    }
+    v.sort();
+    Ok(v)
 }
