@@ -13,7 +13,8 @@ use protocol::bucket::Bucket;
 use protocol::names::{block_dir, block_file_key};
 use tsdb::{BlockMeta, META_FILENAME};
 
-use crate::DayRange;
+use crate::report::{Difference, VerifyReport};
+use crate::{DayRange, VerifyConfig};
 
 /// The complete blocks (those with a meta.json) of `tenant`, by the UTC day
 /// their `minTime` falls in, each day's in ULID order; days outside `days`
@@ -46,6 +47,46 @@ pub(crate) async fn blocks_by_day(
         blocks.sort();
     }
     Ok(out)
+}
+
+/// A local copy of the block `day` is compared with: the first of its
+/// `blocks` (ULID order, never empty), any others reported as duplicates.
+pub(crate) async fn day_block(
+    cfg: &VerifyConfig,
+    tenant: &str,
+    day: i32,
+    blocks: Vec<String>,
+    scratch: &Path,
+    report: &mut VerifyReport,
+) -> Result<PathBuf> {
+    let dir = local_copy(&cfg.bucket, tenant, &blocks[0], scratch).await?;
+    if blocks.len() > 1 {
+        let d = Difference::DuplicateBlocks {
+            tenant: tenant.into(),
+            day,
+            blocks,
+        };
+        report.differ(d, cfg.max_reported);
+    }
+    Ok(dir)
+}
+
+/// Reports `blocks`, in a day with nothing expected, as extra.
+pub(crate) fn extra_blocks(
+    report: &mut VerifyReport,
+    tenant: &str,
+    day: i32,
+    blocks: Vec<String>,
+    max: usize,
+) {
+    for block in blocks {
+        let d = Difference::ExtraBlock {
+            tenant: tenant.into(),
+            day,
+            block,
+        };
+        report.differ(d, max);
+    }
 }
 
 /// A local directory holding `<tenant>/<block>` of the output bucket: in

@@ -1,11 +1,16 @@
-//! The one merge rule of the reference, and the comparison of a day's
-//! expected series with the block, both in label order.
+//! What every source's reference shares: the sort record of a series'
+//! samples, the one merge rule, and the comparison of a day's expected
+//! series with the block, both in label order. Sources differ only in how
+//! they find their samples and rank them.
 
 use std::cmp::Ordering;
+use std::iter::Peekable;
+use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
-use base::Labels;
+use base::{Labels, DAY_MS};
+use sort::{SortRecord, Sorted};
 use tsdb::BlockReader;
 
 use crate::report::{Difference, VerifyReport};
@@ -28,6 +33,210 @@ pub(crate) fn reference_samples(
     samples.sort_by_key(|&(t, _)| t);
     samples.dedup_by_key(|&mut (t, _)| t);
     samples
+}
+
+/// Part of one series' samples as a reference sorts them: by (group,
+/// labels, rank). `group` splits the stream before labels do (an
+/// OpenMetrics file's day; `()` where one stream is one day); `rank` is
+/// the source's order of preference among the parts of one series.
+pub(crate) struct Part<G, R> {
+    pub(crate) group: G,
+    pub(crate) labels: Labels,
+    pub(crate) rank: R,
+    /// In the source's order of preference.
+    pub(crate) samples: Vec<(i64, f64)>,
+}
+
+impl<G: KeyField, R: KeyField> Part<G, R> {
+    fn key(&self) -> (&G, &Labels, &R) {
+        (&self.group, &self.labels, &self.rank)
+    }
+}
+
+impl<G: KeyField, R: KeyField> PartialEq for Part<G, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl<G: KeyField, R: KeyField> Eq for Part<G, R> {}
+impl<G: KeyField, R: KeyField> PartialOrd for Part<G, R> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<G: KeyField, R: KeyField> Ord for Part<G, R> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl<G: KeyField, R: KeyField> SortRecord for Part<G, R> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.group.encode(out);
+        self.labels.encode(out);
+        self.rank.encode(out);
+        encode_samples(&self.samples, out);
+    }
+
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        Ok(Part {
+            group: G::decode(buf)?,
+            labels: Labels::decode(buf)?,
+            rank: R::decode(buf)?,
+            samples: decode_samples(buf)?,
+        })
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.labels.heap_size()
+            + self.group.heap_size()
+            + self.rank.heap_size()
+            + self.samples.capacity() * 16
+    }
+}
+
+/// A [`Part`]'s group or rank: ordered, and written to the sort's runs.
+pub(crate) trait KeyField: Ord {
+    /// Appends the value's bytes to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Consumes one value from the front of `buf`.
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self>
+    where
+        Self: Sized;
+    /// Bytes held on the heap, for the sort's budget.
+    fn heap_size(&self) -> usize {
+        0
+    }
+}
+
+impl KeyField for () {
+    fn encode(&self, _: &mut Vec<u8>) {}
+    fn decode(_: &mut &[u8]) -> std::io::Result<Self> {
+        Ok(())
+    }
+}
+
+impl KeyField for u64 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, *self);
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        get_uvarint(buf)
+    }
+}
+
+impl KeyField for i64 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, *self);
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        get_varint(buf)
+    }
+}
+
+impl KeyField for i32 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, i64::from(*self));
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        i32::try_from(get_varint(buf)?).map_err(|_| invalid("i32 out of range"))
+    }
+}
+
+impl KeyField for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.len() as u64);
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        let n = get_uvarint(buf)? as usize;
+        if buf.len() < n {
+            return Err(invalid("string past the end"));
+        }
+        let (bytes, rest) = buf.split_at(n);
+        let s = String::from_utf8(bytes.to_vec()).map_err(|_| invalid("string not UTF-8"))?;
+        *buf = rest;
+        Ok(s)
+    }
+    fn heap_size(&self) -> usize {
+        self.capacity()
+    }
+}
+
+impl<A: KeyField, B: KeyField> KeyField for (A, B) {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+        self.1.encode(out);
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        Ok((A::decode(buf)?, B::decode(buf)?))
+    }
+    fn heap_size(&self) -> usize {
+        self.0.heap_size() + self.1.heap_size()
+    }
+}
+
+impl<A: KeyField, B: KeyField, C: KeyField> KeyField for (A, B, C) {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+        self.1.encode(out);
+        self.2.encode(out);
+    }
+    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
+        Ok((A::decode(buf)?, B::decode(buf)?, C::decode(buf)?))
+    }
+    fn heap_size(&self) -> usize {
+        self.0.heap_size() + self.1.heap_size() + self.2.heap_size()
+    }
+}
+
+/// The next series of `day` from `sorted`: the parts of one group and
+/// labels concatenated in rank order and merged by [`reference_samples`];
+/// a series with no sample left in the day is skipped.
+pub(crate) fn next_series<G: KeyField, R: KeyField>(
+    sorted: &mut Peekable<Sorted<Part<G, R>>>,
+    day: i32,
+) -> Result<Option<Series>> {
+    let start = i64::from(day) * DAY_MS;
+    loop {
+        let Some(mut first) = sorted.next().transpose()? else {
+            return Ok(None);
+        };
+        // A read error ends the series here and surfaces on the next call.
+        while let Some(Ok(next)) = sorted.peek() {
+            if (&next.group, &next.labels) != (&first.group, &first.labels) {
+                break;
+            }
+            if let Some(mut next) = sorted.next().transpose()? {
+                first.samples.append(&mut next.samples);
+            }
+        }
+        let samples = reference_samples(first.samples, start, start + DAY_MS);
+        if !samples.is_empty() {
+            return Ok(Some((first.labels, samples)));
+        }
+    }
+}
+
+/// Opens the local block copy `dir` and joins it with the series `next`
+/// yields from `state`, off the async threads; `state` comes back so a
+/// stream spanning several days can go on with the next.
+pub(crate) async fn compare_day<S: Send + 'static>(
+    dir: PathBuf,
+    mut state: S,
+    next: fn(&mut S, i32) -> Result<Option<Series>>,
+    tenant: String,
+    day: i32,
+    max: usize,
+) -> Result<(S, VerifyReport)> {
+    tokio::task::spawn_blocking(move || {
+        let mut r = VerifyReport::default();
+        let block = BlockReader::open(&dir).with_context(|| format!("block {}", dir.display()))?;
+        join_with_block(|| next(&mut state, day), &block, &tenant, day, max, &mut r)?;
+        Ok((state, r))
+    })
+    .await?
 }
 
 /// Merge-joins the expected series of one day (label order, samples as
@@ -142,12 +351,12 @@ fn compare_samples(
 }
 
 /// An I/O error for a sort record that does not decode.
-pub(crate) fn invalid(what: &str) -> std::io::Error {
+fn invalid(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
 
 /// Samples as a count, then time deltas and raw value bits.
-pub(crate) fn encode_samples(samples: &[(i64, f64)], out: &mut Vec<u8>) {
+fn encode_samples(samples: &[(i64, f64)], out: &mut Vec<u8>) {
     put_uvarint(out, samples.len() as u64);
     let mut prev = 0i64;
     for &(t, v) in samples {
@@ -158,7 +367,7 @@ pub(crate) fn encode_samples(samples: &[(i64, f64)], out: &mut Vec<u8>) {
 }
 
 /// Inverse of [`encode_samples`].
-pub(crate) fn decode_samples(buf: &mut &[u8]) -> std::io::Result<Vec<(i64, f64)>> {
+fn decode_samples(buf: &mut &[u8]) -> std::io::Result<Vec<(i64, f64)>> {
     let n = get_uvarint(buf)? as usize;
     let mut samples = Vec::with_capacity(n.min(1 << 20));
     let mut prev = 0i64;
@@ -195,6 +404,27 @@ mod tests {
         let out = reference_samples(vec![(1, stale), (1, f64::NAN)], 0, 2);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1.to_bits(), 0x7ff0_0000_0000_0002);
+    }
+
+    #[test]
+    fn parts_round_trip_through_the_sort_encoding() {
+        let part: Part<i32, (i64, String, u64)> = Part {
+            group: -3,
+            labels: Labels::normalize([("__name__", "up"), ("job", "x")]).unwrap(),
+            rank: (-5, "chunk/key".into(), 7),
+            samples: vec![(-1, f64::from_bits(0x7ff0_0000_0000_0002)), (9, 2.5)],
+        };
+        let mut buf = Vec::new();
+        part.encode(&mut buf);
+        let back = Part::<i32, (i64, String, u64)>::decode(&mut buf.as_slice()).unwrap();
+        assert!(back == part);
+        let bits = |p: &Part<_, _>| {
+            p.samples
+                .iter()
+                .map(|&(t, v)| (t, v.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&back), bits(&part));
     }
 
     #[test]

@@ -7,27 +7,21 @@
 //! its chunks, the two-step merge and the grouping by labels are written
 //! here again, plainly, so a bug in the builder's versions shows.
 
-use std::cmp::Ordering;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use base::codec::{get_uvarint, get_varint, put_uvarint, put_varint};
 use base::Labels;
 use cortex::{decode_samples, ChunkFetcher, ChunkKey, CortexConfig, FetchOptions, Sample};
 use futures::StreamExt;
 use protocol::names::PlanId;
 use protocol::plan::{PlanEntry, PlanReader};
 use protocol::state::plans_from_listing;
-use sort::{ExternalSorter, SortRecord, Sorted};
-use tsdb::BlockReader;
+use sort::{ExternalSorter, Sorted};
 
 use crate::blocks::local_copy;
-use crate::compare::{
-    decode_samples as decode_sorted_samples, encode_samples, join_with_block, reference_samples,
-    Series,
-};
+use crate::compare::{compare_day, next_series, reference_samples, Part};
 use crate::report::{Difference, VerifyReport};
 use crate::VerifyConfig;
 
@@ -93,24 +87,10 @@ pub(crate) async fn verify_cortex(cfg: &VerifyConfig, cv: &CortexVerify) -> Resu
             .await
             .with_context(|| format!("plan {plan_key}"))?;
         let dir = local_copy(&cfg.bucket, &id.tenant, &block, plan_dir.path()).await?;
-        let (tenant, day) = (id.tenant.clone(), id.day);
-        let day_report = tokio::task::spawn_blocking(move || -> Result<VerifyReport> {
-            let mut r = VerifyReport::default();
-            let block =
-                BlockReader::open(&dir).with_context(|| format!("block {}", dir.display()))?;
-            let mut sorted = sorted.peekable();
-            join_with_block(
-                || next_series(&mut sorted, day),
-                &block,
-                &tenant,
-                day,
-                max,
-                &mut r,
-            )?;
-            Ok(r)
-        })
-        .await?
-        .with_context(|| format!("plan {plan_key}"))?;
+        let next = next_series::<(), (i64, String, u64)>;
+        let (_, day_report) = compare_day(dir, sorted.peekable(), next, id.tenant, id.day, max)
+            .await
+            .with_context(|| format!("plan {plan_key}"))?;
         report.absorb(day_report, max);
     }
     Ok(report)
@@ -158,10 +138,9 @@ async fn expected_plan(
         if let Some((index, s)) = r? {
             let (start, end) = (id.day_start_ms(), id.day_end_ms());
             sorter.push(SeriesPart {
+                group: (),
                 labels: s.labels,
-                from: s.first_chunk.0,
-                chunk: s.first_chunk.1,
-                entry: index as u64,
+                rank: (s.first_chunk.0, s.first_chunk.1, index as u64),
                 samples: reference_samples(s.samples, start, end),
             })?;
         }
@@ -268,106 +247,7 @@ fn check_chunk(key: &ChunkKey, bytes: &[u8]) -> Result<(Labels, Vec<Sample>)> {
     Ok((labels, samples))
 }
 
-/// The next series in label order: the series IDs sharing its labels,
-/// each already deduplicated, concatenated in precedence order and merged
-/// by the reference rule. Series with no sample in the day are skipped.
-fn next_series(
-    sorted: &mut std::iter::Peekable<Sorted<SeriesPart>>,
-    day: i32,
-) -> Result<Option<Series>> {
-    let start = i64::from(day) * base::DAY_MS;
-    loop {
-        let Some(first) = sorted.next().transpose()? else {
-            return Ok(None);
-        };
-        let (labels, mut samples) = (first.labels, first.samples);
-        while let Some(Ok(next)) = sorted.peek() {
-            if next.labels != labels {
-                break;
-            }
-            if let Some(next) = sorted.next().transpose()? {
-                samples.extend(next.samples);
-            }
-        }
-        let samples = reference_samples(samples, start, start + base::DAY_MS);
-        if !samples.is_empty() {
-            return Ok(Some((labels, samples)));
-        }
-    }
-}
-
-/// One series ID of a plan: its labels, its precedence among series IDs
-/// with the same labels, and its deduplicated samples inside the day.
-struct SeriesPart {
-    labels: Labels,
-    /// Start of its first usable chunk.
-    from: i64,
-    /// External key of that chunk.
-    chunk: String,
-    /// Position of the entry in the plan.
-    entry: u64,
-    samples: Vec<(i64, f64)>,
-}
-
-impl SeriesPart {
-    fn key(&self) -> (&Labels, i64, &str, u64) {
-        (&self.labels, self.from, &self.chunk, self.entry)
-    }
-}
-
-impl PartialEq for SeriesPart {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for SeriesPart {}
-impl PartialOrd for SeriesPart {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for SeriesPart {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-impl SortRecord for SeriesPart {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.labels.encode(out);
-        put_varint(out, self.from);
-        put_uvarint(out, self.chunk.len() as u64);
-        out.extend_from_slice(self.chunk.as_bytes());
-        put_uvarint(out, self.entry);
-        encode_samples(&self.samples, out);
-    }
-
-    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
-        let labels = Labels::decode(buf)?;
-        let from = get_varint(buf)?;
-        let n = get_uvarint(buf)? as usize;
-        if buf.len() < n {
-            return Err(crate::compare::invalid("chunk key past the end"));
-        }
-        let (key, rest) = buf.split_at(n);
-        let chunk = String::from_utf8(key.to_vec())
-            .map_err(|_| crate::compare::invalid("chunk key not UTF-8"))?;
-        *buf = rest;
-        let entry = get_uvarint(buf)?;
-        let samples = decode_sorted_samples(buf)?;
-        Ok(SeriesPart {
-            labels,
-            from,
-            chunk,
-            entry,
-            samples,
-        })
-    }
-
-    fn mem_size(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.labels.heap_size()
-            + self.chunk.capacity()
-            + self.samples.capacity() * 16
-    }
-}
+/// One series ID of a plan: its labels, its deduplicated samples inside
+/// the day, ranked among series IDs with the same labels by (start and
+/// external key of its first usable chunk, position of its plan entry).
+type SeriesPart = Part<(), (i64, String, u64)>;

@@ -6,23 +6,18 @@
 //! number) is the file order inside each series of each day, whatever the
 //! sort does with equal keys. Memory is the sort's budget.
 
-use std::cmp::Ordering;
 use std::fs::File;
 use std::io::BufReader;
 use std::iter::Peekable;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use base::codec::{get_uvarint, get_varint, put_uvarint, put_varint};
-use base::{Labels, DAY_MS};
+use base::DAY_MS;
 use openmetrics::OpenMetricsParser;
-use sort::{ExternalSorter, SortRecord, Sorted};
-use tsdb::BlockReader;
+use sort::{ExternalSorter, Sorted};
 
-use crate::blocks::{blocks_by_day, local_copy};
-use crate::compare::{
-    decode_samples, encode_samples, invalid, join_with_block, reference_samples, Series,
-};
+use crate::blocks::{blocks_by_day, day_block, extra_blocks};
+use crate::compare::{compare_day, next_series, Part, Series};
 use crate::report::{Difference, VerifyReport};
 use crate::{DayRange, VerifyConfig};
 
@@ -60,36 +55,14 @@ pub(crate) async fn verify_openmetrics(cfg: &VerifyConfig, path: &Path) -> Resul
             while expected.next_series(day)?.is_some() {}
             continue;
         };
-        if day_blocks.len() > 1 {
-            let d = Difference::DuplicateBlocks {
-                tenant: tenant.clone(),
-                day,
-                blocks: day_blocks.clone(),
-            };
-            report.differ(d, max);
-        }
-        let dir = local_copy(&cfg.bucket, &tenant, &day_blocks[0], work.path()).await?;
-        let t = tenant.clone();
-        let (back, day_report) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut r = VerifyReport::default();
-            let block =
-                BlockReader::open(&dir).with_context(|| format!("block {}", dir.display()))?;
-            join_with_block(|| expected.next_series(day), &block, &t, day, max, &mut r)?;
-            Ok((expected, r))
-        })
-        .await??;
+        let dir = day_block(cfg, &tenant, day, day_blocks, work.path(), &mut report).await?;
+        let (back, day_report) =
+            compare_day(dir, expected, ByDay::next_series, tenant.clone(), day, max).await?;
         expected = back;
         report.absorb(day_report, max);
     }
     for (day, extra) in blocks {
-        for block in extra {
-            let d = Difference::ExtraBlock {
-                tenant: tenant.clone(),
-                day,
-                block,
-            };
-            report.differ(d, max);
-        }
+        extra_blocks(&mut report, &tenant, day, extra, max);
     }
     Ok(report)
 }
@@ -114,16 +87,16 @@ fn sort_file(input: &Path, scratch: &Path, budget: usize, days: DayRange) -> Res
         let text = sample.series.text();
         let same = current
             .as_ref()
-            .is_some_and(|(t, r)| t == text && r.day == day && r.samples.len() < RUN_MAX);
+            .is_some_and(|(t, r)| t == text && r.group == day && r.samples.len() < RUN_MAX);
         if !same {
             let labels = sample.series.labels().with_context(ctx)?;
             let text = text.to_string();
             if let Some((_, run)) = current.replace((
                 text,
                 Run {
-                    day,
+                    group: day,
                     labels,
-                    seq,
+                    rank: seq,
                     samples: Vec::new(),
                 },
             )) {
@@ -151,7 +124,7 @@ impl ByDay {
     fn peek_day(&mut self) -> Result<Option<i32>> {
         match self.sorted.peek() {
             None => Ok(None),
-            Some(Ok(r)) => Ok(Some(r.day)),
+            Some(Ok(r)) => Ok(Some(r.group)),
             Some(Err(_)) => match self.sorted.next() {
                 Some(Err(e)) => Err(e).context("reading sorted samples back"),
                 _ => Ok(None),
@@ -164,78 +137,10 @@ impl ByDay {
         if self.peek_day()? != Some(day) {
             return Ok(None);
         }
-        let Some(first) = self.sorted.next().transpose()? else {
-            return Ok(None);
-        };
-        let (labels, mut samples) = (first.labels, first.samples);
-        while let Some(Ok(next)) = self.sorted.peek() {
-            if next.day != day || next.labels != labels {
-                break;
-            }
-            if let Some(next) = self.sorted.next().transpose()? {
-                samples.extend(next.samples);
-            }
-        }
-        let start = i64::from(day) * DAY_MS;
-        let samples = reference_samples(samples, start, start + DAY_MS);
-        Ok(Some((labels, samples)))
+        next_series(&mut self.sorted, day)
     }
 }
 
-/// Consecutive samples of one series and day in the file; `seq` numbers
-/// runs in file order.
-struct Run {
-    day: i32,
-    labels: Labels,
-    seq: u64,
-    samples: Vec<(i64, f64)>,
-}
-
-impl Run {
-    fn key(&self) -> (i32, &Labels, u64) {
-        (self.day, &self.labels, self.seq)
-    }
-}
-
-impl PartialEq for Run {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Run {}
-impl PartialOrd for Run {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Run {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-impl SortRecord for Run {
-    fn encode(&self, out: &mut Vec<u8>) {
-        put_varint(out, i64::from(self.day));
-        self.labels.encode(out);
-        put_uvarint(out, self.seq);
-        encode_samples(&self.samples, out);
-    }
-
-    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
-        let day = i32::try_from(get_varint(buf)?).map_err(|_| invalid("day out of range"))?;
-        let labels = Labels::decode(buf)?;
-        let seq = get_uvarint(buf)?;
-        let samples = decode_samples(buf)?;
-        Ok(Run {
-            day,
-            labels,
-            seq,
-            samples,
-        })
-    }
-
-    fn mem_size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.labels.heap_size() + self.samples.capacity() * 16
-    }
-}
+/// Consecutive samples of one series in the file, grouped by their day
+/// and ranked by a run number in file order.
+type Run = Part<i32, u64>;

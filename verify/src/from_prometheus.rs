@@ -9,22 +9,20 @@
 //! series position in the block); each group of equal labels is merged by
 //! the reference rule. Memory is the sort's budget.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use base::codec::{get_uvarint, put_uvarint};
-use base::{Labels, DAY_MS};
+use base::DAY_MS;
 use protocol::bucket::Bucket;
 use protocol::tenant::validate_tenant;
-use sort::{ExternalSorter, SortRecord, Sorted};
+use sort::{ExternalSorter, Sorted};
 use tracing::warn;
 use tsdb::{BlockMeta, BlockReader, META_FILENAME};
 use ulid::Ulid;
 
-use crate::blocks::{blocks_by_day, download_dir, local_copy};
-use crate::compare::{decode_samples, encode_samples, join_with_block, reference_samples, Series};
+use crate::blocks::{blocks_by_day, day_block, download_dir, extra_blocks};
+use crate::compare::{compare_day, next_series, Part};
 use crate::report::{Difference, VerifyReport};
 use crate::{DayRange, VerifyConfig};
 
@@ -106,41 +104,19 @@ pub(crate) async fn verify_prometheus(
             }
             continue;
         };
-        if day_blocks.len() > 1 {
-            let d = Difference::DuplicateBlocks {
-                tenant: tenant.clone(),
-                day,
-                blocks: day_blocks.clone(),
-            };
-            report.differ(d, max);
-        }
-        let dir = local_copy(&cfg.bucket, &tenant, &day_blocks[0], work.path()).await?;
-        let day_report = tokio::task::spawn_blocking(move || -> Result<VerifyReport> {
-            let mut r = VerifyReport::default();
-            let block =
-                BlockReader::open(&dir).with_context(|| format!("block {}", dir.display()))?;
-            // With no source sample in the day, every series of the block
-            // is one too many.
-            let mut expected = expected.map(|sorted| sorted.peekable());
-            let next = || match expected.as_mut() {
-                Some(sorted) => next_series(sorted, day),
-                None => Ok(None),
-            };
-            join_with_block(next, &block, &tenant, day, max, &mut r)?;
-            Ok(r)
-        })
-        .await??;
+        let dir = day_block(cfg, &tenant, day, day_blocks, work.path(), &mut report).await?;
+        // With no source sample in the day, every series of the block is
+        // one too many.
+        let expected = expected.map(|sorted| sorted.peekable());
+        let next = |expected: &mut Option<_>, day| match expected {
+            Some(sorted) => next_series(sorted, day),
+            None => Ok(None),
+        };
+        let (_, day_report) = compare_day(dir, expected, next, tenant, day, max).await?;
         report.absorb(day_report, max);
     }
     for ((tenant, day), blocks) in actual {
-        for block in blocks {
-            let d = Difference::ExtraBlock {
-                tenant: tenant.clone(),
-                day,
-                block,
-            };
-            report.differ(d, max);
-        }
+        extra_blocks(&mut report, &tenant, day, blocks, max);
     }
     Ok(report)
 }
@@ -347,9 +323,9 @@ fn expected_day(
             if !samples.is_empty() {
                 sorter
                     .push(SeriesPart {
+                        group: (),
                         labels: labels.without(drop),
-                        block: block as u64,
-                        seq: seq as u64,
+                        rank: (block as u64, seq as u64),
                         samples,
                     })
                     .with_context(ctx)?;
@@ -362,87 +338,7 @@ fn expected_day(
     Ok(Some(sorter.finish()?))
 }
 
-/// The next series in label order: its parts concatenated in preference
-/// order, merged by the reference rule.
-fn next_series(
-    sorted: &mut std::iter::Peekable<Sorted<SeriesPart>>,
-    day: i32,
-) -> Result<Option<Series>> {
-    let Some(first) = sorted.next().transpose()? else {
-        return Ok(None);
-    };
-    let (labels, mut samples) = (first.labels, first.samples);
-    while let Some(Ok(next)) = sorted.peek() {
-        if next.labels != labels {
-            break;
-        }
-        if let Some(next) = sorted.next().transpose()? {
-            samples.extend(next.samples);
-        }
-    }
-    let start = i64::from(day) * DAY_MS;
-    Ok(Some((
-        labels,
-        reference_samples(samples, start, start + DAY_MS),
-    )))
-}
-
-/// One series of one source block, its samples inside the day.
-struct SeriesPart {
-    /// Without the dropped labels.
-    labels: Labels,
-    /// Position of the block in preference order.
-    block: u64,
-    /// Position of the series in the block's index.
-    seq: u64,
-    samples: Vec<(i64, f64)>,
-}
-
-impl SeriesPart {
-    fn key(&self) -> (&Labels, u64, u64) {
-        (&self.labels, self.block, self.seq)
-    }
-}
-
-impl PartialEq for SeriesPart {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for SeriesPart {}
-impl PartialOrd for SeriesPart {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for SeriesPart {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-impl SortRecord for SeriesPart {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.labels.encode(out);
-        put_uvarint(out, self.block);
-        put_uvarint(out, self.seq);
-        encode_samples(&self.samples, out);
-    }
-
-    fn decode(buf: &mut &[u8]) -> std::io::Result<Self> {
-        let labels = Labels::decode(buf)?;
-        let block = get_uvarint(buf)?;
-        let seq = get_uvarint(buf)?;
-        let samples = decode_samples(buf)?;
-        Ok(SeriesPart {
-            labels,
-            block,
-            seq,
-            samples,
-        })
-    }
-
-    fn mem_size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.labels.heap_size() + self.samples.capacity() * 16
-    }
-}
+/// One series of one source block, its samples inside the day, labels
+/// without the dropped ones; ranked by (block in preference order, series
+/// in the block's index).
+type SeriesPart = Part<(), (u64, u64)>;
