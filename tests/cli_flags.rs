@@ -35,6 +35,24 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Fails if anything (a bucket, a work dir) was created in `dir`.
+fn assert_nothing_created(dir: &Path) {
+    let created = entries(dir);
+    assert!(created.is_empty(), "created {created:?}");
+}
+
+/// `run` of an OpenMetrics file into a local bucket: the flags every case
+/// here starts from.
+const RUN: [&str; 7] = [
+    "run",
+    "--source",
+    "openmetrics:in.om",
+    "--bucket",
+    "b",
+    "--tenant",
+    "t",
+];
+
 #[test]
 fn url_typos_are_errors_not_local_directories() {
     let cwd = tempfile::tempdir().unwrap();
@@ -52,11 +70,7 @@ fn url_typos_are_errors_not_local_directories() {
             );
         }
     }
-    assert!(
-        entries(cwd.path()).is_empty(),
-        "created {:?}",
-        entries(cwd.path())
-    );
+    assert_nothing_created(cwd.path());
 }
 
 #[test]
@@ -78,25 +92,12 @@ fn readers_never_create_a_missing_bucket() {
         &["build", "--once", "--bucket", "no-such-bucket"],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        entries(cwd.path()).is_empty(),
-        "created {:?}",
-        entries(cwd.path())
-    );
+    assert_nothing_created(cwd.path());
 }
 
 #[test]
 fn bad_flag_values_exit_2_before_anything_runs() {
     let cwd = tempfile::tempdir().unwrap();
-    let run = [
-        "run",
-        "--source",
-        "openmetrics:in.om",
-        "--bucket",
-        "b",
-        "--tenant",
-        "t",
-    ];
     let cases: &[(&[&str], &str)] = &[
         (&["--builders", "0"], "--builders"),
         (&["--max-attempts", "0"], "--max-attempts"),
@@ -124,7 +125,7 @@ fn bad_flag_values_exit_2_before_anything_runs() {
         (&["--bucket-rate-limit=-1"], "--bucket-rate-limit"),
     ];
     for (extra, flag) in cases {
-        let args: Vec<&str> = run.iter().chain(extra.iter()).copied().collect();
+        let args: Vec<&str> = RUN.iter().chain(extra.iter()).copied().collect();
         let o = run_in(cwd.path(), &args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
@@ -142,11 +143,7 @@ fn bad_flag_values_exit_2_before_anything_runs() {
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
     }
     // Refused before anything ran: no bucket, no work dir.
-    assert!(
-        entries(cwd.path()).is_empty(),
-        "created {:?}",
-        entries(cwd.path())
-    );
+    assert_nothing_created(cwd.path());
 }
 
 #[test]
@@ -157,25 +154,17 @@ fn human_durations_and_fractional_sizes_are_accepted() {
         "# TYPE up gauge\nup{job=\"a\"} 1 1700000000\n# EOF\n",
     )
     .unwrap();
-    let o = run_in(
-        cwd.path(),
-        &[
-            "run",
-            "--source",
-            "openmetrics:in.om",
-            "--bucket",
-            "b",
-            "--tenant",
-            "t",
-            "--memory-budget",
-            "1.5GiB",
-            "--stale-after",
-            "1h30m",
-            "--heartbeat",
-            "1m30s",
-            "--dry-run",
-        ],
-    );
+    let flags = [
+        "--memory-budget",
+        "1.5GiB",
+        "--stale-after",
+        "1h30m",
+        "--heartbeat",
+        "1m30s",
+        "--dry-run",
+    ];
+    let args: Vec<&str> = RUN.iter().chain(&flags).copied().collect();
+    let o = run_in(cwd.path(), &args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 

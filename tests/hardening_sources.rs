@@ -82,6 +82,36 @@ fn setup() -> Setup {
 
 /// Scans team-a's root into a fresh bucket, rewrites its plan's block entry
 /// to `forged`, and runs `build --once` with team-a's root as its source.
+/// `build --once` of the plans in `bucket`, `extra` flags (`--source`)
+/// added: whether it succeeded and what it printed.
+fn build_once(
+    cwd: &Path,
+    bucket: &Path,
+    work: &Path,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (bool, String) {
+    let mut args = vec![
+        "build",
+        "--once",
+        "--poll-interval",
+        "50ms",
+        "--bucket",
+        bucket.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run(cwd, &args, env)
+}
+
+/// The reason in the one `.failed` marker the build left in `bucket`.
+fn only_failure(bucket: &Path, out: &str) -> String {
+    let failed = files(bucket, ".failed");
+    assert_eq!(failed.len(), 1, "{failed:?}\n{out}");
+    std::fs::read_to_string(&failed[0]).unwrap()
+}
+
 fn build_forged(
     s: &Setup,
     case: usize,
@@ -92,7 +122,7 @@ fn build_forged(
     let bucket = cwd.join(format!("bucket-{case}"));
     let work = cwd.join(format!("work-{case}"));
     let src = format!("prometheus:{}", s.root.display());
-    let (b, w) = (bucket.to_str().unwrap(), work.to_str().unwrap());
+    let b = bucket.to_str().unwrap();
     let (ok, out) = run(
         cwd,
         &[
@@ -115,22 +145,7 @@ fn build_forged(
     let genuine = format!("file://{}/{}", s.root.display(), s.ulid_a);
     assert!(text.contains(&genuine), "{text}");
     std::fs::write(&plans[0], text.replace(&genuine, forged)).unwrap();
-    let (ok, out) = run(
-        cwd,
-        &[
-            "build",
-            "--once",
-            "--poll-interval",
-            "50ms",
-            "--source",
-            &src,
-            "--bucket",
-            b,
-            "--work-dir",
-            w,
-        ],
-        env,
-    );
+    let (ok, out) = build_once(cwd, &bucket, &work, &["--source", &src], env);
     (ok, bucket, out)
 }
 
@@ -165,9 +180,7 @@ fn forged_prometheus_entries_outside_the_roots_are_refused_unread() {
     for (i, entry) in forged.iter().enumerate() {
         let (ok, bucket, out) = build_forged(&s, i, entry, &env);
         assert!(!ok, "{entry}: build succeeded\n{out}");
-        let failed = files(&bucket, ".failed");
-        assert_eq!(failed.len(), 1, "{entry}: {failed:?}\n{out}");
-        let reason = std::fs::read_to_string(&failed[0]).unwrap();
+        let reason = only_failure(&bucket, &format!("{entry}: {out}"));
         assert!(
             reason.contains(&entry.escape_debug().to_string()) && reason.contains("refused"),
             "{entry}: {reason}"
@@ -205,24 +218,9 @@ fn prometheus_plans_fail_without_a_source() {
     );
     assert!(ok, "{out}");
     let w = cwd.join("work");
-    let (ok, out) = run(
-        cwd,
-        &[
-            "build",
-            "--once",
-            "--poll-interval",
-            "50ms",
-            "--bucket",
-            b,
-            "--work-dir",
-            w.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (ok, out) = build_once(cwd, &bucket, &w, &[], &[]);
     assert!(!ok, "{out}");
-    let failed = files(&bucket, ".failed");
-    assert_eq!(failed.len(), 1, "{failed:?}\n{out}");
-    let reason = std::fs::read_to_string(&failed[0]).unwrap();
+    let reason = only_failure(&bucket, &out);
     assert!(
         reason.contains(&s.ulid_a) && reason.contains("--source prometheus:"),
         "{reason}"
@@ -251,24 +249,9 @@ fn a_symlink_in_a_local_bucket_is_not_followed_out_of_it() {
     std::fs::rename(&staged[0], &outside).unwrap();
     std::os::unix::fs::symlink(&outside, &staged[0]).unwrap();
     let w = cwd.join("work");
-    let (ok, out) = run(
-        cwd,
-        &[
-            "build",
-            "--once",
-            "--poll-interval",
-            "50ms",
-            "--bucket",
-            b,
-            "--work-dir",
-            w.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (ok, out) = build_once(cwd, &bucket, &w, &[], &[]);
     assert!(!ok, "{out}");
-    let failed = files(&bucket, ".failed");
-    assert_eq!(failed.len(), 1, "{failed:?}\n{out}");
-    let reason = std::fs::read_to_string(&failed[0]).unwrap();
+    let reason = only_failure(&bucket, &out);
     let key = staged[0]
         .strip_prefix(std::fs::canonicalize(&bucket).unwrap_or(bucket.clone()))
         .map(|k| k.display().to_string());

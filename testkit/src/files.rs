@@ -42,6 +42,20 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The block directories (those holding a `meta.json`) directly under
+/// `dir`, sorted: by ULID, so in creation order.
+pub fn block_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.join("meta.json").is_file() {
+            v.push(p);
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -56,18 +70,4 @@ mod tests {
         super::copy_dir(&tmp.path().join("a"), &copy).unwrap();
         assert_eq!(super::files_under(&copy), vec!["b/x"]);
     }
-}
-
-/// The block directories (those holding a `meta.json`) directly under
-/// `dir`, sorted: by ULID, so in creation order.
-pub fn block_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.join("meta.json").is_file() {
-            v.push(p);
-        }
-    }
-    v.sort();
-    Ok(v)
 }
