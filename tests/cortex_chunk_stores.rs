@@ -94,18 +94,6 @@ fn http(port: u16, method: &str, target: &str, content_type: &str, body: &[u8]) 
     (status, text)
 }
 
-/// Percent-encodes all but RFC 3986's unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A local bucket holding the case's plans under `migration/`, scan complete.
 fn bucket_with_plans(bucket: &Path) {
     let plans = case_dir().join("plans");
@@ -316,7 +304,7 @@ fn gcs_chunk_store_from_cortex_config() {
     for (key, data) in chunk_objects() {
         let target = format!(
             "/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={}",
-            encode(&key)
+            testkit::prometheus::urlencode(&key)
         );
         let (status, resp) = http(gcs.port, "POST", &target, "application/octet-stream", &data);
         assert_eq!(status, 200, "uploading {key}: {resp}");

@@ -20,25 +20,13 @@ use std::time::{Duration, Instant};
 
 use base::DAY_MS;
 use testkit::openmetrics::{generate, to_openmetrics, GenOptions, TestSeries};
-use testkit::prometheus::{self, Prometheus, NO_SCRAPES};
+use testkit::prometheus::{tools_or_skip, Prometheus, NO_SCRAPES};
 use testkit::promtool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 const H: i64 = 3_600_000;
 /// 2026-11-16T00:00Z.
 const DAY0: i64 = 20_773 * DAY_MS;
-
-fn tools_or_skip() -> bool {
-    if promtool::available() && prometheus::available() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("BLOCKSCONVERT_TEST_REQUIRE_TOOLS").is_none(),
-        "promtool and prometheus are required (run scripts/install-test-deps.sh)"
-    );
-    eprintln!("skipping: promtool or prometheus not installed");
-    false
-}
 
 fn run_ok(args: &[&str]) -> String {
     let out = Command::new(BIN)

@@ -25,7 +25,7 @@ use std::process::Command;
 use base::codec::{put_uvarint, put_varint};
 use base::DAY_MS;
 use testkit::openmetrics::{to_openmetrics, TestSeries};
-use testkit::prometheus::{Prometheus, NO_COMPACTION, NO_SCRAPES};
+use testkit::prometheus::{tools_or_skip, Prometheus, NO_COMPACTION, NO_SCRAPES};
 use testkit::promtool::{self, SampleMap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
@@ -37,18 +37,6 @@ const ADMIN: &str = "--web.enable-admin-api";
 
 /// Matchers (any of them) and an inclusive time range, or the whole history.
 type Deletion = (&'static [&'static str], Option<(i64, i64)>);
-
-fn tools_or_skip() -> bool {
-    if promtool::available() && testkit::prometheus::available() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("BLOCKSCONVERT_TEST_REQUIRE_TOOLS").is_none(),
-        "promtool and prometheus are required (run scripts/install-test-deps.sh)"
-    );
-    eprintln!("skipping: promtool or prometheus not installed");
-    false
-}
 
 /// Runs blocksconvert; whether it succeeded, and stdout then stderr.
 fn run(args: &[&str]) -> (bool, String) {

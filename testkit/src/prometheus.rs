@@ -36,6 +36,21 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether a test needing both `promtool` and `prometheus` should run:
+/// skips (prints why, returns false) when either is missing, fails when
+/// tools are required.
+pub fn tools_or_skip() -> bool {
+    if crate::promtool::available() && available() {
+        return true;
+    }
+    assert!(
+        !crate::emulators::tools_required(),
+        "promtool and prometheus are required (run scripts/install-test-deps.sh)"
+    );
+    eprintln!("skipping: promtool or prometheus not installed");
+    false
+}
+
 /// A running `prometheus`; killed on drop unless stopped.
 pub struct Prometheus {
     child: Option<Child>,
