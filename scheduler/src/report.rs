@@ -19,6 +19,8 @@ use serde::Serialize;
 const MAX_LISTED: usize = 100;
 /// Throughput is measured over the plans finished this long before now.
 const THROUGHPUT_WINDOW_S: i64 = 15 * 60;
+/// No throughput is reported from finishes seen over less than this.
+const MIN_RATE_SPAN_S: i64 = 60;
 
 /// Plans per state, as the JSON report and the tables name them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -266,16 +268,25 @@ pub(crate) fn build_report(
             _ => {}
         }
     }
-    let plans_per_hour = if recent > 0 {
-        Some(recent as f64 * 3600.0 / THROUGHPUT_WINDOW_S as f64)
-    } else {
-        match (first_finish, last_finish) {
-            (Some(a), Some(b)) if b > a => Some(
-                counts.get(PlanState::Finished) as f64 * 3600.0 / (b - a).num_milliseconds() as f64
-                    * 1000.0,
-            ),
-            _ => None,
+    // A rate is measured over the time finishes were actually seen: the
+    // window, or less while the campaign is younger than it, or the span
+    // from first to last finish once the work is done or stalled. Over
+    // less than a minute it says nothing (a campaign done in a second is
+    // not "thousands of plans an hour"), so none is reported.
+    let observed = |from: DateTime<Utc>, to: DateTime<Utc>, n: u64| {
+        let secs = (to - from).num_milliseconds() as f64 / 1000.0;
+        (secs >= MIN_RATE_SPAN_S as f64).then(|| n as f64 * 3600.0 / secs)
+    };
+    let finished = counts.get(PlanState::Finished);
+    let plans_per_hour = match (first_finish, last_finish) {
+        (Some(first), Some(last)) if recent == 0 || counts.pending() == 0 => {
+            observed(first, last, finished)
         }
+        (Some(first), Some(_)) => {
+            let from = first.max(now - chrono::Duration::seconds(THROUGHPUT_WINDOW_S));
+            observed(from, now, recent)
+        }
+        _ => None,
     };
     let pending = counts.pending();
     let eta_seconds = match plans_per_hour {
@@ -615,6 +626,48 @@ mod tests {
         assert!(r.render_text().contains("FAILED b'/3"));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["states"]["in_progress"], 1);
+    }
+
+    /// Throughput needs a minute of finishes: a campaign done in a second
+    /// reports none, a done campaign its rate from first to last finish.
+    #[test]
+    fn throughput_only_over_a_minute_of_finishes() {
+        let now = Utc::now();
+        let report_of = |finish_ages: &[i64], pending: bool| {
+            let o = |k: String, age: i64| ObjectInfo {
+                key: k,
+                size: 1,
+                last_modified: now - chrono::Duration::seconds(age),
+            };
+            let mut objs = Vec::new();
+            for (day, age) in finish_ages.iter().enumerate() {
+                objs.push(o(format!("m/a/{day}.plan"), 3600));
+                objs.push(o(format!("m/a/{day}.finished.01B"), *age));
+            }
+            if pending {
+                objs.push(o("m/a/999.plan".into(), 3600));
+            }
+            let plans = plans_from_listing("m", &objs);
+            build_report(
+                &plans,
+                now,
+                chrono::Duration::seconds(60),
+                true,
+                &|_, _| None,
+                &BTreeMap::new(),
+            )
+        };
+        // Ten plans finished within one second, ten minutes ago: no rate.
+        let quick: Vec<i64> = vec![600; 10];
+        assert_eq!(report_of(&quick, false).plans_per_hour, None);
+        // Done: 60 plans over the 30 minutes between first and last finish.
+        let done: Vec<i64> = (0..60).map(|i| 1800 + i * 30).collect();
+        let r = report_of(&done, false).plans_per_hour.expect("a rate");
+        assert!((r - 60.0 * 3600.0 / 1770.0).abs() < 0.5, "{r}");
+        // Running for 5 minutes, 10 finished: 10 over those 5 minutes.
+        let young: Vec<i64> = (0..10).map(|i| 300 - i * 30).collect();
+        let r = report_of(&young, true).plans_per_hour.expect("a rate");
+        assert!((r - 120.0).abs() < 0.5, "{r}");
     }
 
     #[test]
