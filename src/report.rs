@@ -70,7 +70,7 @@ fn render_run_summary(
             (s.interrupted.len() + s.lost.len()) as u64,
             c.map(|c| c.0.new + c.0.in_progress + c.0.stale),
         ),
-        ("series", sum(|r| r.series), c.map(|c| c.1.series)),
+        ("series-days", sum(|r| r.series), c.map(|c| c.1.series)),
         (
             "samples in",
             sum(|r| r.samples_in),

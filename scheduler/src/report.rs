@@ -390,7 +390,7 @@ impl StatusReport {
         );
         let _ = writeln!(
             s,
-            "plans {}  series {}  samples in {}  duplicates dropped {}  scan {}",
+            "plans {}  series-days {}  samples in {}  duplicates dropped {}  scan {}",
             self.plans,
             self.totals.series,
             self.totals.samples_in,
