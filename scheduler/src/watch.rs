@@ -56,6 +56,11 @@ pub struct Scheduler {
     cache: ContentCache,
     shared: Shared,
     counters: SchedulerCounters,
+    /// Done plans whose progress file was still there at the last scan (a
+    /// builder about to remove it, or one that died after publishing and
+    /// whose file the sweep takes once stale). `exit_when_done` waits for
+    /// them, so a campaign ends with no progress file left behind.
+    unswept: usize,
 }
 
 /// The `/status` and `/metrics` endpoints, served until this is dropped.
@@ -85,6 +90,7 @@ impl Scheduler {
             cache: ContentCache::default(),
             shared: Shared::default(),
             counters: SchedulerCounters::default(),
+            unswept: 0,
         }
     }
 
@@ -100,7 +106,8 @@ impl Scheduler {
 
     /// The campaign loop: scans every interval and hands each report to
     /// `on_report`, until `stop` resolves or, with `exit_when_done`, the
-    /// campaign is done. A failed listing is logged and tried again at the
+    /// campaign is done and no done plan's progress file is left (one whose
+    /// builder died right after publishing is swept once stale). A failed listing is logged and tried again at the
     /// next tick. Returns the last report, `None` when no scan succeeded.
     ///
     /// `stop` is checked between scans, never during one, so a scan that
@@ -126,7 +133,7 @@ impl Scheduler {
                     on_report(&report);
                     let done = report.done();
                     last = Some(report);
-                    if opts.exit_when_done && done {
+                    if opts.exit_when_done && done && self.unswept == 0 {
                         return last;
                     }
                 }
@@ -233,6 +240,15 @@ impl Scheduler {
                 }
             }
         }
+        self.unswept = plans
+            .values()
+            .filter(|f| {
+                matches!(
+                    f.state(now, stale_after).0,
+                    PlanState::Finished | PlanState::Failed
+                ) && (f.progress.is_some() || !f.cortex_progress.is_empty())
+            })
+            .count();
         self.cache
             .refresh(&self.cfg.bucket, &self.cfg.prefix, &plans)
             .await;
