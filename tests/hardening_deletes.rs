@@ -65,6 +65,9 @@ fn planted_attempt_files_do_not_delete_other_plans_blocks() {
         .collect();
     assert_eq!(finished.len(), 1, "{finished:?}");
     let finished = &finished[0];
+    if testkit::promtool::available_or_skip() {
+        testkit::promtool::analyze_bucket(&bucket).unwrap();
+    }
 
     // A complete block of the other day that no finished file names: a
     // copy of the finished one under another ULID.

@@ -132,6 +132,9 @@ fn cortex_case(broken: bool) -> Output {
     let mut build = vec!["build", "--once", "--poll-interval", "50ms"];
     build.extend(common);
     ok(&blocksconvert(&build, broken), "build");
+    if testkit::promtool::available_or_skip() {
+        assert!(testkit::promtool::analyze_bucket(&bucket).unwrap() > 0);
+    }
     let mut verify = vec!["verify"];
     verify.extend(common);
     blocksconvert(&verify, broken)
@@ -184,6 +187,9 @@ fn openmetrics_case(broken: bool) -> Output {
     let mut run = vec!["run"];
     run.extend(common);
     ok(&blocksconvert(&run, broken), "run");
+    if testkit::promtool::available_or_skip() {
+        assert!(testkit::promtool::analyze_bucket(&bucket).unwrap() > 0);
+    }
     let mut verify = vec!["verify"];
     verify.extend(common);
     blocksconvert(&verify, broken)

@@ -171,6 +171,26 @@ pub fn analyze(db_dir: &Path, block_id: &str) -> Result<String> {
     ])
 }
 
+/// Runs `promtool tsdb analyze` on every complete block of every tenant
+/// directory under `bucket` (a local bucket); returns how many it judged.
+/// An error names the block promtool refused.
+pub fn analyze_bucket(bucket: &Path) -> Result<usize> {
+    let mut judged = 0;
+    for tenant in std::fs::read_dir(bucket).context("listing the bucket")? {
+        let tenant = tenant?.path();
+        if !tenant.is_dir() {
+            continue;
+        }
+        for block in crate::files::block_dirs(&tenant)? {
+            let id = block.file_name().context("block dir has no name")?;
+            analyze(&tenant, &id.to_string_lossy())
+                .with_context(|| format!("promtool refused {}", block.display()))?;
+            judged += 1;
+        }
+    }
+    Ok(judged)
+}
+
 /// `promtool tsdb create-blocks-from openmetrics <input> <out_dir>`; returns
 /// the names of the block directories it made, sorted.
 pub fn create_blocks_from_openmetrics(input: &Path, out_dir: &Path) -> Result<Vec<String>> {
