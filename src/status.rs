@@ -1,7 +1,12 @@
 //! `blocksconvert status`: the campaign's state in a terminal, or as JSON.
 //!
 //! The same report as the scheduler's `/status` page, computed from one
-//! listing plus the finished files, changing nothing in the bucket.
+//! listing (and the first failed files' reasons), changing nothing in the
+//! bucket. The sums over finished files (series, samples, bytes) cost one
+//! GET per finished file, a million for a campaign of a million plans, so
+//! they are read only with `--exact`; the scheduler, which reads each
+//! finished file once per process, shows them at `/status`. Every report
+//! starts with the time of its listing.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -21,6 +26,10 @@ pub(crate) struct StatusArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also read every finished file for the sums of series, samples and bytes (one request
+    /// per finished plan; without it, the report comes from the listing alone).
+    #[arg(long)]
+    pub exact: bool,
     /// A progress file not rewritten for this long counts as stale.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub stale_after: Duration,
@@ -33,6 +42,7 @@ pub(crate) async fn status(a: StatusArgs) -> Result<ExitCode> {
         &a.bucket.prefix,
         a.stale_after,
         &a.tenants.filter(),
+        a.exact,
     )
     .await?;
     if a.json {

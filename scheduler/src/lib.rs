@@ -24,7 +24,7 @@ mod watch;
 
 pub use report::{
     classify, InProgressPlan, PlanRef, ProblemPlan, SchedulerCounters, StateCountsJson,
-    StatusReport, TenantStatus, Totals,
+    StatusReport, TenantStatus, Totals, TotalsFrom,
 };
 pub use retry::{retry, RetryReport, RetrySelection};
 pub use watch::{

@@ -2,6 +2,11 @@
 //! counts per state and per tenant, the oldest plan in progress, totals,
 //! throughput and an estimate of the time left.
 //!
+//! Everything but the sums over finished files (series, samples, bytes)
+//! comes from the listing; those sums need one GET per finished file, so a
+//! report says where its sums come from ([`TotalsFrom`]) and when its
+//! listing was taken.
+//!
 //! One [`StatusReport`] feeds the scheduler's `/status` page (HTML and
 //! JSON), its `/metrics`, and the `status` command's terminal table, so
 //! they always agree. Not here: acting on states (see [`crate::stale`]).
@@ -11,9 +16,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use protocol::names::{day_to_date, PlanId};
-use protocol::records::FinishedRecord;
 use protocol::state::{IgnoredObjects, PlanFiles, PlanState, StateCounts};
 use serde::Serialize;
+
+use crate::cache::FinishedSums;
 
 /// Plans listed by name in the report at most (failed, invalid).
 const MAX_LISTED: usize = 100;
@@ -75,7 +81,7 @@ pub struct Totals {
 
 impl Totals {
     /// Counts one finished file; `None`: unreadable, counted as a block only.
-    pub fn add(&mut self, r: Option<&FinishedRecord>) {
+    pub(crate) fn add(&mut self, r: Option<&FinishedSums>) {
         self.blocks += 1;
         match r {
             Some(r) => {
@@ -88,6 +94,20 @@ impl Totals {
             None => self.unreadable += 1,
         }
     }
+}
+
+/// Where a report's sums over finished files come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TotalsFrom {
+    /// No finished file was read: `blocks` counts them from the listing,
+    /// every other sum is 0 and means "not read". What `status` shows
+    /// unless `--exact`, since the sums cost one GET per finished file.
+    #[default]
+    Listing,
+    /// Every listed finished file was read (each once per process; one
+    /// that could not be read counts in `unreadable`).
+    FinishedFiles,
 }
 
 /// One tenant's line of the report.
@@ -150,8 +170,13 @@ pub struct ProblemPlan {
 /// `status` show.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StatusReport {
-    /// When the listing was taken (RFC 3339).
+    /// When the listing was taken (RFC 3339): what the report is as of.
     pub generated_at: String,
+    /// Wall time of that listing, in seconds (a campaign of 1 M plans
+    /// takes about 1,000 LIST pages).
+    pub listing_seconds: f64,
+    /// Where `totals` (and each tenant's) come from.
+    pub totals_from: TotalsFrom,
     /// The scanner wrote `scan-complete`: no new plan will appear.
     pub scan_complete: bool,
     /// Plans listed (after the tenant filter).
@@ -162,7 +187,8 @@ pub struct StatusReport {
     pub tenants: Vec<TenantStatus>,
     /// The plan in progress for the longest time.
     pub oldest_in_progress: Option<InProgressPlan>,
-    /// Sums over every finished file.
+    /// Sums over every finished file (only `blocks` unless `totals_from`
+    /// says they were read).
     pub totals: Totals,
     /// Plans finished per hour, from the finished files' times.
     pub plans_per_hour: Option<f64>,
@@ -210,15 +236,16 @@ pub fn classify(
     (counts, states)
 }
 
-/// Builds the report. `finished` gives each finished plan's record (`None`
-/// when unreadable or not yet read); `failed_reasons` the reasons read
-/// from the first failed files.
+/// Builds the report. `read_finished`, when the finished files were read,
+/// gives each finished plan's sums (`None` when unreadable or not yet
+/// read); without it, finished plans are counted as blocks alone.
+/// `failed_reasons` are the reasons read from the first failed files.
 pub(crate) fn build_report(
     plans: &BTreeMap<PlanId, PlanFiles>,
     now: DateTime<Utc>,
     stale_after: chrono::Duration,
     scan_complete: bool,
-    finished: &dyn Fn(&PlanId, &str) -> Option<FinishedRecord>,
+    read_finished: Option<&dyn Fn(&PlanId, &str) -> Option<FinishedSums>>,
     failed_reasons: &BTreeMap<PlanId, String>,
 ) -> StatusReport {
     let mut counts = StateCounts::default();
@@ -237,9 +264,14 @@ pub(crate) fn build_report(
         t.0.add(state);
         match state {
             PlanState::Finished => {
-                let rec = files.finished.first().and_then(|b| finished(id, b));
-                totals.add(rec.as_ref());
-                t.1.add(rec.as_ref());
+                if let Some(read) = read_finished {
+                    let sums = files.finished.first().and_then(|b| read(id, b));
+                    totals.add(sums.as_ref());
+                    t.1.add(sums.as_ref());
+                } else {
+                    totals.blocks += 1;
+                    t.1.blocks += 1;
+                }
                 if let Some(at) = files.finished_at {
                     if (now - at).num_seconds() <= THROUGHPUT_WINDOW_S {
                         recent += 1;
@@ -296,6 +328,12 @@ pub(crate) fn build_report(
     };
     StatusReport {
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        listing_seconds: 0.0,
+        totals_from: if read_finished.is_some() {
+            TotalsFrom::FinishedFiles
+        } else {
+            TotalsFrom::Listing
+        },
         scan_complete,
         plans: counts.total(),
         states: (&counts).into(),
@@ -344,7 +382,31 @@ impl StatusReport {
 
     /// The table `status` prints in a terminal.
     pub fn render_text(&self) -> String {
+        self.render_text_at(Utc::now())
+    }
+
+    /// [`StatusReport::render_text`] as read at `now` (the listing's age).
+    fn render_text_at(&self, now: DateTime<Utc>) -> String {
         let mut s = String::new();
+        let _ = writeln!(s, "{}", self.freshness(now));
+        let read = self.totals_from == TotalsFrom::FinishedFiles;
+        // Not read is not zero: a dash, never a 0 that looks like data.
+        let sum = |n: u64| if read { n.to_string() } else { "-".into() };
+        let line = |s: &mut String, name: &str, c: &StateCountsJson, t: &Totals| {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
+                name,
+                c.new,
+                c.in_progress,
+                c.stale,
+                c.finished,
+                c.failed,
+                c.invalid,
+                sum(t.samples_out),
+                sum(t.bytes)
+            );
+        };
         let _ = writeln!(
             s,
             "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
@@ -359,48 +421,41 @@ impl StatusReport {
             "bytes"
         );
         for t in &self.tenants {
-            let c = &t.states;
+            line(&mut s, &t.tenant, &t.states, &t.totals);
+        }
+        line(&mut s, "TOTAL", &self.states, &self.totals);
+        let scan = if self.scan_complete {
+            "complete"
+        } else {
+            "not complete"
+        };
+        if read {
             let _ = writeln!(
                 s,
-                "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
-                t.tenant,
-                c.new,
-                c.in_progress,
-                c.stale,
-                c.finished,
-                c.failed,
-                c.invalid,
-                t.totals.samples_out,
-                t.totals.bytes
+                "plans {}  series-days {}  samples in {}  duplicates dropped {}  scan {scan}",
+                self.plans,
+                self.totals.series,
+                self.totals.samples_in,
+                self.totals.duplicates_dropped,
+            );
+            let _ = writeln!(
+                s,
+                "totals from all {} finished files{}",
+                self.totals.blocks,
+                match self.totals.unreadable {
+                    0 => String::new(),
+                    n => format!(" ({n} not our JSON or not readable: counted as blocks only)"),
+                }
+            );
+        } else {
+            let _ = writeln!(s, "plans {}  scan {scan}", self.plans);
+            let _ = writeln!(
+                s,
+                "samples and bytes not read: they take one read per finished file ({}); \
+                 `status --exact` reads them, the scheduler's /status page keeps them",
+                self.totals.blocks
             );
         }
-        let c = &self.states;
-        let _ = writeln!(
-            s,
-            "{:<24} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>14} {:>12}",
-            "TOTAL",
-            c.new,
-            c.in_progress,
-            c.stale,
-            c.finished,
-            c.failed,
-            c.invalid,
-            self.totals.samples_out,
-            self.totals.bytes
-        );
-        let _ = writeln!(
-            s,
-            "plans {}  series-days {}  samples in {}  duplicates dropped {}  scan {}",
-            self.plans,
-            self.totals.series,
-            self.totals.samples_in,
-            self.totals.duplicates_dropped,
-            if self.scan_complete {
-                "complete"
-            } else {
-                "not complete"
-            }
-        );
         if let Some(o) = &self.oldest_in_progress {
             let _ = writeln!(
                 s,
@@ -453,6 +508,21 @@ impl StatusReport {
         s
     }
 
+    /// How fresh the report is, read at `now`: `as of 2026-11-30T21:03:00Z
+    /// (listing took 0.4s, taken 3s ago)`.
+    pub fn freshness(&self, now: DateTime<Utc>) -> String {
+        let age = DateTime::parse_from_rfc3339(&self.generated_at)
+            .ok()
+            .map(|t| human_seconds((now - t.with_timezone(&Utc)).num_seconds() as f64));
+        match age {
+            Some(age) => format!(
+                "as of {} (listing took {:.1}s, taken {age} ago)",
+                self.generated_at, self.listing_seconds
+            ),
+            None => format!("as of {}", self.generated_at),
+        }
+    }
+
     /// The `/status` page: the same table as HTML, escaped.
     pub fn render_html(&self) -> String {
         let mut s = String::from(
@@ -463,11 +533,14 @@ impl StatusReport {
         );
         let _ = write!(
             s,
-            "<p>{} plans; scan {}; generated {}. <a href=\"?format=json\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
+            "<p>{} plans; scan {}; {}. <a href=\"?format=json\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
             self.plans,
             if self.scan_complete { "complete" } else { "not complete" },
-            esc(&self.generated_at)
+            esc(&self.freshness(Utc::now()))
         );
+        if self.totals_from == TotalsFrom::Listing {
+            s.push_str("<p>Samples and bytes not read (counted from the listing alone).</p>");
+        }
         s.push_str("<table><tr><th>tenant</th><th>new</th><th>in progress</th><th>stale</th><th>finished</th><th>failed</th><th>invalid</th><th>samples out</th><th>bytes</th></tr>");
         let row = |s: &mut String, name: &str, c: &StateCountsJson, t: &Totals| {
             let _ = write!(
@@ -581,10 +654,10 @@ mod tests {
             o("m/scan-complete", 0),
         ];
         let plans = plans_from_listing("m", &objs);
-        let rec = FinishedRecord {
+        let rec = FinishedSums {
             samples_out: 7,
             bytes: 100,
-            ..FinishedRecord::default()
+            ..FinishedSums::default()
         };
         let mut reasons = BTreeMap::new();
         reasons.insert(
@@ -599,7 +672,7 @@ mod tests {
             now,
             chrono::Duration::seconds(60),
             true,
-            &|_, b| (b == "01B").then(|| rec.clone()),
+            Some(&|_, b| (b == "01B").then_some(rec)),
             &reasons,
         );
         assert_eq!(r.plans, 4);
@@ -653,7 +726,7 @@ mod tests {
                 now,
                 chrono::Duration::seconds(60),
                 true,
-                &|_, _| None,
+                Some(&|_, _| None),
                 &BTreeMap::new(),
             )
         };
@@ -668,6 +741,61 @@ mod tests {
         let young: Vec<i64> = (0..10).map(|i| 300 - i * 30).collect();
         let r = report_of(&young, true).plans_per_hour.expect("a rate");
         assert!((r - 120.0).abs() < 0.5, "{r}");
+    }
+
+    /// Without the finished files, blocks come from the listing and the
+    /// sums show as not read (a dash), never as zeros; the report says
+    /// how old its listing is.
+    #[test]
+    fn sums_not_read_are_not_zeros() {
+        let now = Utc::now();
+        let o = |k: &str| ObjectInfo {
+            key: k.into(),
+            size: 1,
+            last_modified: now,
+        };
+        let objs = vec![o("m/a/1.plan"), o("m/a/1.finished.01B"), o("m/a/2.plan")];
+        let plans = plans_from_listing("m", &objs);
+        let stale = chrono::Duration::seconds(60);
+        let mut r = build_report(&plans, now, stale, false, None, &BTreeMap::new());
+        r.listing_seconds = 1.25;
+        assert_eq!(r.totals_from, TotalsFrom::Listing);
+        assert_eq!((r.totals.blocks, r.tenants[0].totals.blocks), (1, 1));
+        let text = r.render_text_at(now + chrono::Duration::seconds(75));
+        assert!(
+            text.starts_with(&format!(
+                "as of {} (listing took 1.2s, taken 1m 15s ago)\n",
+                r.generated_at
+            )),
+            "{text}"
+        );
+        let cols = |text: &str| -> Vec<String> {
+            let total = text.lines().find(|l| l.starts_with("TOTAL")).unwrap();
+            total.split_whitespace().skip(7).map(String::from).collect()
+        };
+        assert_eq!(cols(&text), ["-", "-"], "{text}");
+        assert!(text.contains("samples and bytes not read"), "{text}");
+        assert!(!text.contains("series-days"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["totals_from"], "listing");
+
+        let sums = FinishedSums {
+            samples_out: 5,
+            bytes: 9,
+            ..FinishedSums::default()
+        };
+        let read = build_report(
+            &plans,
+            now,
+            stale,
+            false,
+            Some(&|_, _| Some(sums)),
+            &BTreeMap::new(),
+        );
+        assert_eq!(read.totals_from, TotalsFrom::FinishedFiles);
+        let text = read.render_text_at(now);
+        assert_eq!(cols(&text), ["5", "9"], "{text}");
+        assert!(text.contains("totals from all 1 finished files"), "{text}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use protocol::state::{
 use protocol::tenant::TenantFilter;
 use tracing::{info, warn};
 
-use crate::cache::ContentCache;
+use crate::cache::{ContentCache, FinishedReads};
 use crate::http::Shared;
 use crate::report::{build_report, SchedulerCounters, StatusReport};
 use crate::stale::{handle_stale, sweep_done, StaleAction};
@@ -153,6 +153,7 @@ impl Scheduler {
         let started = Instant::now();
         let metrics = self.shared.metrics.clone();
         metrics.scans.inc();
+        let listing_started = Instant::now();
         let PlanListing {
             mut plans,
             scan_complete,
@@ -164,6 +165,7 @@ impl Scheduler {
                 return Err(e);
             }
         };
+        let listing_seconds = listing_started.elapsed().as_secs_f64();
         let now = chrono::Utc::now();
         let stale_after = self.stale_after();
         let stale: Vec<PlanId> = plans
@@ -250,7 +252,7 @@ impl Scheduler {
             })
             .count();
         self.cache
-            .refresh(&self.cfg.bucket, &self.cfg.prefix, &plans)
+            .refresh(&self.cfg.bucket, &self.cfg.prefix, &plans, FinishedReads::All)
             .await;
         let prefix = self.cfg.prefix.clone();
         let cache = &self.cache;
@@ -259,10 +261,11 @@ impl Scheduler {
             now,
             stale_after,
             scan_complete,
-            &|id, b| cache.finished(&prefix, id, b),
+            Some(&|id, b| cache.finished(&prefix, id, b)),
             &cache.reasons(),
         );
         report.ignored_objects = ignored;
+        report.listing_seconds = listing_seconds;
         self.counters.scans += 1;
         self.counters.last_scan_seconds = started.elapsed().as_secs_f64();
         report.scheduler = Some(self.counters);
@@ -308,30 +311,42 @@ pub async fn list_plans(
 }
 
 /// The status of the campaign, read without changing anything: what the
-/// `status` command prints.
+/// `status` command prints. From one listing and the first failed files'
+/// reasons; the finished files (one GET each) only when `exact`.
 pub async fn collect_status(
     bucket: &Bucket,
     prefix: &str,
     stale_after: Duration,
     tenants: &TenantFilter,
+    exact: bool,
 ) -> Result<StatusReport> {
+    let started = Instant::now();
     let PlanListing {
         plans,
         scan_complete,
         ignored,
     } = list_plans(bucket, prefix, tenants).await?;
+    let listing_seconds = started.elapsed().as_secs_f64();
+    let now = chrono::Utc::now();
+    let reads = if exact {
+        FinishedReads::All
+    } else {
+        FinishedReads::None
+    };
     let mut cache = ContentCache::default();
-    cache.refresh(bucket, prefix, &plans).await;
+    cache.refresh(bucket, prefix, &plans, reads).await;
     let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+    let read = |id: &PlanId, b: &str| cache.finished(prefix, id, b);
     let mut report = build_report(
         &plans,
-        chrono::Utc::now(),
+        now,
         stale_after,
         scan_complete,
-        &|id, b| cache.finished(prefix, id, b),
+        exact.then_some(&read as &dyn Fn(&PlanId, &str) -> _),
         &cache.reasons(),
     );
     report.ignored_objects = ignored;
+    report.listing_seconds = listing_seconds;
     Ok(report)
 }
 
