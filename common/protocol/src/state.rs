@@ -16,9 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::bucket::{Bucket, BucketError, ObjectInfo};
-use crate::names::{
-    join_prefix, parse_file_name_ref, split_plan_key, PlanCompression, PlanFileRef, PlanId,
-};
+use crate::names::{parse_file_name_ref, split_plan_key, PlanCompression, PlanFileRef, PlanId};
 use crate::tenant::validate_tenant;
 
 /// What the listing says of one object: enough to judge age and emptiness.
@@ -385,24 +383,84 @@ pub fn ignored_objects<'a>(
     out
 }
 
-/// The files of one plan, from a listing of its tenant's directory alone:
-/// what the builder checks right after claiming and the scheduler right
+/// Groups a listing that arrives one object at a time into plans while
+/// holding one tenant's plans at most: how a builder reads a campaign of
+/// millions of keys without keeping them. Each tenant's objects must come
+/// together (a sorted listing, or a local directory read one directory at
+/// a time); a tenant seen again later is grouped again from scratch, so a
+/// plan whose files were split would be seen twice, each half alone.
+#[derive(Debug)]
+pub struct PlanGrouper {
+    prefix: String,
+    tenant: Option<String>,
+    plans: HashMap<i32, PlanFiles>,
+}
+
+impl PlanGrouper {
+    /// A grouper of a listing of `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        PlanGrouper {
+            prefix: prefix.to_string(),
+            tenant: None,
+            plans: HashMap::new(),
+        }
+    }
+
+    /// Adds one object; when it starts another tenant, the plans of the
+    /// previous one go to `emit`. Objects that are no plan files are
+    /// ignored, as by [`plans_from_listing`].
+    pub fn push(&mut self, o: &ObjectInfo, mut emit: impl FnMut(PlanId, PlanFiles)) {
+        let Some((tenant, file)) = split_plan_key(&self.prefix, &o.key) else {
+            return;
+        };
+        let Some((day, kind)) = parse_file_name_ref(file) else {
+            return;
+        };
+        if self.tenant.as_deref() != Some(tenant) {
+            if validate_tenant(tenant).is_err() {
+                return;
+            }
+            self.flush(&mut emit);
+            self.tenant = Some(tenant.to_string());
+        }
+        self.plans.entry(day).or_default().add(&o.key, kind, o);
+    }
+
+    /// Emits the plans of the last tenant.
+    pub fn finish(mut self, mut emit: impl FnMut(PlanId, PlanFiles)) {
+        self.flush(&mut emit);
+    }
+
+    fn flush(&mut self, emit: &mut impl FnMut(PlanId, PlanFiles)) {
+        let Some(tenant) = self.tenant.take() else {
+            return;
+        };
+        for (day, files) in self.plans.drain() {
+            emit(
+                PlanId {
+                    tenant: tenant.clone(),
+                    day,
+                },
+                files,
+            );
+        }
+    }
+}
+
+/// The files of one plan, from a listing of its own keys alone
+/// (`<prefix>/<tenant>/<day>.`, [`Bucket::list_key_prefix`]: one request
+/// however many plans the tenant has): what the builder checks when a
+/// claim finds the plan claimed since its listing, and the scheduler right
 /// before acting on a stale plan, when the full listing may be old.
 pub async fn list_plan_files(
     bucket: &Bucket,
     prefix: &str,
     id: &PlanId,
 ) -> Result<PlanFiles, BucketError> {
-    let dir = join_prefix(prefix, &id.tenant);
-    let (_, objects) = bucket.list_dir(&dir).await?;
-    let base = format!("{}.", id.day);
-    let mine = objects.iter().filter(|o| {
-        o.key
-            .rsplit('/')
-            .next()
-            .is_some_and(|name| name.starts_with(&base))
-    });
-    Ok(plans_from_listing(prefix, mine)
+    let progress = id.progress_key(prefix);
+    let base = progress.strip_suffix("progress").unwrap_or(&progress);
+    let objects = bucket.list_key_prefix(base).await?;
+    Ok(plans_from_listing(prefix, &objects)
         .remove(id)
         .unwrap_or_default())
 }
@@ -640,6 +698,26 @@ mod tests {
         assert_eq!(st(&plans, 2), PlanState::Invalid);
         // A plan file may be large; a status file at the cap is fine.
         assert_eq!(st(&plans, 3), PlanState::Failed);
+    }
+
+    #[test]
+    fn a_grouper_finds_what_a_whole_listing_finds() {
+        let objs = vec![
+            obj("m/a/1.attempt.1", 0),
+            obj("m/a/1.plan", 0),
+            obj("m/a/2.plan", 0),
+            obj("m/a/2.progress", 0),
+            obj("m/bad tenant/8.plan", 0),
+            obj("m/b/1.plan", 0),
+            obj("m/scan-complete", 0),
+        ];
+        let mut g = PlanGrouper::new("m");
+        let mut seen = BTreeMap::new();
+        for o in &objs {
+            g.push(o, |id, f| assert!(seen.insert(id, f).is_none()));
+        }
+        g.finish(|id, f| assert!(seen.insert(id, f).is_none()));
+        assert_eq!(seen, plans_from_listing("m", &objs));
     }
 
     #[test]

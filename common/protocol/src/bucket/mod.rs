@@ -19,6 +19,7 @@
 //! Not here: what the keys mean (see [`crate::names`]).
 
 mod conditional;
+mod listing;
 mod retry;
 mod transfer;
 
@@ -191,6 +192,9 @@ pub struct Bucket {
     url: String,
     kind: BucketKind,
     opts: BucketOptions,
+    /// False once [`Bucket::map_store`] slid another store underneath:
+    /// then nothing bypasses `store` (see `listing.rs`).
+    own_store: bool,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -228,6 +232,7 @@ impl Bucket {
     pub fn map_store(self, f: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
         Bucket {
             store: f(self.store),
+            own_store: false,
             ..self
         }
     }
@@ -264,6 +269,7 @@ impl Bucket {
                 url: url.to_string(),
                 kind: BucketKind::Memory,
                 opts: BucketOptions::default(),
+                own_store: true,
             });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
@@ -322,6 +328,7 @@ impl Bucket {
             url: format!("file://{}", dir.display()),
             kind: BucketKind::Local(dir),
             opts: BucketOptions::default(),
+            own_store: true,
         })
     }
 
@@ -336,6 +343,7 @@ impl Bucket {
             url: url.trim_end_matches('/').to_string(),
             kind,
             opts: BucketOptions::default(),
+            own_store: true,
         }
     }
 

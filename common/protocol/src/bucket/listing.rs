@@ -1,0 +1,269 @@
+//! Listings for a campaign of millions of keys: the objects whose keys
+//! start with a given text (one plan's files) in one request, and a whole
+//! prefix streamed through a fold, never held in memory at once.
+//!
+//! `object_store` matches prefixes by path segment, so `P/t/20000.` cannot
+//! be a listing prefix. The narrow listing instead starts after that text
+//! (S3 `start-after`, GCS `startOffset`) under the tenant directory and
+//! stops at the first key past it: stores list in key order, so one page
+//! holds every file of a plan. A local directory lists in no order and
+//! `LocalFileSystem` stats every file it walks, so there the tenant
+//! directory is read by name and only the matching files are stat-ed.
+
+use super::retry::Failure;
+use super::{object_info, parse_key, parse_prefix, Bucket, BucketKind, ObjectInfo, Result};
+
+impl Bucket {
+    /// Every object whose key starts with `key_prefix`, character by
+    /// character (`P/t/20000.` is the files of one plan, not those of day
+    /// 200001), sorted by key. One LIST request on S3 and GCS, however
+    /// many keys the directory holds; on a local directory, one read of
+    /// the directory's names.
+    pub async fn list_key_prefix(&self, key_prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let (dir, name_prefix) = match key_prefix.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", key_prefix),
+        };
+        if name_prefix.is_empty() {
+            // A directory-like prefix: the ordinary listing is exact.
+            return self.list(dir).await;
+        }
+        let dir_path = parse_prefix(dir)?;
+        // The offset is a key of the same directory that sorts just before
+        // every key starting with the name prefix.
+        let offset = parse_key(key_prefix)?;
+        let mut out = match (&self.kind, self.own_store) {
+            (BucketKind::Local(root), true) => {
+                let fs_dir = if dir.is_empty() {
+                    root.clone()
+                } else {
+                    root.join(dir)
+                };
+                let (dir, name_prefix) = (dir.to_string(), name_prefix.to_string());
+                self.retrying("list", key_prefix, |_| {
+                    let (fs_dir, dir, name_prefix) =
+                        (fs_dir.clone(), dir.clone(), name_prefix.clone());
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            local_names(&fs_dir, &dir, &name_prefix)
+                        })
+                        .await
+                        .map_err(|e| Failure::Store(object_store::Error::JoinError { source: e }))?
+                    }
+                })
+                .await?
+            }
+            // A store slid underneath (tests) may wrap a local directory,
+            // which lists in no order: read the directory to its end.
+            (kind, own) => {
+                let sorted = own || !matches!(kind, BucketKind::Local(_));
+                self.retrying("list", key_prefix, |_| async {
+                    if let Some(t) = &self.opts.throttle {
+                        t.request().await;
+                    }
+                    let mut stream = self.store.list_with_offset(dir_path.as_ref(), &offset);
+                    let mut out = Vec::new();
+                    loop {
+                        match self.next_item(&mut stream).await {
+                            Ok(Some(m)) => {
+                                let o = object_info(m);
+                                if o.key.starts_with(key_prefix) {
+                                    out.push(o);
+                                } else if sorted {
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(Failure::Store(object_store::Error::InvalidPath { .. })) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?
+            }
+        };
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Folds every object under `prefix` into a value made by `init`,
+    /// without keeping the listing: a campaign of millions of keys costs
+    /// the fold's state, not the keys. Objects come in key order on S3,
+    /// GCS and in memory, and one directory at a time on a local
+    /// directory. A listing that fails halfway starts over from `init()`.
+    pub async fn list_fold<T>(
+        &self,
+        prefix: &str,
+        init: impl Fn() -> T,
+        step: impl Fn(&mut T, ObjectInfo),
+    ) -> Result<T> {
+        let p = parse_prefix(prefix)?;
+        self.retrying("list", prefix, |_| async {
+            if let Some(t) = &self.opts.throttle {
+                t.request().await;
+            }
+            let mut stream = self.store.list(p.as_ref());
+            let mut acc = init();
+            loop {
+                match self.next_item(&mut stream).await {
+                    Ok(Some(m)) => step(&mut acc, object_info(m)),
+                    Ok(None) => break,
+                    Err(Failure::Store(e @ object_store::Error::InvalidPath { .. })) => {
+                        let what = e.to_string().escape_debug().to_string();
+                        tracing::warn!(bucket = %self.url, prefix, error = %what, "skipping an object whose name is not a valid key");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(acc)
+        })
+        .await
+    }
+}
+
+/// The files of local directory `fs_dir` (key `dir`) whose names start
+/// with `name_prefix`: names read first, only the matches stat-ed, as
+/// `LocalFileSystem` would list them (symlinks followed, its in-flight
+/// upload files `name#<digits>` left out).
+fn local_names(
+    fs_dir: &std::path::Path,
+    dir: &str,
+    name_prefix: &str,
+) -> Result<Vec<ObjectInfo>, Failure> {
+    let entries = match std::fs::read_dir(fs_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_failure(fs_dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_failure(fs_dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if !name.starts_with(name_prefix) || is_upload_temp(name) {
+            continue;
+        }
+        let meta = match std::fs::metadata(entry.path()) {
+            Ok(m) => m,
+            // Deleted since the directory was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_failure(&entry.path(), e)),
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let key = if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        };
+        if parse_key(&key).is_err() {
+            continue;
+        }
+        out.push(ObjectInfo {
+            key,
+            size: meta.len(),
+            last_modified: meta
+                .modified()
+                .map(chrono::DateTime::<chrono::Utc>::from)
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+/// `LocalFileSystem` writes an upload to `<name>#<digits>` and renames it.
+fn is_upload_temp(name: &str) -> bool {
+    name.split_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn io_failure(path: &std::path::Path, e: std::io::Error) -> Failure {
+    Failure::Store(object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: format!("{}: {e}", path.display()).into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn fill(b: &Bucket) {
+        for k in [
+            "P/t/1.plan",
+            "P/t/1.progress",
+            "P/t/10.plan",
+            "P/t/10.attempt.1",
+            "P/t/100.plan",
+            "P/t/2.plan",
+            "P/t/2.finished.01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "P/u/1.plan",
+            "P/t1/1.plan",
+        ] {
+            b.put(k, "x").await.unwrap();
+        }
+    }
+
+    async fn keys(b: &Bucket, p: &str) -> Vec<String> {
+        b.list_key_prefix(p)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_key_prefix_lists_one_plans_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Bucket::open(dir.path().to_str().unwrap()).unwrap();
+        let mem = Bucket::open("memory://").unwrap();
+        // A local directory behind a slid-in store lists in no order.
+        let mapped = Bucket::open(dir.path().join("m").to_str().unwrap())
+            .unwrap()
+            .map_store(|s| s);
+        for b in [&local, &mem, &mapped] {
+            fill(b).await;
+            assert_eq!(
+                keys(b, "P/t/1.").await,
+                ["P/t/1.plan", "P/t/1.progress"],
+                "{b:?}"
+            );
+            assert_eq!(
+                keys(b, "P/t/10.").await,
+                ["P/t/10.attempt.1", "P/t/10.plan"]
+            );
+            assert_eq!(
+                keys(b, "P/t/2.").await,
+                ["P/t/2.finished.01ARZ3NDEKTSV4RRFFQ69G5FAV", "P/t/2.plan"]
+            );
+            assert!(keys(b, "P/t/3.").await.is_empty());
+            assert!(keys(b, "P/nobody/1.").await.is_empty());
+            assert_eq!(keys(b, "P/u/").await, ["P/u/1.plan"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fold_sees_every_object_once() {
+        let b = Bucket::open("memory://").unwrap();
+        fill(&b).await;
+        let n = b
+            .list_fold("P/t", Vec::new, |v, o| v.push(o.key))
+            .await
+            .unwrap();
+        assert_eq!(n.len(), 7);
+        assert!(n.windows(2).all(|w| w[0] < w[1]), "{n:?}");
+    }
+
+    #[test]
+    fn upload_temp_names() {
+        assert!(is_upload_temp("1.progress#12"));
+        assert!(!is_upload_temp("1.progress"));
+        assert!(!is_upload_temp("a#b"));
+        assert!(!is_upload_temp("a#"));
+    }
+}
