@@ -1,5 +1,9 @@
-//! Command line: flag names and defaults are a contract (SPEC.md, "Command
-//! line"); scripts and CI jobs depend on them.
+//! Command line: flag names and defaults are a contract (README, "Command
+//! line"); scripts and CI jobs depend on them. One name means one thing in
+//! every subcommand: `--tenant` selects tenants, `--target-tenant` names
+//! where a source without tenants goes, `--bucket` is the plan bucket and
+//! `--output` where blocks are, `--concurrency` and `--poll-interval` have
+//! one default each.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,11 +175,21 @@ pub(crate) struct WorkArgs {
     pub memory_budget: usize,
 }
 
+/// The tenant filter, the same two flags in every subcommand: `--tenant`
+/// always selects, never names where data goes (that is
+/// `--target-tenant`, [`TargetTenantArgs`]).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct TenantArgs {
-    /// Only these tenants (comma separated).
-    #[arg(long, value_delimiter = ',')]
-    pub allowed_tenants: Vec<String>,
+    /// Only these tenants (comma separated or repeated).
+    // `--allowed-tenants`: this flag's name before `--tenant` meant the
+    // filter everywhere; kept for scripts.
+    #[arg(
+        long = "tenant",
+        alias = "allowed-tenants",
+        value_delimiter = ',',
+        value_name = "TENANT"
+    )]
+    pub tenants: Vec<String>,
     /// Skip tenants matching this regular expression.
     #[arg(long)]
     pub ignore_tenants: Option<regex::Regex>,
@@ -184,9 +198,37 @@ pub(crate) struct TenantArgs {
 impl TenantArgs {
     pub(crate) fn filter(&self) -> TenantFilter {
         TenantFilter {
-            allowed: self.allowed_tenants.clone(),
+            allowed: self.tenants.clone(),
             ignored: self.ignore_tenants.clone(),
         }
+    }
+
+    /// The tenant when `--tenant` names exactly one.
+    fn only_one(&self) -> Option<&str> {
+        match self.tenants.as_slice() {
+            [t] => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Where the data of a source that names no tenant goes (`scan`, `run`,
+/// `verify`).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct TargetTenantArgs {
+    /// Tenant of a source that names none (OpenMetrics; Prometheus blocks without
+    /// --tenant-label). Default: the tenant --tenant names, when it names one.
+    #[arg(long)]
+    pub target_tenant: Option<String>,
+}
+
+impl TargetTenantArgs {
+    /// `--target-tenant`, else the one tenant the filter names: `--tenant
+    /// t` alone keeps meaning "tenant t" for a source without tenants.
+    pub(crate) fn resolve(&self, filter: &TenantArgs) -> Option<String> {
+        self.target_tenant
+            .clone()
+            .or_else(|| filter.only_one().map(String::from))
     }
 }
 
@@ -197,9 +239,8 @@ pub(crate) struct ScanArgs {
     pub source: SourceSpec,
     #[command(flatten)]
     pub bucket: BucketArgs,
-    /// Target tenant of sources that carry none.
-    #[arg(long)]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub target: TargetTenantArgs,
     #[command(flatten)]
     pub work: WorkArgs,
     /// First UTC day to convert (YYYY-MM-DD).
@@ -385,13 +426,19 @@ impl CortexArgs {
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct VerifyArgs {
-    /// The bucket holding the blocks, and the plans' prefix (Cortex sources are verified plan by plan).
+    /// The plan bucket and prefix, as given to run/build (Cortex sources are verified plan by plan).
     #[command(flatten)]
     pub bucket: BucketArgs,
+    /// Where the blocks are, as given to run/build (default: the plan bucket).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// The source the blocks were converted from, as given to the scan.
     #[arg(long)]
     pub source: SourceSpec,
-    #[arg(long)]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub tenants: TenantArgs,
+    #[command(flatten)]
+    pub target: TargetTenantArgs,
     /// First UTC day to verify (YYYY-MM-DD), as given to scan/run.
     #[arg(long, value_parser = parse_day)]
     pub from: Option<i32>,
@@ -477,13 +524,20 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Run(a) => crate::run::run(a).await,
         Command::Verify(a) => {
+            let plans = a.bucket.open()?;
+            let blocks = match &a.output {
+                Some(url) => Bucket::open_existing_with(url, a.bucket.access.options())?,
+                None => plans.clone(),
+            };
             let cfg = verify::VerifyConfig {
                 prometheus: verify::PrometheusOptions {
                     tenant_label: a.prometheus.tenant_label.clone(),
                     drop_labels: a.prometheus.drop_labels.clone(),
                 },
-                bucket: a.bucket.open()?,
-                tenant: a.tenant,
+                bucket: blocks,
+                plans,
+                tenant: a.target.resolve(&a.tenants),
+                tenants: a.tenants.filter(),
                 work_dir: a.work.work_dir,
                 memory_budget: a.work.memory_budget,
                 days: verify::DayRange {
@@ -538,7 +592,7 @@ pub(crate) fn scan_config(a: &ScanArgs, bucket: Bucket) -> scanner::ScanConfig {
             from: a.from,
             to: a.to,
         },
-        tenant: a.tenant.clone(),
+        tenant: a.target.resolve(&a.tenants),
         cortex: a.cortex_scan.options(&a.tenants),
         prometheus: a.prometheus.options(),
     }
@@ -713,8 +767,35 @@ fn validate(cmd: &Command) -> Result<(), String> {
         access(&a.bucket)?;
         work(&a.work)?;
         days(a.from, a.to)?;
+        target(&a.target, &a.tenants, &a.source, &a.prometheus)?;
         count("--concurrency", a.cortex_scan.concurrency as u64)?;
         rate("--index-rate-limit", a.cortex_scan.index_rate_limit)
+    }
+    /// `--target-tenant` must pass the filter, and with `--tenant-label`
+    /// a lone `--tenant` would be both the filter and the fallback tenant,
+    /// silently leaving out every other labelled tenant: refused.
+    fn target(
+        t: &TargetTenantArgs,
+        filter: &TenantArgs,
+        source: &SourceSpec,
+        prom: &PrometheusArgs,
+    ) -> Result<(), String> {
+        if let Some(tenant) = &t.target_tenant {
+            if !filter.filter().allows(tenant) {
+                return Err(format!(
+                    "--target-tenant {tenant:?} is left out by --tenant/--ignore-tenants"
+                ));
+            }
+        }
+        let labelled = matches!(source, SourceSpec::Prometheus(_)) && prom.tenant_label.is_some();
+        if labelled && t.target_tenant.is_none() && !filter.tenants.is_empty() {
+            return Err(
+                "with --tenant-label, --tenant only selects tenants: name the tenant of \
+                 blocks without the label with --target-tenant (e.g. the same one)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
     fn stale(stale_after: Duration, heartbeat: Duration) -> Result<(), String> {
         if stale_after <= heartbeat {
@@ -752,6 +833,7 @@ fn validate(cmd: &Command) -> Result<(), String> {
             access(&a.bucket)?;
             work(&a.work)?;
             days(a.from, a.to)?;
+            target(&a.target, &a.tenants, &a.source, &a.prometheus)?;
             count("--concurrency", a.cortex.concurrency as u64)?;
             store(&a.cortex.store)
         }

@@ -83,7 +83,9 @@ pub(crate) async fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         &verify::VerifyConfig {
             prometheus: Default::default(),
             bucket: bucket.clone(),
+            plans: bucket.clone(),
             tenant: Some(TENANT.into()),
+            tenants: TenantFilter::default(),
             work_dir,
             memory_budget: 64 << 20,
             days: verify::DayRange::default(),

@@ -110,7 +110,7 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
 
     // Cortex plans need the chunk store of the same config.
     let cortex = CortexArgs {
-        concurrency: 64,
+        concurrency: a.scan.cortex_scan.concurrency,
         store: a.chunk_store.clone(),
     }
     .source(Some(&a.scan.source))?;

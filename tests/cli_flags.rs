@@ -203,3 +203,124 @@ fn one_flag_one_meaning_and_default_across_subcommands() {
         }
     }
 }
+
+/// `--tenant` selects tenants in every subcommand (issue 13): one help
+/// text wherever the filter is, and where data goes is another flag,
+/// `--target-tenant`, only where a source is read.
+#[test]
+fn tenant_is_the_filter_everywhere_and_the_target_has_its_own_name() {
+    let filter = help_of("build", "--tenant").expect("build --tenant");
+    assert!(filter.contains("Only these tenants"), "{filter}");
+    for cmd in ["run", "scan", "verify", "schedule", "status"] {
+        assert_eq!(
+            help_of(cmd, "--tenant").as_ref(),
+            Some(&filter),
+            "{cmd} --tenant"
+        );
+    }
+    let retry = help_of("retry", "--tenant").expect("retry --tenant");
+    assert!(retry.contains("Only"), "retry --tenant filters: {retry}");
+    for cmd in ["run", "scan", "verify"] {
+        assert!(help_of(cmd, "--target-tenant").is_some(), "{cmd}");
+    }
+    for cmd in ["build", "schedule", "status", "retry"] {
+        assert!(help_of(cmd, "--target-tenant").is_none(), "{cmd}");
+    }
+}
+
+/// An OpenMetrics file (one series, one day) in `dir`.
+fn om_file(dir: &Path) {
+    std::fs::write(
+        dir.join("in.om"),
+        "# TYPE up gauge\nup{job=\"a\"} 1 1700000000\nup{job=\"a\"} 2 1700000060\n# EOF\n",
+    )
+    .unwrap();
+}
+
+/// `--target-tenant` names where a source without tenants goes; a lone
+/// `--tenant` still does (scripts written before it); a target the filter
+/// leaves out, or a lone `--tenant` beside `--tenant-label`, is refused.
+#[test]
+fn target_tenant_names_where_data_goes() {
+    let cwd = tempfile::tempdir().unwrap();
+    om_file(cwd.path());
+    let work = cwd.path().join("w");
+    let work = work.to_str().unwrap();
+    let run = |bucket: &str, tenant_flags: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--source",
+            "openmetrics:in.om",
+            "--bucket",
+            bucket,
+            "--work-dir",
+            work,
+            "--progress",
+            "never",
+        ];
+        args.extend(tenant_flags);
+        run_in(cwd.path(), &args)
+    };
+    let tenant_dirs = |bucket: &str| {
+        let mut v = entries(&cwd.path().join(bucket).join("migration"));
+        v.retain(|e| !e.starts_with("scan"));
+        v
+    };
+    let o = run("b1", &["--target-tenant", "team-x"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(tenant_dirs("b1"), ["team-x"]);
+    let o = run("b2", &["--tenant", "team-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(tenant_dirs("b2"), ["team-y"]);
+
+    let o = run("b3", &["--target-tenant", "x", "--tenant", "y"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--target-tenant"), "{}", stderr(&o));
+    let o = run_in(
+        cwd.path(),
+        &[
+            "scan",
+            "--source",
+            "prometheus:data",
+            "--tenant-label",
+            "tenant",
+            "--tenant",
+            "a",
+            "--bucket",
+            "b4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--target-tenant"), "{}", stderr(&o));
+    assert!(!cwd.path().join("b3").exists() && !cwd.path().join("b4").exists());
+}
+
+/// `verify` names buckets as `run` and `build` do: `--bucket` the plans,
+/// `--output` the blocks.
+#[test]
+fn verify_takes_output_like_run_and_build() {
+    for cmd in ["run", "build", "verify"] {
+        assert!(help_of(cmd, "--output").is_some(), "{cmd} --output");
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    om_file(cwd.path());
+    let common = ["--source", "openmetrics:in.om", "--tenant", "t"];
+    let mut args = vec!["run", "--bucket", "plans", "--output", "blocks"];
+    args.extend(["--work-dir", "w", "--progress", "never"]);
+    args.extend(common);
+    let o = run_in(cwd.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "--work-dir", "w"];
+        args.extend(common);
+        args.extend(extra);
+        run_in(cwd.path(), &args)
+    };
+    let o = verify(&["--bucket", "plans", "--output", "blocks"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("verify: OK"), "{out}");
+    // The plan bucket holds no block: verify must not look there.
+    let o = verify(&["--bucket", "plans"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

@@ -536,8 +536,10 @@ pub(crate) async fn scan_prometheus(
         }
     };
     let found = discover(sources).await?;
-    let (groups, rejected) =
+    let (mut groups, rejected) =
         group_by_day_with_rejects(&found.blocks, opts, cfg.tenant.as_deref(), cfg.days)?;
+    // `--tenant`/`--ignore-tenants` select here as for every source.
+    groups.retain(|(t, _), _| cfg.cortex.tenants.allows(t));
     for r in &rejected {
         note_rejected(&mut report.invalid_tenants, &r.tenant);
     }

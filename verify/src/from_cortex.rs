@@ -43,12 +43,12 @@ pub struct CortexVerify {
 
 pub(crate) async fn verify_cortex(cfg: &VerifyConfig, cv: &CortexVerify) -> Result<VerifyReport> {
     let work = crate::scratch_dir(cfg)?;
-    let objects = cfg.bucket.list(&cv.prefix).await?;
+    let objects = cfg.plans.list(&cv.prefix).await?;
     let plans = plans_from_listing(&cv.prefix, &objects);
     let max = cfg.max_reported;
     let mut report = VerifyReport::default();
     for (id, files) in plans {
-        if cfg.tenant.as_ref().is_some_and(|t| *t != id.tenant) || !cfg.days.contains(id.day) {
+        if !cfg.tenants.allows(&id.tenant) || !cfg.days.contains(id.day) {
             continue;
         }
         let Some((compression, _)) = files.plans.first() else {
@@ -82,7 +82,7 @@ pub(crate) async fn verify_cortex(cfg: &VerifyConfig, cv: &CortexVerify) -> Resu
             .with_context(|| format!("creating a dir in {}", work.path().display()))?;
         let file_name = plan_key.rsplit('/').next().unwrap_or(&plan_key);
         let local_plan = plan_dir.path().join(file_name);
-        cfg.bucket.download_file(&plan_key, &local_plan).await?;
+        cfg.plans.download_file(&plan_key, &local_plan).await?;
         let sorted = expected_plan(cfg, cv, &id, &plan_key, &local_plan, plan_dir.path())
             .await
             .with_context(|| format!("plan {plan_key}"))?;

@@ -65,7 +65,8 @@ pub(crate) async fn verify_prometheus(
 ) -> Result<VerifyReport> {
     let work = crate::scratch_dir(cfg)?;
     let found = discover(sources).await?;
-    let groups = group(&found, &cfg.prometheus, cfg.tenant.as_deref(), cfg.days)?;
+    let mut groups = group(&found, &cfg.prometheus, cfg.tenant.as_deref(), cfg.days)?;
+    groups.retain(|(t, _), _| cfg.tenants.allows(t));
     let max = cfg.max_reported;
 
     let mut report = VerifyReport::default();

@@ -29,7 +29,7 @@
 //! series has no block; a day with samples has exactly one block, the one
 //! whose `minTime` falls in it. Per source:
 //!
-//! - **OpenMetrics** (`--tenant` names the tenant): every sample the parser
+//! - **OpenMetrics** (`--target-tenant`, or the one `--tenant`, names the tenant): every sample the parser
 //!   yields, labels normalised (two spellings of one label set are one
 //!   series), in file order. Days outside `--from`/`--to` are left out.
 //! - **Prometheus**: the blocks are found as the scanner documents (data or
@@ -37,7 +37,7 @@
 //!   non-ULID entries, blocks without meta.json or with a deletion mark;
 //!   refusing downsampled and native-histogram blocks); blocks with
 //!   `maxTime <= minTime` hold nothing. A block's tenant is its
-//!   `--tenant-label` external label, else `--tenant`; a block naming an
+//!   `--tenant-label` external label, else `--target-tenant`; a block naming an
 //!   invalid tenant is left out. A block feeds every day its
 //!   `[minTime, maxTime)` touches. Series lose the `--drop-label`s. Order
 //!   of preference: sources in command-line order, then blocks by
@@ -97,11 +97,15 @@ impl DayRange {
 /// What to compare, and with how much memory and detail.
 #[derive(Clone, Debug)]
 pub struct VerifyConfig {
-    /// The output bucket, where the blocks are.
+    /// The output bucket, where the blocks are (`--output`).
     pub bucket: Bucket,
-    /// The tenant of an OpenMetrics source, the default tenant of a
-    /// Prometheus one, a filter on a Cortex one.
+    /// The plan bucket (`--bucket`): Cortex plans and their finished files.
+    pub plans: Bucket,
+    /// The tenant of an OpenMetrics source, the tenant of a Prometheus
+    /// one's blocks without `tenant_label` (`--target-tenant`).
     pub tenant: Option<String>,
+    /// Only these tenants are compared (`--tenant`, `--ignore-tenants`).
+    pub tenants: protocol::tenant::TenantFilter,
     /// Scratch space: sort runs, downloaded blocks and plans.
     pub work_dir: PathBuf,
     /// Bytes the reference may hold in memory before its sort spills.
