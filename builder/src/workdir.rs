@@ -10,8 +10,15 @@
 //! it starts. Directories of live processes, and of other hosts (a work dir
 //! shared over the network), are left alone.
 //!
+//! A symlink in the work dir is never followed out of it: the sweep looks
+//! only at real directories (a `plan-*` symlink is left alone), removes
+//! symlinks inside them as links (never what they point to), and trusts
+//! an owner stamp only when it is a small regular file, so a stamp linked
+//! from elsewhere cannot get a live builder's directory removed.
+//!
 //! Not here: what goes inside a plan directory (the source builders).
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -20,6 +27,8 @@ use tracing::{info, warn};
 /// Names of plan directories start with this; nothing else is swept.
 const PLAN_DIR_PREFIX: &str = "plan-";
 const OWNER_FILE: &str = ".owner";
+/// An owner stamp is one short line; anything longer is not one.
+const MAX_OWNER_LEN: u64 = 512;
 /// How long an unstamped plan directory is left to its creator.
 const UNSTAMPED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -59,9 +68,7 @@ pub(crate) fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
             continue;
         }
         let dir = e.path();
-        let owner = std::fs::read_to_string(dir.join(OWNER_FILE))
-            .ok()
-            .and_then(|s| Owner::parse(&s));
+        let owner = read_owner(&dir);
         let abandoned = match &owner {
             Some(o) => o.host == me.host && !o.is_alive(),
             // Not stamped yet: a builder is between creating it and
@@ -69,7 +76,11 @@ pub(crate) fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
             // an old one is the second case.
             None => older_than(&dir, UNSTAMPED_GRACE),
         };
-        if !abandoned {
+        // Looked at again right before removing: the entry may have been
+        // replaced by a symlink since it was listed. (remove_dir_all would
+        // only unlink a symlink, but nothing here goes through one.)
+        let still_a_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir());
+        if !abandoned || !still_a_dir {
             continue;
         }
         match std::fs::remove_dir_all(&dir) {
@@ -83,6 +94,26 @@ pub(crate) fn sweep_abandoned(work_dir: &Path) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// The owner stamp of a plan directory, if it is one: a regular file (not
+/// a symlink, FIFO or device), read through the same inode that was
+/// checked, at most [`MAX_OWNER_LEN`] bytes.
+fn read_owner(dir: &Path) -> Option<Owner> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join(OWNER_FILE);
+    let before = std::fs::symlink_metadata(&path).ok()?;
+    if !before.file_type().is_file() || before.len() > MAX_OWNER_LEN {
+        return None;
+    }
+    let file = std::fs::File::open(&path).ok()?;
+    let opened = file.metadata().ok()?;
+    if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) {
+        return None;
+    }
+    let mut s = String::new();
+    file.take(MAX_OWNER_LEN).read_to_string(&mut s).ok()?;
+    Owner::parse(&s)
 }
 
 /// Who created a plan directory.
@@ -129,7 +160,7 @@ impl std::fmt::Display for Owner {
 }
 
 fn older_than(dir: &Path, age: std::time::Duration) -> bool {
-    std::fs::metadata(dir)
+    std::fs::symlink_metadata(dir)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
@@ -193,6 +224,58 @@ mod tests {
         assert_eq!(removed, vec![dead, reused]);
         assert!(mine.path().exists());
         assert!(foreign.exists() && unrelated.exists() && unstamped.exists());
+    }
+
+    /// Nothing outside the work dir is removed or trusted through a
+    /// symlink: a `plan-*` symlink to a dead builder's directory elsewhere,
+    /// symlinks inside a dead plan dir, and an owner stamp linked from a
+    /// dead directory into a live one.
+    #[test]
+    fn symlinks_are_never_followed_out_of_the_work_dir() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        // Outside the work dir: a directory stamped by a dead process.
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let dead = Owner {
+            pid: u32::MAX - 1,
+            ..Owner::me()
+        };
+        std::fs::write(outside.join(OWNER_FILE), dead.to_string()).unwrap();
+        std::fs::write(outside.join("precious"), "keep").unwrap();
+
+        let linked = work.join("plan-t-1-linked");
+        symlink(&outside, &linked).unwrap();
+        let dead_dir = work.join("plan-t-2-dead");
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join(OWNER_FILE), dead.to_string()).unwrap();
+        symlink(&outside, dead_dir.join("runs")).unwrap();
+        symlink(outside.join("precious"), dead_dir.join("block")).unwrap();
+        // A live (just created, so within the unstamped grace) directory
+        // whose stamp is a link to the dead one's.
+        let borrowed = work.join("plan-t-3-borrowed-stamp");
+        std::fs::create_dir(&borrowed).unwrap();
+        symlink(outside.join(OWNER_FILE), borrowed.join(OWNER_FILE)).unwrap();
+        std::fs::write(borrowed.join("sort-run"), "in use").unwrap();
+
+        let removed = sweep_abandoned(&work);
+        assert_eq!(removed, vec![dead_dir.clone()]);
+        assert!(!dead_dir.exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("precious")).unwrap(),
+            "keep"
+        );
+        assert!(outside.join(OWNER_FILE).exists());
+        assert!(
+            std::fs::symlink_metadata(&linked).is_ok(),
+            "link left alone"
+        );
+        assert!(
+            borrowed.join("sort-run").exists(),
+            "a linked stamp is not trusted"
+        );
     }
 
     #[test]
