@@ -236,6 +236,10 @@ pub fn classify(
     (counts, states)
 }
 
+/// A finished plan's sums by its ID and block: `None` when unreadable or
+/// not read yet.
+pub(crate) type ReadFinished<'a> = dyn Fn(&PlanId, &str) -> Option<FinishedSums> + 'a;
+
 /// Builds the report. `read_finished`, when the finished files were read,
 /// gives each finished plan's sums (`None` when unreadable or not yet
 /// read); without it, finished plans are counted as blocks alone.
@@ -245,7 +249,7 @@ pub(crate) fn build_report(
     now: DateTime<Utc>,
     stale_after: chrono::Duration,
     scan_complete: bool,
-    read_finished: Option<&dyn Fn(&PlanId, &str) -> Option<FinishedSums>>,
+    read_finished: Option<&ReadFinished<'_>>,
     failed_reasons: &BTreeMap<PlanId, String>,
 ) -> StatusReport {
     let mut counts = StateCounts::default();

@@ -252,7 +252,12 @@ impl Scheduler {
             })
             .count();
         self.cache
-            .refresh(&self.cfg.bucket, &self.cfg.prefix, &plans, FinishedReads::All)
+            .refresh(
+                &self.cfg.bucket,
+                &self.cfg.prefix,
+                &plans,
+                FinishedReads::All,
+            )
             .await;
         let prefix = self.cfg.prefix.clone();
         let cache = &self.cache;
@@ -342,7 +347,7 @@ pub async fn collect_status(
         now,
         stale_after,
         scan_complete,
-        exact.then_some(&read as &dyn Fn(&PlanId, &str) -> _),
+        exact.then_some(&read as &crate::report::ReadFinished<'_>),
         &cache.reasons(),
     );
     report.ignored_objects = ignored;
