@@ -16,6 +16,9 @@
 //! corruption (order, range) before they get here ([`super::series`]),
 //! though a chunk out of order would still merge correctly.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use base::Labels;
 use cortex::{ChunkKey, Sample};
 use tsdb::{Chunker, EncodedChunk, XorIterator};
@@ -97,30 +100,31 @@ pub fn merge_series(
             });
         }
     }
+    let priority = (first.key.from, first.id.clone());
     let mut cut = DayCutter::new(day_start, day_end);
-    if in_time_order(&chunks) {
-        // The common case (no replicas, no overlap): no copy, no sort.
-        for c in &chunks {
-            for &(t, v) in &c.samples {
-                cut.push(t, v);
-            }
-        }
-    } else {
-        let mut all: Vec<Sample> = Vec::with_capacity(chunks.iter().map(|c| c.samples.len()).sum());
-        for c in &chunks {
-            all.extend_from_slice(&c.samples);
-        }
-        if crate::sink::test_break_dedup() {
-            all.reverse();
-        }
-        // Stable: of equal timestamps, the sample of the preferred chunk
-        // (earlier in `chunks`) stays first, and the cutter keeps the first.
+    if crate::sink::test_break_dedup() {
+        // The broken merge of the test hook: reversed, so that a stable
+        // sort puts the last of equal timestamps first.
+        let mut all: Vec<Sample> = chunks
+            .iter()
+            .flat_map(|c| c.samples.iter().copied())
+            .collect();
+        all.reverse();
         all.sort_by_key(|s| s.0);
         for &(t, v) in &all {
             cut.push(t, v);
         }
+    } else {
+        for c in &mut chunks {
+            // Checked chunks never get here out of order; a stable sort
+            // keeps equal timestamps in the chunk's order.
+            if !c.samples.is_sorted_by_key(|s| s.0) {
+                c.samples.sort_by_key(|s| s.0);
+            }
+        }
+        let runs: Vec<&[Sample]> = chunks.iter().map(|c| c.samples.as_slice()).collect();
+        merge_runs(&runs, |t, v| cut.push(t, v));
     }
-    let priority = (first.key.from, first.id.clone());
     let labels = chunks.swap_remove(0).labels;
     let (chunks, counts) = cut.finish();
     Ok(Some(MergedSeries {
@@ -131,20 +135,49 @@ pub fn merge_series(
     }))
 }
 
-/// True when concatenating the chunks gives strictly increasing timestamps.
-fn in_time_order(chunks: &[DecodedChunk]) -> bool {
-    let mut last = i64::MIN;
-    let mut started = false;
-    for c in chunks {
-        for &(t, _) in &c.samples {
-            if started && t <= last {
-                return false;
+/// Merges runs of samples, each in non-decreasing time order, into one
+/// time-ordered stream handed to `emit`. Of equal timestamps, those of the
+/// earlier run come first, and inside a run they keep their order: exactly
+/// what a stable sort of the runs' concatenation gives, without copying or
+/// sorting.
+///
+/// The run with the smallest head (time, then run index) emits everything
+/// that precedes the next smallest head in one go, so runs that do not
+/// overlap (the chunks of one replica) cost a heap operation per run, not
+/// per sample.
+pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
+    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.first().map(|s| Reverse((s.0, i))))
+        .collect();
+    let mut pos = vec![0usize; runs.len()];
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let run = runs[i];
+        let mut p = pos[i];
+        match heap.peek() {
+            None => {
+                for &(t, v) in &run[p..] {
+                    emit(t, v);
+                }
+                return;
             }
-            last = t;
-            started = true;
+            Some(&Reverse((next_t, next_i))) => {
+                // (t, i) < (next_t, next_i): this run's samples go first.
+                while let Some(&(t, v)) = run.get(p) {
+                    if t > next_t || (t == next_t && i > next_i) {
+                        break;
+                    }
+                    emit(t, v);
+                    p += 1;
+                }
+            }
+        }
+        pos[i] = p;
+        if let Some(&(t, _)) = run.get(p) {
+            heap.push(Reverse((t, i)));
         }
     }
-    true
 }
 
 /// Merges series that ended up with the same labels (two series IDs whose
@@ -159,21 +192,25 @@ pub fn merge_same_labels(
     if rest.is_empty() {
         return Ok(first);
     }
-    let mut all: Vec<Sample> = Vec::new();
+    // One run per series: its chunks are already deduplicated and in time
+    // order, so the runs merge in order of precedence.
+    let mut runs: Vec<Vec<Sample>> = Vec::with_capacity(rest.len() + 1);
     let mut counts = first.counts;
     for s in std::iter::once(&first).chain(rest.iter()) {
+        let mut run = Vec::with_capacity(s.chunks.iter().map(|c| c.num_samples as usize).sum());
         for c in &s.chunks {
             let iter = XorIterator::new(&c.data).map_err(|e| MergeError::Reencoded {
                 series: s.labels.to_string(),
                 reason: e.to_string(),
             })?;
             for sample in iter {
-                all.push(sample.map_err(|e| MergeError::Reencoded {
+                run.push(sample.map_err(|e| MergeError::Reencoded {
                     series: s.labels.to_string(),
                     reason: e.to_string(),
                 })?);
             }
         }
+        runs.push(run);
     }
     for s in &rest {
         counts.samples_in += s.counts.samples_in;
@@ -181,13 +218,17 @@ pub fn merge_same_labels(
         counts.duplicates_disagreeing += s.counts.duplicates_disagreeing;
         counts.samples_outside_day += s.counts.samples_outside_day;
     }
-    if crate::sink::test_break_dedup() {
-        all.reverse();
-    }
-    all.sort_by_key(|s| s.0);
     let mut cut = DayCutter::new(day_start, day_end);
-    for &(t, v) in &all {
-        cut.push(t, v);
+    if crate::sink::test_break_dedup() {
+        let mut all: Vec<Sample> = runs.concat();
+        all.reverse();
+        all.sort_by_key(|s| s.0);
+        for &(t, v) in &all {
+            cut.push(t, v);
+        }
+    } else {
+        let runs: Vec<&[Sample]> = runs.iter().map(Vec::as_slice).collect();
+        merge_runs(&runs, |t, v| cut.push(t, v));
     }
     let (chunks, extra) = cut.finish();
     // These samples were counted in when first read; only the repeats
@@ -369,6 +410,38 @@ mod tests {
         assert_eq!(m.counts.samples_in, 4);
         assert_eq!(m.counts.duplicates_dropped, 1);
         assert_eq!(m.counts.duplicates_disagreeing, 1);
+    }
+
+    #[test]
+    fn merging_runs_is_a_stable_sort_of_their_concatenation() {
+        // A fixed LCG: runs of random lengths over a narrow time range, so
+        // that equal timestamps across and inside runs are common.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % m
+        };
+        for case in 0..500 {
+            let runs: Vec<Vec<Sample>> = (0..next(6))
+                .map(|r| {
+                    let mut t = next(20) as i64;
+                    (0..next(12))
+                        .map(|i| {
+                            t += next(3) as i64;
+                            (t, (case * 1000 + r * 100 + i) as f64)
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut want = runs.concat();
+            want.sort_by_key(|s| s.0);
+            let slices: Vec<&[Sample]> = runs.iter().map(Vec::as_slice).collect();
+            let mut got = Vec::new();
+            merge_runs(&slices, |t, v| got.push((t, v)));
+            assert_eq!(got, want, "case {case}: {runs:?}");
+        }
     }
 
     #[test]
