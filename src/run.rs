@@ -6,7 +6,11 @@
 //! lists the prefix, retries or fails stale plans and feeds the progress
 //! view ([`crate::progress`]) through the same loop `schedule` runs
 //! (`scheduler::Scheduler::watch`). The run ends when the scheduler sees every
-//! plan finished or failed, then prints the summary table.
+//! plan finished or failed, then prints the summary table. The one thing
+//! they share beyond the bucket is a wake-up: a builder that runs out of
+//! plans notifies the scheduler, which lists at once instead of at its next
+//! interval, so the run ends when the last plan does. The scan is over
+//! before builders and scheduler start, so neither waits for it.
 //!
 //! Ctrl-C or SIGTERM (what Kubernetes sends a Job's pod) stops cleanly,
 //! here and in `build` ([`stop_on_signals`]): no new claims, plans in flight
@@ -117,6 +121,8 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
     // Cancelled by a signal, by a builder's error, or once the campaign is
     // done: it stops the builders and the scheduler's loop alike.
     let halt = stop.child_token();
+    // Builders out of plans wake the scheduler (`Scheduler::wake_on`).
+    let idle = Arc::new(tokio::sync::Notify::new());
     let mut builders = tokio::task::JoinSet::new();
     let host = default_builder_name();
     for i in 0..a.builders.max(1) {
@@ -133,10 +139,11 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         cfg.prometheus_roots = crate::cli::prometheus_roots(Some(&a.scan.source));
         cfg.pause_after_claim = a.pause_after_claim;
         cfg.relist_interval = a.relist_interval;
-        builders.spawn(builder::run_builder_until(
+        builders.spawn(builder::run_builder_notifying(
             Arc::new(cfg),
             false,
             halt.clone(),
+            Some(idle.clone()),
         ));
     }
     // Before the end, a builder returns only after an error: the first one
@@ -163,6 +170,7 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         max_attempts: a.max_attempts.max(1),
         tenants: a.scan.tenants.filter(),
     });
+    scheduler.wake_on(idle);
     let server = match listen {
         Some(addr) => Some(scheduler.serve(addr).await?),
         None => None,

@@ -10,12 +10,13 @@
 //! a silent builder is dead (the scheduler's), or reading blocks back to
 //! check them (`verify`, with `tsdb`'s reader).
 //!
-//! The API is the builder loop ([`run_builder`], [`run_builder_until`] and
-//! their [`BuilderConfig`]) and the helpers for blocks in a bucket. Two
-//! coherent pieces stay modules of their own: [`cortex`], the Cortex
-//! chunk-store source, which the command line configures and tests and
-//! benchmarks drive plan by plan; and [`failpoint`], the drill points a
-//! test or fire drill arms to kill a builder at one stage.
+//! The API is the builder loop ([`run_builder`], [`run_builder_until`],
+//! [`run_builder_notifying`] and their [`BuilderConfig`]) and the helpers
+//! for blocks in a bucket. Two coherent pieces stay modules of their own:
+//! [`cortex`], the Cortex chunk-store source, which the command line
+//! configures and tests and benchmarks drive plan by plan; and
+//! [`failpoint`], the drill points a test or fire drill arms to kill a
+//! builder at one stage.
 
 mod blocks;
 mod claim;
@@ -36,6 +37,8 @@ pub use claim::{ClaimStep, NoopBuilder};
 pub use plan_build::BuiltBlock;
 pub use prometheus::fetch_block;
 pub use sink::SinkStats;
-pub use worker::{run_builder, run_builder_until, BuilderConfig, BuilderSummary};
+pub use worker::{
+    run_builder, run_builder_notifying, run_builder_until, BuilderConfig, BuilderSummary,
+};
 
 pub use protocol::tenant::TenantFilter;

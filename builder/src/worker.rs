@@ -31,6 +31,7 @@ use anyhow::{Context, Result};
 use protocol::bucket::Bucket;
 use protocol::names::{block_dir, block_file_key, scan_complete_key, PlanId};
 use protocol::records::{now_rfc3339, FailedRecord, FinishedRecord};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use ulid::Ulid;
@@ -147,7 +148,25 @@ pub async fn run_builder_until(
     once: bool,
     stop: CancellationToken,
 ) -> Result<BuilderSummary> {
+    run_builder_notifying(cfg, once, stop, None).await
+}
+
+/// As [`run_builder_until`], and notifies `idle` whenever this builder
+/// runs out of plans to claim after having had one (or at its first look),
+/// not again while it stays idle. The last plan of a campaign ends with
+/// its builder finding nothing left, so an in-process scheduler woken by
+/// this (`run`, through `scheduler::Scheduler::wake_on`) sees the end at
+/// once; while plans are plentiful no builder is idle and nothing is sent,
+/// so the scheduler lists no more often than its interval.
+pub async fn run_builder_notifying(
+    cfg: Arc<BuilderConfig>,
+    once: bool,
+    stop: CancellationToken,
+    idle: Option<Arc<Notify>>,
+) -> Result<BuilderSummary> {
     let mut summary = BuilderSummary::default();
+    // Whether `idle` was told already since this builder last held a plan.
+    let mut idle_sent = false;
     let mut claimer = Claimer::new(&cfg.name);
     // When the builder last said what it waits for: at the first idle poll,
     // then every WAIT_LOG_EVERY, so an idle builder is never silent.
@@ -158,6 +177,7 @@ pub async fn run_builder_until(
         match claimer.next(&cfg).await? {
             Some(claimed) => {
                 waiting_since_log = None;
+                idle_sent = false;
                 let id = claimed.id.clone();
                 match build_and_publish(&cfg, claimed, &stop).await? {
                     Outcome::Finished(rec) => summary.finished.push(rec),
@@ -167,6 +187,10 @@ pub async fn run_builder_until(
                 }
             }
             None => {
+                if let Some(n) = idle.as_ref().filter(|_| !idle_sent) {
+                    n.notify_one();
+                    idle_sent = true;
+                }
                 let marker = scan_complete_key(&cfg.prefix);
                 let complete = cfg.bucket.exists(&marker).await?;
                 if once && complete {
@@ -486,6 +510,61 @@ mod tests {
             .await
             .unwrap();
         Lease::new(bucket.clone(), "p/t/1.progress".into(), rec, v)
+    }
+
+    fn config(bucket: &Bucket, work_dir: &Path) -> BuilderConfig {
+        BuilderConfig {
+            bucket: bucket.clone(),
+            output: bucket.clone(),
+            prefix: "p".into(),
+            work_dir: work_dir.to_path_buf(),
+            memory_budget: 16 << 20,
+            name: "b".into(),
+            poll_interval: Duration::from_millis(5),
+            heartbeat: Duration::from_secs(60),
+            relist_interval: Duration::from_secs(300),
+            tenants: TenantFilter::default(),
+            block: None,
+            pause_after_claim: Duration::ZERO,
+            cortex: None,
+            prometheus_roots: Vec::new(),
+        }
+    }
+
+    /// Waits for a notification; a generous bound turns a missing one into
+    /// a failure instead of a hang.
+    async fn notified(n: &Notify) {
+        tokio::time::timeout(Duration::from_secs(60), n.notified())
+            .await
+            .expect("the builder never said it was idle");
+    }
+
+    #[tokio::test]
+    async fn an_idle_builder_notifies_once_until_it_has_held_a_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::open("memory://").unwrap();
+        bucket.put("p/scan-complete", "").await.unwrap();
+        let idle = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        let builder = tokio::spawn(run_builder_notifying(
+            Arc::new(config(&bucket, dir.path())),
+            false,
+            stop.clone(),
+            Some(idle.clone()),
+        ));
+        notified(&idle).await;
+        // Polls that keep finding nothing say nothing more (a stored
+        // notification would resolve at once).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = tokio::time::timeout(Duration::ZERO, idle.notified()).await;
+        assert!(again.is_err(), "notified again while staying idle");
+        // A plan it cannot build: claimed, failed, and idle again.
+        bucket.put("p/t/20000.plan", "not a plan").await.unwrap();
+        notified(&idle).await;
+        assert!(bucket.exists("p/t/20000.failed").await.unwrap());
+        stop.cancel();
+        let summary = builder.await.unwrap().unwrap();
+        assert_eq!(summary.failed.len(), 1, "{summary:?}");
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -13,6 +14,7 @@ use protocol::state::{
     ignored_objects, plans_from_listing, IgnoredObjects, PlanFiles, PlanState, Stamp,
 };
 use protocol::tenant::TenantFilter;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::cache::{ContentCache, FinishedReads};
@@ -61,6 +63,8 @@ pub struct Scheduler {
     /// whose file the sweep takes once stale). `exit_when_done` waits for
     /// them, so a campaign ends with no progress file left behind.
     unswept: usize,
+    /// Set by [`Scheduler::wake_on`]: a notification means "list now".
+    wake: Option<Arc<Notify>>,
 }
 
 /// The `/status` and `/metrics` endpoints, served until this is dropped.
@@ -91,7 +95,18 @@ impl Scheduler {
             shared: Shared::default(),
             counters: SchedulerCounters::default(),
             unswept: 0,
+            wake: None,
         }
+    }
+
+    /// Makes [`Scheduler::watch`] also list as soon as `wake` is notified,
+    /// not only every interval. `run` hands the same `Notify` to its
+    /// builders, which notify it when they run out of plans to claim: the
+    /// campaign may just have ended, and the run should not wait out the
+    /// interval to see it. Notifications while a listing is under way are
+    /// kept (one, however many came) and answered by the next listing.
+    pub fn wake_on(&mut self, wake: Arc<Notify>) {
+        self.wake = Some(wake);
     }
 
     /// Serves `/status` and `/metrics` on `addr` (port 0 picks a free one)
@@ -104,11 +119,13 @@ impl Scheduler {
         Ok(Server { address, task })
     }
 
-    /// The campaign loop: scans every interval and hands each report to
-    /// `on_report`, until `stop` resolves or, with `exit_when_done`, the
-    /// campaign is done and no done plan's progress file is left (one whose
-    /// builder died right after publishing is swept once stale). A failed listing is logged and tried again at the
-    /// next tick. Returns the last report, `None` when no scan succeeded.
+    /// The campaign loop: scans every interval (and when woken, see
+    /// [`Scheduler::wake_on`]) and hands each report to `on_report`, until
+    /// `stop` resolves or, with `exit_when_done`, the campaign is done and
+    /// no done plan's progress file is left (one whose builder died right
+    /// after publishing is swept once stale). A failed listing is logged and
+    /// tried again at the next tick. Returns the last report, `None` when
+    /// no scan succeeded.
     ///
     /// `stop` is checked between scans, never during one, so a scan that
     /// has started acting on stale plans finishes.
@@ -121,12 +138,22 @@ impl Scheduler {
         let mut tick = tokio::time::interval(opts.scan_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
+        let wake = self.wake.clone();
         let mut last = None;
         loop {
+            let woken = async {
+                match &wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = &mut stop => return last,
                 _ = tick.tick() => {}
+                // The interval restarts from this listing: no second one
+                // right behind it.
+                _ = woken => tick.reset(),
             }
             match self.scan_once().await {
                 Ok(report) => {
@@ -384,4 +411,61 @@ pub async fn run_scheduler(
         .await;
     // Without a stop, the watch returns only once done, with that report.
     last.context("the scheduler stopped before any scan succeeded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::records::FinishedRecord;
+
+    /// With an interval of an hour, only the wake-up can show the watch
+    /// the last plan finishing.
+    #[tokio::test]
+    async fn a_wake_up_lists_at_once() {
+        let b = Bucket::open("memory://").unwrap();
+        b.put("m/t/1.plan", "p").await.unwrap();
+        b.put("m/t/1.progress", "{}").await.unwrap();
+        b.put("m/scan-complete", "now").await.unwrap();
+        let mut s = Scheduler::new(SchedulerConfig {
+            bucket: b.clone(),
+            prefix: "m".into(),
+            stale_after: Duration::from_secs(3600),
+            max_attempts: 2,
+            tenants: TenantFilter::default(),
+        });
+        let wake = Arc::new(Notify::new());
+        s.wake_on(wake.clone());
+        let opts = WatchOptions {
+            scan_interval: Duration::from_secs(3600),
+            exit_when_done: true,
+        };
+        let mut reports = Vec::new();
+        let watch = s.watch(opts, std::future::pending(), |r| {
+            if reports.is_empty() {
+                // What a builder does with its last plan, then its wake-up.
+                let (b, wake) = (b.clone(), wake.clone());
+                tokio::spawn(async move {
+                    let rec = FinishedRecord {
+                        block: "01KBXGZ4TQ3YV3N7Z5RAVXJ8PQ".into(),
+                        ..Default::default()
+                    };
+                    b.put(
+                        "m/t/1.finished.01KBXGZ4TQ3YV3N7Z5RAVXJ8PQ",
+                        serde_json::to_vec(&rec).unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    b.delete("m/t/1.progress").await.unwrap();
+                    wake.notify_one();
+                });
+            }
+            reports.push((r.states.in_progress, r.states.finished));
+        });
+        // A generous bound: a missed wake-up fails instead of hanging.
+        let last = tokio::time::timeout(Duration::from_secs(60), watch)
+            .await
+            .expect("the wake-up was not answered with a listing");
+        assert!(last.is_some_and(|r| r.all_finished()));
+        assert_eq!(reports, [(1, 0), (0, 1)]);
+    }
 }
