@@ -8,17 +8,20 @@
 //! object is written straight from it. Duplicates are not dropped here: the
 //! builder drops them and counts them, as it does for every source.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use base::codec::{get_f64, get_uvarint, get_varint, put_f64, put_uvarint, put_varint};
 use base::{Labels, DAY_MS};
-use openmetrics::OpenMetricsParser;
+use openmetrics::{OpenMetricsError, SeriesRef};
 use protocol::staged::StagedWriter;
 use sort::{ExternalSorter, SortRecord};
+
+use parallel::{BlockError, FxMap, Pipeline, Rules};
+
+mod parallel;
 
 /// Samples of one series for one day, in file order.
 struct DayRecord {
@@ -88,7 +91,6 @@ impl SortRecord for DayRecord {
 /// What one series text collected since the last drain.
 struct Pending {
     labels: Labels,
-    first_line: u64,
     samples: Vec<(i64, f64)>,
 }
 
@@ -156,7 +158,9 @@ impl DayRange {
 }
 
 /// Reads `input`, sorts it with at most `memory_budget` bytes of samples in
-/// memory, and writes one staged file per day into `out_dir`.
+/// memory, and writes one staged file per day into `out_dir`. The file is
+/// parsed on every core ([`parallel`]); samples reach the grouping map in
+/// file order, so the result is that of a sequential parse.
 pub fn stage_file(
     input: &Path,
     out_dir: &Path,
@@ -164,112 +168,120 @@ pub fn stage_file(
     days: DayRange,
 ) -> Result<StageReport> {
     let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-    let mut parser = OpenMetricsParser::new(BufReader::with_capacity(1 << 20, file));
-    // Half for grouping by series text, half for the sort's in-memory run.
-    let map_budget = (memory_budget / 2).max(1 << 20);
-    let sort_budget = memory_budget.saturating_sub(map_budget).max(1 << 20);
+    let pipeline = Pipeline::new(memory_budget);
+    // Half for grouping by series text (less the parse pipeline's blocks),
+    // half for the sort's in-memory run.
+    let map_budget = (memory_budget / 2)
+        .saturating_sub(pipeline.reserved())
+        .max(1 << 20);
+    let sort_budget = (memory_budget / 2).max(1 << 20);
     let mut sorter: ExternalSorter<DayRecord> = ExternalSorter::new(out_dir, sort_budget)
         .with_context(|| format!("creating sort runs in {}", out_dir.display()))?;
-    let mut pending: HashMap<Box<str>, Pending> = HashMap::new();
-    let mut pending_bytes = 0usize;
+    let rules = Rules {
+        memory_budget,
+        days,
+    };
     let mut report = StageReport::default();
-
-    loop {
-        let sample = parser
-            .next_sample()
-            .with_context(|| format!("reading {}", input.display()))?;
-        let Some(sample) = sample else { break };
-        report.samples += 1;
-        check_representable(input, &sample, memory_budget)?;
-        let day = sample.timestamp_ms.div_euclid(DAY_MS);
-        let in_range = i32::try_from(day).is_ok_and(|d| days.contains(d));
-        if !in_range {
-            report.samples_outside_range += 1;
-            continue;
-        }
-        let text = sample.series.text();
-        let entry = match pending.get_mut(text) {
-            Some(e) => e,
-            None => {
-                let labels = sample
-                    .series
-                    .labels()
-                    .with_context(|| format!("reading {}", input.display()))?;
-                pending_bytes += text.len() * 2 + labels.heap_size() + 96;
-                pending.entry(text.into()).or_insert(Pending {
-                    labels,
-                    first_line: sample.series.line(),
-                    samples: Vec::new(),
-                })
-            }
-        };
-        if entry.samples.len() == entry.samples.capacity() {
-            pending_bytes += entry.samples.capacity().max(4) * 16;
-        }
-        entry.samples.push((sample.timestamp_ms, sample.value));
-        if pending_bytes > map_budget {
-            drain(&mut pending, &mut sorter)?;
-            pending_bytes = 0;
-        }
-    }
-    report.lines = parser.line_number();
-    drain(&mut pending, &mut sorter)?;
+    parallel::parse_file(file, &pipeline, &rules, |blocks| {
+        group(input, blocks, map_budget, &mut sorter, &mut report)
+    })?;
     report.spilled_runs = sorter.spilled_runs();
     write_days(sorter, out_dir, memory_budget, &mut report)?;
     Ok(report)
 }
 
-/// Refuses, naming the line, what no builder could turn into a block:
-/// timestamps before 1970 or after 9999, and label sets too large for a
-/// block or for a quarter of the memory budget (the grouping map, the sort
-/// and the builder each hold several at once). Refusing here means no plan
-/// is written that would fail every attempt.
-fn check_representable(
+/// Series texts grouped since the last drain: text to index in `entries`.
+#[derive(Default)]
+struct Grouping {
+    index: FxMap<Box<str>, u32>,
+    entries: Vec<Pending>,
+    /// Bytes the map and its samples hold, as the budget counts them.
+    bytes: usize,
+}
+
+/// Takes the parsed blocks in file order into the grouping map, draining it
+/// into the sort whenever it exceeds `map_budget`.
+fn group(
     input: &Path,
-    sample: &openmetrics::Sample<'_>,
-    memory_budget: usize,
+    blocks: &mut parallel::Blocks,
+    map_budget: usize,
+    sorter: &mut ExternalSorter<DayRecord>,
+    report: &mut StageReport,
 ) -> Result<()> {
-    let line = sample.series.line();
-    let t = sample.timestamp_ms;
-    if t < 0 {
-        anyhow::bail!(
-            "{}:{line}: timestamp {t} ms is before 1970-01-01, which a TSDB block cannot hold",
-            input.display()
-        );
+    let mut g = Grouping::default();
+    let mut to_entry: Vec<u32> = Vec::new();
+    // Lines of the blocks before the current one.
+    let mut base = 0u64;
+    while let Some(mut block) = blocks.next() {
+        to_entry.clear();
+        for s in &block.series {
+            let text = block.text(s);
+            let line = base + s.line;
+            let id = match g.index.get(text) {
+                Some(&id) => id,
+                None => {
+                    let labels = SeriesRef::parse(text, line)
+                        .and_then(|r| r.labels())
+                        .with_context(|| format!("reading {}", input.display()))?;
+                    g.bytes += text.len() * 2 + labels.heap_size() + 96;
+                    g.entries.push(Pending {
+                        labels,
+                        samples: Vec::new(),
+                    });
+                    let id = (g.entries.len() - 1) as u32;
+                    g.index.insert(text.into(), id);
+                    id
+                }
+            };
+            to_entry.push(id);
+        }
+        for &(local, t, v) in &block.samples {
+            let entry = &mut g.entries[to_entry[local as usize] as usize];
+            if entry.samples.len() == entry.samples.capacity() {
+                g.bytes += entry.samples.capacity().max(4) * 16;
+            }
+            entry.samples.push((t, v));
+        }
+        report.samples += block.samples_read;
+        report.samples_outside_range += block.outside;
+        report.lines += block.lines;
+        match block.error.take() {
+            None => {}
+            Some(BlockError::Syntax(e)) => {
+                return Err(e.offset_lines(base))
+                    .with_context(|| format!("reading {}", input.display()));
+            }
+            Some(BlockError::Unrepresentable { line, reason }) => {
+                anyhow::bail!("{}:{}: {reason}", input.display(), base + line);
+            }
+            Some(BlockError::Io(source)) => {
+                let e = OpenMetricsError::Io {
+                    line: base + 1,
+                    source,
+                };
+                return Err(e).with_context(|| format!("reading {}", input.display()));
+            }
+        }
+        base += block.lines;
+        let last = block.is_last();
+        blocks.recycle(block);
+        if g.bytes > map_budget {
+            drain(&mut g, sorter)?;
+        }
+        if last {
+            break;
+        }
     }
-    if t >= END_OF_TIME_MS {
-        anyhow::bail!(
-            "{}:{line}: timestamp {t} ms is after 9999-12-31, the last day a block can be planned for",
-            input.display()
-        );
-    }
-    let size = sample.series.text().len();
-    if size > MAX_SERIES_TEXT_BYTES {
-        anyhow::bail!(
-            "{}:{line}: the series' labels take {size} bytes, more than the {MAX_SERIES_TEXT_BYTES} \
-             a block's series may have here",
-            input.display()
-        );
-    }
-    if size > memory_budget / 4 {
-        anyhow::bail!(
-            "{}:{line}: the series' labels take {size} bytes, more than a quarter of \
-             --memory-budget ({memory_budget} bytes); raise --memory-budget",
-            input.display()
-        );
-    }
-    Ok(())
+    drain(&mut g, sorter)
 }
 
 /// Moves the grouped samples into the sort, in order of first appearance so
 /// that two spellings of one series keep file order.
-fn drain(
-    pending: &mut HashMap<Box<str>, Pending>,
-    sorter: &mut ExternalSorter<DayRecord>,
-) -> Result<()> {
-    let mut entries: Vec<Pending> = pending.drain().map(|(_, p)| p).collect();
-    entries.sort_by_key(|p| p.first_line);
-    for p in entries {
+fn drain(g: &mut Grouping, sorter: &mut ExternalSorter<DayRecord>) -> Result<()> {
+    g.index.clear();
+    g.bytes = 0;
+    // Entries are in order of first appearance already.
+    for p in g.entries.drain(..) {
         let mut samples = p.samples;
         // Split by day keeping file order inside each day.
         samples.sort_by_key(|&(t, _)| t.div_euclid(DAY_MS));

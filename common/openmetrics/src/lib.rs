@@ -69,6 +69,18 @@ impl OpenMetricsError {
             OpenMetricsError::Syntax { line, .. } | OpenMetricsError::Io { line, .. } => *line,
         }
     }
+
+    /// The same error with `lines` added to its line number: turns a line
+    /// of a [`BlockParser`] block into a line of the whole input, given the
+    /// lines of the blocks before it.
+    pub fn offset_lines(mut self, lines: u64) -> Self {
+        match &mut self {
+            OpenMetricsError::Syntax { line, .. } | OpenMetricsError::Io { line, .. } => {
+                *line += lines
+            }
+        }
+        self
+    }
 }
 
 /// One sample, borrowing the parser's current line.
@@ -91,6 +103,22 @@ pub struct SeriesRef<'a> {
 }
 
 impl<'a> SeriesRef<'a> {
+    /// Validates a series text on its own (as [`SeriesRef::text`] gives it),
+    /// so that a text kept apart from its line can become labels again.
+    /// `line` is the line errors name.
+    pub fn parse(text: &'a str, line: u64) -> Result<Self, OpenMetricsError> {
+        let syntax = |reason: String| OpenMetricsError::Syntax { line, reason };
+        let (series_len, name_len) = scan_series(text.as_bytes()).map_err(syntax)?;
+        if series_len != text.len() {
+            return Err(syntax(format!("{text:?} is not a series text")));
+        }
+        Ok(SeriesRef {
+            text,
+            name_len,
+            line,
+        })
+    }
+
     /// The series exactly as written, e.g. `up{job="a"}`. Equal texts are
     /// the same series; different texts may still be the same series (label
     /// order, escapes), so compare [`Labels`] where that matters.
@@ -203,6 +231,154 @@ fn unescape(raw: &str) -> String {
     out
 }
 
+/// The series text of the last sample line, known to be valid, so that
+/// consecutive lines of one series are validated once.
+#[derive(Default)]
+struct SeriesCache {
+    text: Vec<u8>,
+    name_len: usize,
+}
+
+/// Parses a sample line (not a comment), `line` without its newline.
+fn parse_sample_line<'a>(
+    line: &'a [u8],
+    line_no: u64,
+    cache: &mut SeriesCache,
+) -> Result<Sample<'a>, OpenMetricsError> {
+    let syntax = |reason: String| OpenMetricsError::Syntax {
+        line: line_no,
+        reason,
+    };
+    let cached = !cache.text.is_empty()
+        && line.len() > cache.text.len()
+        && line[cache.text.len()] == b' '
+        && line.starts_with(&cache.text);
+    let (text, name_len) = if cached {
+        let series = &line[..cache.text.len()];
+        // SAFETY: `series` equals `cache.text`, which passed `from_utf8`
+        // below when it was cached.
+        let text = unsafe { std::str::from_utf8_unchecked(series) };
+        (text, cache.name_len)
+    } else {
+        let (series_len, name_len) = scan_series(line).map_err(syntax)?;
+        let text = std::str::from_utf8(&line[..series_len])
+            .map_err(|_| syntax("label value is not valid UTF-8".into()))?;
+        cache.text.clear();
+        cache.text.extend_from_slice(text.as_bytes());
+        cache.name_len = name_len;
+        (text, name_len)
+    };
+    let (value, ts) = scan_value_and_timestamp(line, text.len(), name_len)
+        .map_err(|reason| syntax(format!("{reason} (series {text})")))?;
+    let Some(timestamp_ms) = ts else {
+        // Prometheus' parser allows it; promtool's backfill refuses it.
+        return Err(syntax(format!(
+            "expected timestamp for series {text}, got none"
+        )));
+    };
+    Ok(Sample {
+        series: SeriesRef {
+            text,
+            name_len,
+            line: line_no,
+        },
+        timestamp_ms,
+        value,
+    })
+}
+
+/// Parses one block of an input held in memory, with the same rules as
+/// [`OpenMetricsParser`]: the way to parse one input on several threads.
+///
+/// The input is cut into blocks at line boundaries: every block but the
+/// last ends with a newline, and none but the last is empty. Blocks parse
+/// independently (a line's meaning depends on no other line: `# TYPE` and
+/// the other metadata lines are only checked), so they can go to different
+/// threads. Line numbers are 1-based within the block; add the lines of the
+/// blocks before ([`OpenMetricsError::offset_lines`]) for the input's. Only
+/// the last block may (and must) end with `# EOF`.
+pub struct BlockParser<'a> {
+    rest: &'a [u8],
+    last: bool,
+    line_no: u64,
+    done: bool,
+    cache: SeriesCache,
+}
+
+impl<'a> BlockParser<'a> {
+    /// A parser at the first line of `block`; `last`: whether it is the
+    /// last block of the input.
+    pub fn new(block: &'a [u8], last: bool) -> Self {
+        BlockParser {
+            rest: block,
+            last,
+            line_no: 0,
+            done: false,
+            cache: SeriesCache::default(),
+        }
+    }
+
+    /// Lines read so far; after the end of the block, its line count.
+    pub fn line_number(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The next sample, or `None` at the end of the block (after a valid
+    /// `# EOF` in the last block).
+    pub fn next_sample(&mut self) -> Result<Option<Sample<'a>>, OpenMetricsError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.rest.is_empty() {
+                if self.last {
+                    self.line_no += 1;
+                    return Err(self.syntax("data does not end with # EOF"));
+                }
+                self.done = true;
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let (line, terminated) = match memchr::memchr(b'\n', self.rest) {
+                Some(n) => (&self.rest[..n], true),
+                None => (self.rest, false),
+            };
+            if line.len() > MAX_LINE_BYTES {
+                return Err(self.syntax(&format!("line longer than {MAX_LINE_BYTES} bytes")));
+            }
+            self.rest = &self.rest[(line.len() + usize::from(terminated)).min(self.rest.len())..];
+            if line == b"# EOF" {
+                self.done = true;
+                if !self.rest.is_empty() || !self.last {
+                    // The next block is not empty: data follows `# EOF`.
+                    self.line_no += 1;
+                    return Err(self.syntax("unexpected data after # EOF"));
+                }
+                return Ok(None);
+            }
+            if !terminated && self.last {
+                return Err(self.syntax("data does not end with # EOF (last line has no newline)"));
+            }
+            if line.first() == Some(&b'#') {
+                check_comment(line).map_err(|reason| OpenMetricsError::Syntax {
+                    line: self.line_no,
+                    reason,
+                })?;
+                continue;
+            }
+            return parse_sample_line(line, self.line_no, &mut self.cache).map(Some);
+        }
+    }
+
+    fn syntax(&mut self, reason: &str) -> OpenMetricsError {
+        self.done = true;
+        OpenMetricsError::Syntax {
+            line: self.line_no,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 /// Parses OpenMetrics text from a reader, one sample at a time.
 pub struct OpenMetricsParser<R> {
     reader: R,
@@ -214,9 +390,7 @@ pub struct OpenMetricsParser<R> {
     line: Vec<u8>,
     line_no: u64,
     done: bool,
-    /// The series text of the last sample line, known to be valid.
-    last_series: Vec<u8>,
-    last_name_len: usize,
+    cache: SeriesCache,
 }
 
 #[derive(Clone, Copy)]
@@ -239,8 +413,7 @@ impl<R: BufRead> OpenMetricsParser<R> {
             line: Vec::new(),
             line_no: 0,
             done: false,
-            last_series: Vec::new(),
-            last_name_len: 0,
+            cache: SeriesCache::default(),
         }
     }
 
@@ -280,10 +453,6 @@ impl<R: BufRead> OpenMetricsParser<R> {
             })?;
         };
         let line_no = self.line_no;
-        let syntax = |reason: String| OpenMetricsError::Syntax {
-            line: line_no,
-            reason,
-        };
         let line: &[u8] = match at {
             LineAt::InBuffer(n) => {
                 let buf = self
@@ -297,38 +466,7 @@ impl<R: BufRead> OpenMetricsParser<R> {
             }
             _ => &self.line,
         };
-        let cached = !self.last_series.is_empty()
-            && line.len() > self.last_series.len()
-            && line[self.last_series.len()] == b' '
-            && line.starts_with(&self.last_series);
-        let (series_len, name_len) = if cached {
-            (self.last_series.len(), self.last_name_len)
-        } else {
-            let (series_len, name_len) = scan_series(line).map_err(syntax)?;
-            self.last_series.clear();
-            self.last_series.extend_from_slice(&line[..series_len]);
-            self.last_name_len = name_len;
-            (series_len, name_len)
-        };
-        let text = std::str::from_utf8(&line[..series_len])
-            .map_err(|_| syntax("label value is not valid UTF-8".into()))?;
-        let (value, ts) = scan_value_and_timestamp(line, series_len, name_len)
-            .map_err(|reason| syntax(format!("{reason} (series {text})")))?;
-        let Some(timestamp_ms) = ts else {
-            // Prometheus' parser allows it; promtool's backfill refuses it.
-            return Err(syntax(format!(
-                "expected timestamp for series {text}, got none"
-            )));
-        };
-        Ok(Some(Sample {
-            series: SeriesRef {
-                text,
-                name_len,
-                line: line_no,
-            },
-            timestamp_ms,
-            value,
-        }))
+        parse_sample_line(line, line_no, &mut self.cache).map(Some)
     }
 
     fn syntax(&self, reason: &str) -> OpenMetricsError {

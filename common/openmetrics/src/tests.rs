@@ -330,3 +330,133 @@ fn lines_split_across_reader_buffers() {
     }
     assert_eq!(n, 1000);
 }
+
+#[test]
+fn plain_decimal_fast_path_agrees_with_the_full_parse() {
+    let mut seed = 7u64;
+    for i in 0..200_000u64 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let int_digits = (seed >> 60) as usize % 13 + 1;
+        let frac_digits = ((seed >> 56) as usize % (16 - int_digits)).max(1);
+        let int = (seed >> 8) % 10u64.pow(int_digits as u32);
+        let frac = (seed >> 3) % 10u64.pow(frac_digits as u32);
+        let sign = if i % 3 == 0 { "-" } else { "" };
+        let tok = format!("{sign}{int}.{frac:0frac_digits$}");
+        let fast = parse_go_float(tok.as_bytes()).unwrap();
+        let full: f64 = tok.parse().unwrap();
+        assert_eq!(fast.to_bits(), full.to_bits(), "{tok}");
+        if sign.is_empty() {
+            let ms = parse_timestamp(tok.as_bytes()).unwrap();
+            assert_eq!(ms, (full * 1000.0) as i64, "{tok}");
+        }
+    }
+    // Shapes the fast path leaves to the full parse.
+    for tok in [
+        "1.",
+        ".5",
+        "+1.5",
+        "1.5e3",
+        "1234567890.1234567",
+        "-0.0",
+        "1_0.0",
+    ] {
+        let got = parse_go_float(tok.as_bytes());
+        match tok.parse::<f64>() {
+            Ok(want) if !tok.contains('_') => {
+                assert_eq!(got.unwrap().to_bits(), want.to_bits(), "{tok}")
+            }
+            _ => assert!(got.is_err(), "{tok}"),
+        }
+    }
+}
+
+/// Parses `input` cut into blocks at every possible line boundary set by
+/// `cut_every` lines, with line numbers offset as the scanner does.
+fn parse_blocks(input: &str, cut_every: usize) -> Result<Vec<Owned>, OpenMetricsError> {
+    let mut blocks: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut lines = 0;
+    for (i, c) in input.char_indices() {
+        if c == '\n' {
+            lines += 1;
+            if lines % cut_every == 0 {
+                blocks.push(&input[start..=i]);
+                start = i + 1;
+            }
+        }
+    }
+    if start < input.len() || blocks.is_empty() {
+        blocks.push(&input[start..]);
+    } else {
+        // The input ended on a cut: the last block is the last non-empty one.
+    }
+    let mut out = Vec::new();
+    let mut base = 0;
+    let n = blocks.len();
+    for (k, b) in blocks.into_iter().enumerate() {
+        let mut p = BlockParser::new(b.as_bytes(), k + 1 == n);
+        loop {
+            match p.next_sample() {
+                Ok(Some(s)) => out.push(Owned {
+                    labels: s
+                        .series
+                        .labels()
+                        .map_err(|e| e.offset_lines(base))?
+                        .to_string(),
+                    ts: s.timestamp_ms,
+                    bits: s.value.to_bits(),
+                }),
+                Ok(None) => break,
+                Err(e) => return Err(e.offset_lines(base)),
+            }
+        }
+        assert!(p.next_sample()?.is_none());
+        base += p.line_number();
+    }
+    Ok(out)
+}
+
+#[test]
+fn blocks_parse_like_the_stream_at_any_cut() {
+    let good =
+        "# HELP a_total x\n# TYPE a_total counter\na_total{x=\"1\"} 1 1\na_total{x=\"1\"} 2 2\n\
+                b{y=\"\\\"q\\\"\"} 1.5 3.25\nb{y=\"\\\"q\\\"\"} NaN 4\n# EOF\n";
+    let cases: Vec<String> = vec![
+        good.to_owned(),
+        good.trim_end_matches('\n').to_owned(),
+        good.replace("# EOF\n", ""),
+        format!("{good}\n"),
+        format!("{good}x 1 1\n"),
+        good.replace("b{y", "b{,y"),
+        good.replace(" 4\n", "\n"),
+        good.replace("# EOF\n", "# EOF\nc 1 1"),
+        good.replace("a_total{x=\"1\"} 2 2", "a_total{x=\"1\",x=\"2\"} 2 2"),
+        good.replace("# HELP a_total x\n", "# HELP a_total x\n\n"),
+        good.replace("# EOF\n", "c 1 1"),
+        String::new(),
+        "# EOF".to_owned(),
+    ];
+    for case in &cases {
+        let want = parse_all(case).map_err(|e| e.to_string());
+        for cut in 1..=8 {
+            let got = parse_blocks(case, cut).map_err(|e| e.to_string());
+            assert_eq!(got, want, "cut every {cut} lines: {case:?}");
+        }
+    }
+}
+
+#[test]
+fn series_text_parses_back_alone() {
+    let s = SeriesRef::parse("m{a=\"x\",b=\"\\n\"}", 3).unwrap();
+    assert_eq!(
+        s.labels().unwrap().to_string(),
+        "{__name__=\"m\", a=\"x\", b=\"\\n\"}"
+    );
+    assert_eq!(SeriesRef::parse("m{a=\"x\"} 1", 4).unwrap_err().line(), 4);
+    assert!(SeriesRef::parse("m{a=\"x\",a=\"y\"}", 5)
+        .unwrap()
+        .labels()
+        .is_err());
+}
