@@ -2,10 +2,11 @@
 //! loaded in parallel, sorted by labels on disk, written as one block that
 //! must pass the health check before anyone sees it.
 //!
-//! Memory is bounded by configuration: at most `concurrency` series are in
-//! flight, the sort spills beyond half the memory budget, the block writer
-//! gets the other half. The plan itself is never held in memory, so a plan
-//! of any size builds under any budget.
+//! Memory is bounded by configuration: the sort spills beyond half the
+//! memory budget; while series load, the other half bounds the chunks
+//! fetched and not yet merged (`series`); the block writer gets it after.
+//! The plan itself is never held in memory, so a plan of any size builds
+//! under any budget.
 //!
 //! A series ID listed twice, or two IDs whose labels normalise alike, end up
 //! next to each other after the sort and are merged into one series. What
@@ -17,6 +18,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cortex::ChunkFetcher;
@@ -101,7 +103,8 @@ pub async fn build_plan_with_policy(
     let (day_start, day_end) = (id.day_start_ms(), id.day_end_ms());
     let loader = Arc::new(
         SeriesLoader::new(Arc::new(fetcher), &id.tenant, day_start, day_end)
-            .on_corrupt_chunk(policy, plan_key),
+            .on_corrupt_chunk(policy, plan_key)
+            .memory_budget(ctx.memory_budget / 2),
     );
     let in_flight = source.fetch.concurrency.max(1);
 
@@ -121,6 +124,7 @@ pub async fn build_plan_with_policy(
         })
     };
 
+    let started = Instant::now();
     let entries = std::iter::from_fn(|| reader.next_entry().transpose());
     let mut loaded = futures::stream::iter(entries)
         .map(|entry| {
@@ -161,7 +165,9 @@ pub async fn build_plan_with_policy(
         aborted.store(true, Ordering::SeqCst);
     }
     drop(tx);
+    let loaded_at = started.elapsed();
     let written = writer.await.context("block writer task")?;
+    let written_at = started.elapsed();
     if let Some(e) = failure {
         return Err(e);
     }
@@ -202,6 +208,13 @@ pub async fn build_plan_with_policy(
         .await
         .context("health check task")?
         .context("the block fails the health check and is not uploaded")?;
+    tracing::debug!(
+        plan = plan_key,
+        load_ms = loaded_at.as_millis() as u64,
+        write_ms = (written_at - loaded_at).as_millis() as u64,
+        health_ms = (started.elapsed() - written_at).as_millis() as u64,
+        "cortex plan phases"
+    );
     Ok(BuiltBlock {
         dir,
         meta,

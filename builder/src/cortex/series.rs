@@ -1,11 +1,22 @@
 //! One plan entry (a series ID and its chunk IDs) to one merged series:
 //! parse the IDs, fetch, decode and check every chunk, merge.
 //!
-//! Shared by the builder and by `verify`, which re-reads the chunk store
-//! independently of the blocks. Fetches are async and bounded by the
-//! fetcher; decoding and merging run on blocking threads, at most one per
-//! core, so a plan with many small series keeps every core busy without
-//! oversubscribing them.
+//! Fetches are async and bounded by the fetcher's permits (one per GET, not
+//! per series, so a series waiting for a core holds none); decoding and
+//! merging run on blocking threads, at most one per core, so a plan with
+//! many small series keeps every core busy without oversubscribing them.
+//!
+//! Memory: with [`SeriesLoader::memory_budget`], every series holds a
+//! reservation of its share from before its first fetch until it is
+//! merged: [`EXPANSION`] bytes per fetched chunk byte (see there), at most
+//! the whole share, so a series bigger than the share still loads, alone.
+//! Sizes are unknown before the fetch, so a series reserves its chunk
+//! count times the largest chunk seen so far (the first series, knowing
+//! nothing, the whole share). When the fetched chunks need more than that,
+//! the loader takes the difference only if it is free at once; otherwise
+//! it drops them, waits for the whole amount and fetches again. No series
+//! ever waits while holding a reservation, so none can deadlock, and the
+//! chunks held between fetch and merge never exceed the share.
 //!
 //! Every decoded chunk is checked here, on its samples, before it is
 //! merged ([`check_samples`]); what happens to a chunk that fails a check
@@ -17,9 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base::LabelsError;
+use bytes::Bytes;
 use cortex::{decode_samples, ChunkFetcher, ChunkKey, FetchError, KeyError, ObjectError, Sample};
 use protocol::records::SkippedInput;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::merge::{merge_series, DecodedChunk, MergeError, MergedSeries};
 use super::CorruptChunkPolicy;
@@ -27,6 +39,113 @@ use super::CorruptChunkPolicy;
 /// Corrupt chunks and series logged one by one per plan; the rest are only
 /// counted (a store with one bad disk could otherwise flood the log).
 const LOG_FIRST: u64 = 10;
+
+/// Bytes of memory a series in flight is charged per byte of its fetched
+/// chunk objects. Cortex's encodings take about 1.5 to 3 bytes per sample;
+/// a decoded sample takes 16, and merging overlapping replicas copies the
+/// samples once more, so 16 covers a series from its fetch through its
+/// merge. Series waiting for a core hold only their compressed bytes, so
+/// the charge overstates them: the bound is safe, not tight.
+const EXPANSION: u64 = 16;
+
+/// Unit of the in-flight budget's semaphore (its permits are counted in
+/// `u32` per acquisition): 1 KiB, rounded up.
+const UNIT: u64 = 1024;
+
+/// The share of the memory budget that series between their fetch and
+/// their merge may hold (see the module docs).
+struct InFlightBudget {
+    permits: Arc<Semaphore>,
+    /// The whole share, in [`UNIT`]s: the most one series may hold.
+    share: u32,
+    /// The largest chunk object fetched so far, bytes; 0 before the first.
+    largest_chunk: AtomicU64,
+    /// Held by the one series fetching with the whole share while no chunk
+    /// size is known, so the others wait for a size instead of each
+    /// asking for the whole share in turn.
+    calibrating: tokio::sync::Mutex<()>,
+}
+
+impl InFlightBudget {
+    fn new(bytes: usize) -> Self {
+        let share = (bytes as u64 / UNIT).clamp(1, u64::from(u32::MAX)) as u32;
+        InFlightBudget {
+            permits: Arc::new(Semaphore::new(share as usize)),
+            share,
+            largest_chunk: AtomicU64::new(0),
+            calibrating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Units for chunk objects of `bytes` bytes in all, at most the share.
+    fn units(&self, bytes: u64) -> u32 {
+        let units = bytes.saturating_mul(EXPANSION).div_ceil(UNIT);
+        units.min(u64::from(self.share)) as u32
+    }
+
+    /// What a series of `chunks` chunks reserves before its fetch: as if
+    /// every chunk were as large as the largest seen so far. While no chunk
+    /// has been seen, one series at a time gets the whole share and the
+    /// guard, which it keeps until its fetch has taught a size.
+    async fn estimate(&self, chunks: usize) -> (u32, Option<tokio::sync::MutexGuard<'_, ()>>) {
+        let sized = |largest: u64| self.units(largest.saturating_mul(chunks as u64));
+        match self.largest_chunk.load(Ordering::Relaxed) {
+            0 if chunks > 0 => {}
+            largest => return (sized(largest), None),
+        }
+        let guard = self.calibrating.lock().await;
+        match self.largest_chunk.load(Ordering::Relaxed) {
+            0 => (self.share, Some(guard)),
+            largest => (sized(largest), None),
+        }
+    }
+
+    /// Waits for `units`, holding nothing else of the budget meanwhile.
+    async fn reserve(&self, units: u32) -> Reservation {
+        Reservation(
+            Arc::clone(&self.permits)
+                .acquire_many_owned(units)
+                .await
+                .ok(),
+        )
+    }
+
+    /// Makes `held` exactly what `raw` needs, without waiting: `false` when
+    /// it needs more than is free at once.
+    fn fit(&self, held: &mut Reservation, raw: &[(ChunkKey, Bytes)]) -> bool {
+        let bytes: u64 = raw.iter().map(|(_, b)| b.len() as u64).sum();
+        let largest = raw.iter().map(|(_, b)| b.len() as u64).max().unwrap_or(0);
+        self.largest_chunk.fetch_max(largest, Ordering::Relaxed);
+        let need = self.units(bytes);
+        let have = held.units();
+        if need <= have {
+            if let Some(p) = held.0.as_mut() {
+                drop(p.split((have - need) as usize));
+            }
+            return true;
+        }
+        match Arc::clone(&self.permits).try_acquire_many_owned(need - have) {
+            Ok(more) => {
+                match held.0.as_mut() {
+                    Some(p) => p.merge(more),
+                    None => held.0 = Some(more),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Units of the in-flight budget held by one series; released on drop.
+/// `None` when the loader has no budget (the semaphore is never closed).
+struct Reservation(Option<OwnedSemaphorePermit>);
+
+impl Reservation {
+    fn units(&self) -> u32 {
+        self.0.as_ref().map_or(0, |p| p.num_permits() as u32)
+    }
+}
 
 /// A series of a plan that cannot be built, naming the series (callers
 /// add the plan).
@@ -203,6 +322,11 @@ pub struct SeriesLoader {
     /// The plan, for log lines about what was skipped.
     plan: String,
     cpu: Semaphore,
+    /// `None`: series in flight are bounded by the caller alone.
+    budget: Option<InFlightBudget>,
+    /// Series whose chunks were fetched twice because the first fetch
+    /// turned out bigger than the budget could cover at once.
+    refetched: AtomicU64,
     series: AtomicU64,
     fetched: AtomicU64,
     not_found: AtomicU64,
@@ -227,6 +351,8 @@ impl SeriesLoader {
             policy: CorruptChunkPolicy::Fail,
             plan: String::new(),
             cpu: Semaphore::new(cores),
+            budget: None,
+            refetched: AtomicU64::new(0),
             series: AtomicU64::new(0),
             fetched: AtomicU64::new(0),
             not_found: AtomicU64::new(0),
@@ -243,6 +369,20 @@ impl SeriesLoader {
         self.policy = policy;
         self.plan = plan.to_string();
         self
+    }
+
+    /// Bounds what series hold from their fetch to their merge to `bytes`
+    /// (see the module docs); without it, only the caller's bound on series
+    /// in flight limits their memory.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.budget = Some(InFlightBudget::new(bytes));
+        self
+    }
+
+    /// Series whose chunks were fetched a second time because they needed
+    /// more of the in-flight budget than was free when they arrived.
+    pub fn refetched(&self) -> u64 {
+        self.refetched.load(Ordering::Relaxed)
     }
 
     /// The counters so far, over every series loaded.
@@ -278,40 +418,96 @@ impl SeriesLoader {
         for id in &chunk_ids {
             keys.push(ChunkKey::parse(&self.user, id).map_err(|e| err(e.into()))?);
         }
+        let wanted = chunk_ids.len();
+        let core = || async {
+            self.cpu
+                .acquire()
+                .await
+                .map_err(|e| err(SeriesErrorKind::Task(e.to_string())))
+        };
+        // Local reads are CPU work, done under a core as the decode is.
+        // They take the core before the budget: then whoever holds budget
+        // holds a core too and waits for nothing, and a remote series
+        // takes its core only after its fetch, so no wait can close a cycle.
+        let mut cpu = match self.fetcher.is_local() {
+            true => Some(core().await?),
+            false => None,
+        };
+        let (estimate, calibrating) = match &self.budget {
+            Some(b) => b.estimate(wanted).await,
+            None => (0, None),
+        };
+        let mut held = self.reserve(estimate).await;
+        let mut raw = self.fetch_all(&keys).await.map_err(&err)?;
+        if let Some(budget) = &self.budget {
+            let fits = budget.fit(&mut held, &raw);
+            drop(calibrating);
+            if !fits {
+                // Never wait while holding: give everything back, wait for
+                // the whole amount, fetch again.
+                let need = budget.units(raw.iter().map(|(_, b)| b.len() as u64).sum());
+                drop((raw, held));
+                self.refetched.fetch_add(1, Ordering::Relaxed);
+                held = self.reserve(need).await;
+                raw = self.fetch_all(&keys).await.map_err(&err)?;
+                // The store may answer differently the second time: take
+                // the new size only if it is free, else go on with the
+                // whole amount held (bounded by what it fetched).
+                budget.fit(&mut held, &raw);
+            }
+        }
+        if cpu.is_none() {
+            cpu = Some(core().await?);
+        }
         let this = Arc::clone(self);
         let job_sid = sid.clone();
-        let job: Box<dyn FnOnce() -> Result<Option<MergedSeries>, SeriesErrorKind> + Send> =
-            if self.fetcher.is_local() {
-                Box::new(move || {
-                    let mut raw = Vec::with_capacity(keys.len());
-                    for k in keys {
-                        if let Some(b) = this.fetcher.fetch_local(&k)? {
-                            raw.push((k, b));
-                        }
-                    }
-                    this.decode_and_merge(&job_sid, raw, chunk_ids.len())
-                })
-            } else {
-                let fetched =
-                    futures::future::try_join_all(keys.iter().map(|k| self.fetcher.fetch(k)))
-                        .await
-                        .map_err(|e| err(e.into()))?;
-                let raw: Vec<_> = keys
-                    .into_iter()
-                    .zip(fetched)
-                    .filter_map(|(k, b)| b.map(|b| (k, b)))
-                    .collect();
-                Box::new(move || this.decode_and_merge(&job_sid, raw, chunk_ids.len()))
-            };
-        let _permit = self
-            .cpu
-            .acquire()
-            .await
-            .map_err(|e| err(SeriesErrorKind::Task(e.to_string())))?;
-        tokio::task::spawn_blocking(job)
-            .await
+        let merged = tokio::task::spawn_blocking(move || {
+            let merged = this.decode_and_merge(&job_sid, raw, wanted);
+            drop(held);
+            merged
+        })
+        .await;
+        drop(cpu);
+        merged
             .map_err(|e| err(SeriesErrorKind::Task(e.to_string())))?
             .map_err(err)
+    }
+
+    async fn reserve(&self, units: u32) -> Reservation {
+        match &self.budget {
+            Some(b) => b.reserve(units).await,
+            None => Reservation(None),
+        }
+    }
+
+    /// The chunks of `keys` that the store has, in order. Local reads go
+    /// to a blocking thread; remote ones are all in flight at once, each
+    /// taking one of the fetcher's permits.
+    async fn fetch_all(
+        &self,
+        keys: &[ChunkKey],
+    ) -> Result<Vec<(ChunkKey, Bytes)>, SeriesErrorKind> {
+        if self.fetcher.is_local() {
+            let (fetcher, keys) = (Arc::clone(&self.fetcher), keys.to_vec());
+            return tokio::task::spawn_blocking(move || {
+                let mut raw = Vec::with_capacity(keys.len());
+                for k in keys {
+                    if let Some(b) = fetcher.fetch_local(&k)? {
+                        raw.push((k, Bytes::from(b)));
+                    }
+                }
+                Ok(raw)
+            })
+            .await
+            .map_err(|e| SeriesErrorKind::Task(e.to_string()))?;
+        }
+        let fetched =
+            futures::future::try_join_all(keys.iter().map(|k| self.fetcher.fetch(k))).await?;
+        Ok(keys
+            .iter()
+            .zip(fetched)
+            .filter_map(|(k, b)| b.map(|b| (k.clone(), b)))
+            .collect())
     }
 
     fn decode_and_merge<B: AsRef<[u8]>>(
@@ -370,6 +566,9 @@ impl SeriesLoader {
         }
     }
 }
+
+#[cfg(test)]
+mod budget_tests;
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,11 @@ pub struct FetchOptions {
     /// Requests and bytes per second toward the chunk store, shared by
     /// every fetcher given the same `Arc`; `None` is unlimited.
     pub throttle: Option<Arc<Throttle>>,
+    /// Read chunk objects from this store (named by their external key, as
+    /// on S3 and GCS) instead of the chunk store the config names: for
+    /// tests and benchmarks serving a store from memory or through a
+    /// wrapper that adds latency or faults. `None` in the binary.
+    pub objects: Option<Arc<dyn ObjectStore>>,
 }
 
 impl Default for FetchOptions {
@@ -70,6 +75,7 @@ impl Default for FetchOptions {
                 max_backoff: Duration::from_secs(5),
             },
             throttle: None,
+            objects: None,
         }
     }
 }
@@ -202,7 +208,10 @@ impl ChunkFetcher {
                 day,
                 first: config.schema.configs.first().map(|p| p.from_day),
             })?;
-        let backend = backend_for(config, period, chunks_dir)?;
+        let backend = match &opts.objects {
+            Some(store) => objects_backend(Arc::clone(store)),
+            None => backend_for(config, period, chunks_dir)?,
+        };
         Ok(ChunkFetcher {
             backend,
             permits: Semaphore::new(opts.concurrency.max(1)),
@@ -214,6 +223,16 @@ impl ChunkFetcher {
     pub fn filesystem(dir: &Path, opts: FetchOptions) -> Self {
         ChunkFetcher {
             backend: Backend::Filesystem(dir.to_path_buf()),
+            permits: Semaphore::new(opts.concurrency.max(1)),
+            opts,
+        }
+    }
+
+    /// A fetcher reading chunk objects named by their external key from
+    /// `store`, whatever a config would say (see [`FetchOptions::objects`]).
+    pub fn objects(store: Arc<dyn ObjectStore>, opts: FetchOptions) -> Self {
+        ChunkFetcher {
+            backend: objects_backend(store),
             permits: Semaphore::new(opts.concurrency.max(1)),
             opts,
         }
@@ -471,6 +490,14 @@ fn object_path(key: &str) -> Result<object_store::path::Path, String> {
 fn local_path(dir: &Path, key: &ChunkKey) -> PathBuf {
     let name = key.filesystem_name();
     dir.join(name.trim_start_matches('/'))
+}
+
+fn objects_backend(store: Arc<dyn ObjectStore>) -> Backend {
+    Backend::Objects {
+        kind: "object",
+        names: vec![store.to_string()],
+        stores: vec![store],
+    }
 }
 
 fn backend_for(
