@@ -60,6 +60,9 @@ struct Latency {
     inner: Arc<dyn ObjectStore>,
     latency: Duration,
     gets: AtomicU64,
+    /// Time GETs actually slept, ns: the timer rounds `latency` up to its
+    /// millisecond ticks, so the ideal is also given at this latency.
+    slept_ns: AtomicU64,
     /// (first, last) GET answered.
     span: Mutex<Option<(Instant, Instant)>>,
 }
@@ -91,7 +94,10 @@ impl ObjectStore for Latency {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.gets.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         tokio::time::sleep(self.latency).await;
+        self.slept_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let r = self.inner.get_opts(location, options).await;
         let now = Instant::now();
         let mut span = self.span.lock().unwrap();
@@ -132,6 +138,8 @@ struct Row {
     /// First to last GET answered: the load phase, without the sort,
     /// block write and health check after it.
     fetch_span: f64,
+    /// Mean time a GET slept, ms.
+    mean_get_ms: f64,
     samples: u64,
 }
 
@@ -148,6 +156,7 @@ async fn run_one(
         inner: Arc::clone(store),
         latency: Duration::from_millis(latency_ms),
         gets: AtomicU64::new(0),
+        slept_ns: AtomicU64::new(0),
         span: Mutex::new(None),
     });
     let fetch = FetchOptions {
@@ -187,13 +196,15 @@ async fn run_one(
         .expect("build");
     let wall = started.elapsed().as_secs_f64();
     let span = slow.span.lock().unwrap().expect("some GET");
+    let requests = slow.gets.load(Ordering::Relaxed);
     Row {
         latency_ms,
         concurrency,
         fetches,
-        requests: slow.gets.load(Ordering::Relaxed),
+        requests,
         wall,
         fetch_span: (span.1 - span.0).as_secs_f64(),
+        mean_get_ms: slow.slept_ns.load(Ordering::Relaxed) as f64 / requests.max(1) as f64 / 1e6,
         samples: built.stats.samples_in,
     }
 }
@@ -277,9 +288,9 @@ fn main() {
     println!();
     println!(
         "| latency | concurrency | fetches | requests | wall s | load s | fetches/s | ideal/s \
-         | % of ideal | % of ideal (load) | samples/s |"
+         | % of ideal | % of ideal (load) | GET ms (mean) | samples/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &latency_ms in &latencies {
         for &concurrency in &concurrencies {
             let ideal = concurrency as f64 * 1000.0 / latency_ms as f64;
@@ -297,7 +308,7 @@ fn main() {
             let rate = row.fetches as f64 / row.wall;
             let load_rate = row.fetches as f64 / row.fetch_span.max(1e-9);
             println!(
-                "| {} ms | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0}% | {:.0}% | {:.2} M |",
+                "| {} ms | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0}% | {:.0}% | {:.1} | {:.2} M |",
                 row.latency_ms,
                 row.concurrency,
                 row.fetches,
@@ -308,6 +319,7 @@ fn main() {
                 ideal,
                 100.0 * rate / ideal,
                 100.0 * load_rate / ideal,
+                row.mean_get_ms,
                 row.samples as f64 / row.wall / 1e6,
             );
         }
