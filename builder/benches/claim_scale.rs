@@ -114,6 +114,31 @@ fn paged(
         .boxed()
 }
 
+/// `inner`'s listing of `prefix`, read one directory at a time as it is
+/// consumed: `InMemory` answers a listing with one vector of all of it,
+/// and a hundred builders listing a million plans at once would hold
+/// gigabytes. Objects come in key order within each directory.
+fn lazy_list(
+    inner: Arc<dyn ObjectStore>,
+    prefix: Option<&Path>,
+) -> BoxStream<'static, Result<ObjectMeta>> {
+    let prefix = prefix.cloned();
+    stream::once(async move {
+        match inner.list_with_delimiter(prefix.as_ref()).await {
+            Ok(ListResult {
+                common_prefixes,
+                objects,
+                ..
+            }) => stream::iter(objects.into_iter().map(Ok))
+                .chain(stream::iter(common_prefixes).flat_map(move |dir| inner.list(Some(&dir))))
+                .boxed(),
+            Err(e) => stream::once(futures::future::ready(Err(e))).boxed(),
+        }
+    })
+    .flatten()
+    .boxed()
+}
+
 #[async_trait]
 impl ObjectStore for SlowStore {
     async fn put_opts(
@@ -164,7 +189,7 @@ impl ObjectStore for SlowStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        paged(self.inner.list(prefix), self.counts.clone())
+        paged(lazy_list(self.inner.clone(), prefix), self.counts.clone())
     }
 
     fn list_with_offset(

@@ -1,14 +1,21 @@
 //! Claiming a plan: from one listing to a lease on one plan, its attempt
-//! recorded.
+//! recorded, in a constant number of requests however large the campaign.
 //!
 //! The claim itself is the create-if-absent of `<day>.progress` (S3
 //! `If-None-Match: *`, GCS generation 0, a new file on a local directory):
-//! of builders racing for one plan exactly one creates it. The claim then
-//! re-lists the plan's tenant directory, because the listing it chose from
-//! may predate another builder finishing the plan (finished file written,
-//! progress file deleted, and our create landing after that delete). Only
-//! then it records the attempt: `<day>.attempt.<k>`, create-if-absent with
-//! the next free `k`, naming this builder and the block it will upload.
+//! of builders racing for one plan exactly one creates it. The listing the
+//! plan was chosen from may be old: another builder may have claimed,
+//! finished and released the plan since (finished file written, progress
+//! file deleted, our create landing after that delete). The attempt file
+//! fences that: the claim creates `<day>.attempt.<k>`, create-if-absent,
+//! with `k` one past the highest attempt its listing saw. Attempt files are
+//! never deleted, and the first claim after a listing always writes exactly
+//! that `k` (it either saw the same highest attempt, or saw an older one,
+//! collided and looked again), so our create succeeds only if nobody
+//! claimed the plan since our listing, and then it cannot have been
+//! finished or failed since either. Only when the create collides does the
+//! claim list the plan's own files (one request,
+//! [`protocol::state::list_plan_files`]) to see what happened.
 //!
 //! Before the build, [`remove_earlier_blocks`] deletes the blocks that
 //! earlier attempts may have uploaded (their attempt files name them), so a
@@ -16,12 +23,14 @@
 //!
 //! Not here: keeping the claim ([`crate::heartbeat`]) or the build.
 
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use anyhow::Result;
+use protocol::bucket::ObjectInfo;
 use protocol::names::{PlanCompression, PlanId};
 use protocol::records::{now_rfc3339, AttemptRecord, ProgressRecord};
-use protocol::state::{list_plan_files, plans_from_listing, PlanFiles, PlanState};
+use protocol::state::{list_plan_files, PlanFiles, PlanGrouper, PlanState, Stamp};
 use tracing::{debug, info, warn};
 use ulid::Ulid;
 
@@ -38,6 +47,16 @@ pub const DEFAULT_RELIST_INTERVAL: std::time::Duration = std::time::Duration::fr
 /// Plans a pool may lose, beyond the LIST pages of its listing, before the
 /// builder lists again: a small pool is not relisted after every loss.
 const LOSSES_BEFORE_RELIST: u64 = 8;
+/// Plans a builder claims from a listing per LIST page it took before
+/// `--relist-interval` may list again: a campaign of a million plans is
+/// thousands of pages, and relisting it every few minutes would cost each
+/// builder more pages than plans. Running dry or losing races still
+/// relists at once.
+const CLAIMS_PER_PAGE: u64 = 4;
+/// Candidates a pool keeps at most (the nearest after the builder's ring
+/// position): about 100 bytes each, so a builder of a campaign of millions
+/// holds megabytes, not the campaign.
+const POOL_CAP: usize = 20_000;
 
 /// A plan this builder now holds.
 pub(crate) struct Claimed {
@@ -47,52 +66,140 @@ pub(crate) struct Claimed {
     /// The block this attempt will upload, named in its attempt file.
     pub block: Ulid,
     pub lease: Arc<Lease>,
-    /// The plan's files as listed right after the claim.
+    /// The plan's files as last known: its listing, or the listing of its
+    /// own files when the claim looked again.
     pub files: PlanFiles,
     /// Plans this claim tried first and lost (taken, or finished since
     /// the listing).
     pub lost_races: u32,
 }
 
-/// A plan to try, from a listing: its id, plan file compression and the
-/// attempt number it expects.
-type Candidate = (PlanId, PlanCompression, u32);
+/// A new plan of a listing, to try.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    id: PlanId,
+    compression: PlanCompression,
+    plan: Stamp,
+    /// The attempt files the listing saw: their numbers and times.
+    attempts: Vec<(u32, Stamp)>,
+    /// Where the plan sits on the ring every builder orders plans by.
+    ring: u64,
+}
+
+impl Candidate {
+    fn next_attempt(&self) -> u32 {
+        self.attempts
+            .iter()
+            .map(|(k, _)| *k)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1)
+    }
+
+    /// The plan's files as the listing saw them (a new plan: a plan file
+    /// and attempt files at most).
+    fn files(&self) -> PlanFiles {
+        PlanFiles {
+            plans: vec![(self.compression, self.plan)],
+            attempts: self.attempts.clone(),
+            ..PlanFiles::default()
+        }
+    }
+}
+
+/// Where a plan sits on the ring: the same for every builder, so builders
+/// starting at different positions claim different plans.
+fn ring_of(id: &PlanId) -> u64 {
+    let mut h = base::fnv1a64(id.tenant.as_bytes()) ^ (id.day as u32 as u64);
+    // fnv's low bits mix poorly for near keys; finish with splitmix64.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// A candidate ranked by its distance ahead of the builder's position.
+struct Ranked(u64, Candidate);
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0, &self.1.id) == (o.0, &o.1.id)
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.0, &self.1.id).cmp(&(o.0, &o.1.id))
+    }
+}
+
+/// What a listing folds into: the nearest new plans ahead of a position.
+struct PoolFold {
+    grouper: PlanGrouper,
+    nearest: BinaryHeap<Ranked>,
+    objects: u64,
+}
 
 /// One builder's candidate pool: the new plans of its last listing of the
-/// prefix, shuffled, tried one by one. A listing of a campaign of a
-/// million plans is thousands of LIST pages, so it is taken again only
-/// when the pool runs dry, when it is older than `relist_interval`, or
-/// when the plans lost since it cost more than a new listing would (a
-/// lost plan costs one create, plus a tenant listing when it finished
-/// meanwhile; the listing costs one request per 1,000 keys).
+/// prefix, ordered along a ring that every builder shares (a hash of the
+/// plan ID), from this builder's position onward. Builders start at
+/// different positions (their seeds) and claim forward, so they meet only
+/// where one builder's run reaches the next one's; a builder that loses a
+/// race there leaps over the other builder's run (see [`Claimer::leap`])
+/// rather than trailing it, losing every plan on the way.
+///
+/// A listing of a campaign of a million plans is thousands of LIST pages,
+/// so it is taken again only when the pool runs dry, when it is older than
+/// `relist_interval` and paid for by [`CLAIMS_PER_PAGE`] claims a page, or
+/// when the plans lost since it cost more than a new listing would (a lost plan costs one create; the listing one request
+/// per 1,000 keys).
 pub(crate) struct Claimer {
-    pool: Vec<Candidate>,
+    /// Ring order from `position`; `None` once tried.
+    pool: Vec<Option<Candidate>>,
+    /// The next candidate to try.
+    cursor: usize,
+    /// Untried candidates left in `pool`.
+    left: usize,
+    /// Ring position the next listing's pool starts from: the seed, then
+    /// the last plan claimed, so a builder carries on along its own run.
+    position: u64,
     listed_at: Option<tokio::time::Instant>,
     /// LIST pages the last listing took (1,000 keys a page).
     listing_pages: u64,
     /// Plans lost since the last listing.
     lost_since_listing: u64,
-    rng: u64,
+    /// Plans claimed since the last listing.
+    claimed_since_listing: u64,
+    /// Races lost in a row.
+    losing_streak: u32,
 }
 
 impl Claimer {
     /// A claimer with an empty pool: its first claim lists.
     pub(crate) fn new(name: &str) -> Self {
-        let seed = name_hash(name) ^ (Ulid::new().random() as u64);
         Claimer {
             pool: Vec::new(),
+            cursor: 0,
+            left: 0,
+            position: name_hash(name) ^ (Ulid::new().random() as u64),
             listed_at: None,
             listing_pages: 0,
             lost_since_listing: 0,
-            rng: seed | 1,
+            claimed_since_listing: 0,
+            losing_streak: 0,
         }
     }
 
     fn stale(&self, cfg: &BuilderConfig) -> bool {
-        self.pool.is_empty()
+        let paid_for = self.claimed_since_listing >= CLAIMS_PER_PAGE * self.listing_pages;
+        self.left == 0
             || self
                 .listed_at
-                .is_none_or(|t| t.elapsed() >= cfg.relist_interval)
+                .is_none_or(|t| t.elapsed() >= cfg.relist_interval && paid_for)
             || self.lost_since_listing > self.listing_pages + LOSSES_BEFORE_RELIST
     }
 
@@ -104,80 +211,190 @@ impl Claimer {
         let mut lost = 0;
         loop {
             if self.stale(cfg) {
-                if listed && self.pool.is_empty() {
+                if listed && self.left == 0 {
                     return Ok(None);
                 }
-                if !listed || self.pool.is_empty() {
+                if !listed || self.left == 0 {
                     self.relist(cfg).await?;
                     listed = true;
-                    if self.pool.is_empty() {
+                    if self.left == 0 {
                         return Ok(None);
                     }
                 }
             }
-            let Some((id, c, attempt)) = self.pool.pop() else {
+            let Some(i) = self.take_next() else {
                 continue;
             };
-            match try_claim(cfg, &id, c, attempt).await? {
+            let Some(candidate) = self.pool[i].take() else {
+                continue;
+            };
+            self.left -= 1;
+            match try_claim(cfg, &candidate).await? {
                 Some(mut claimed) => {
                     claimed.lost_races = lost;
+                    self.cursor = i + 1;
+                    self.position = candidate.ring;
+                    self.claimed_since_listing += 1;
+                    self.losing_streak = 0;
                     return Ok(Some(claimed));
                 }
                 None => {
                     lost += 1;
                     self.lost_since_listing += 1;
+                    self.losing_streak += 1;
+                    self.cursor = self.leap(i);
                 }
             }
         }
     }
 
-    /// Lists the prefix and makes the pool its new plans, shuffled: racing
-    /// builders each start somewhere else, and no tenant or day waits for
-    /// the others.
-    async fn relist(&mut self, cfg: &BuilderConfig) -> Result<()> {
-        let objects = cfg.bucket.list(&cfg.prefix).await?;
-        let now = chrono::Utc::now();
-        // Staleness does not matter here: any progress file means "not new".
-        let never = chrono::Duration::days(365 * 100);
-        let mut pool: Vec<Candidate> = plans_from_listing(&cfg.prefix, &objects)
-            .into_iter()
-            .filter(|(id, _)| cfg.tenants.allows(&id.tenant))
-            .filter(|(_, f)| f.state(now, never).0 == PlanState::New)
-            .filter_map(|(id, f)| f.plan().map(|(c, _)| (id, *c, f.next_attempt())))
-            .collect();
-        for i in (1..pool.len()).rev() {
-            let j = (self.random() % (i as u64 + 1)) as usize;
-            pool.swap(i, j);
+    /// The index of the next untried candidate from the cursor on, or of
+    /// the middle of the longest untried stretch once the end is reached.
+    fn take_next(&mut self) -> Option<usize> {
+        if self.left == 0 {
+            return None;
         }
+        if let Some(off) = self.pool[self.cursor.min(self.pool.len())..]
+            .iter()
+            .position(Option::is_some)
+        {
+            return Some(self.cursor + off);
+        }
+        self.cursor = self.middle_of_longest_untried();
+        Some(self.cursor)
+    }
+
+    /// Where to go on after losing the race at index `i`: over the run of
+    /// the builder that started there. It has been claiming since about
+    /// our listing, as fast as we have, so its run is about as long as
+    /// ours; we leap twice that (and twice again with every loss in a
+    /// row), leaving it the stretch between to claim without meeting us.
+    /// Past the end of the pool: the middle of the longest untried stretch.
+    fn leap(&self, i: usize) -> usize {
+        let run = self.claimed_since_listing.max(1);
+        let skip = run.saturating_mul(1 << self.losing_streak.min(20));
+        match usize::try_from(skip)
+            .ok()
+            .and_then(|s| (i + 1).checked_add(s))
+        {
+            Some(j) if j < self.pool.len() => j,
+            _ => self.middle_of_longest_untried(),
+        }
+    }
+
+    /// The middle of the longest run of untried candidates: where a builder
+    /// that met another one's run is least likely to meet one again.
+    fn middle_of_longest_untried(&self) -> usize {
+        let (mut best, mut best_len) = (0, 0);
+        let mut run_start = None;
+        for (i, c) in self.pool.iter().chain([&None]).enumerate() {
+            match (c.is_some(), run_start) {
+                (true, None) => run_start = Some(i),
+                (false, Some(s)) => {
+                    if i - s > best_len {
+                        (best, best_len) = (s, i - s);
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        best + best_len / 2
+    }
+
+    /// Lists the prefix and makes the pool the `POOL_CAP` new plans nearest
+    /// ahead of this builder's ring position. The listing is folded as it
+    /// arrives, so the builder never holds it whole.
+    async fn relist(&mut self, cfg: &BuilderConfig) -> Result<()> {
+        let position = self.position;
+        let prefix = cfg.prefix.as_str();
+        let fold = cfg
+            .bucket
+            .list_fold(
+                prefix,
+                || PoolFold {
+                    grouper: PlanGrouper::new(prefix),
+                    nearest: BinaryHeap::new(),
+                    objects: 0,
+                },
+                |f, o: ObjectInfo| {
+                    f.objects += 1;
+                    let nearest = &mut f.nearest;
+                    f.grouper
+                        .push(&o, |id, files| offer(cfg, position, nearest, id, files));
+                },
+            )
+            .await?;
+        let PoolFold {
+            grouper,
+            mut nearest,
+            objects,
+        } = fold;
+        grouper.finish(|id, files| offer(cfg, position, &mut nearest, id, files));
+        let pool: Vec<Option<Candidate>> = nearest
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Ranked(_, c)| Some(c))
+            .collect();
         debug!(
-            objects = objects.len(),
+            objects,
             candidates = pool.len(),
             "listed the prefix for new plans"
         );
-        self.listing_pages = (objects.len() as u64).div_ceil(1000).max(1);
+        self.listing_pages = objects.div_ceil(1000).max(1);
         self.lost_since_listing = 0;
+        self.claimed_since_listing = 0;
+        self.losing_streak = 0;
         self.listed_at = Some(tokio::time::Instant::now());
+        self.left = pool.len();
         self.pool = pool;
+        self.cursor = 0;
         Ok(())
     }
+}
 
-    /// splitmix64: enough to shuffle, no dependency.
-    fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+/// Keeps plan `id` among the `POOL_CAP` nearest ahead of `position` if it
+/// is new and this builder's to claim.
+fn offer(
+    cfg: &BuilderConfig,
+    position: u64,
+    nearest: &mut BinaryHeap<Ranked>,
+    id: PlanId,
+    files: PlanFiles,
+) {
+    // Staleness does not matter here: any progress file means "not new".
+    let never = chrono::Duration::days(365 * 100);
+    if !cfg.tenants.allows(&id.tenant) || files.state(chrono::Utc::now(), never).0 != PlanState::New
+    {
+        return;
+    }
+    let Some(&(compression, plan)) = files.plan() else {
+        return;
+    };
+    let ring = ring_of(&id);
+    let dist = ring.wrapping_sub(position);
+    if nearest.len() >= POOL_CAP && nearest.peek().is_some_and(|r| r.0 <= dist) {
+        return;
+    }
+    nearest.push(Ranked(
+        dist,
+        Candidate {
+            id,
+            compression,
+            plan,
+            attempts: files.attempts,
+            ring,
+        },
+    ));
+    if nearest.len() > POOL_CAP {
+        nearest.pop();
     }
 }
 
 /// Tries to claim one plan; `None` if someone else holds or finished it.
-pub(crate) async fn try_claim(
-    cfg: &BuilderConfig,
-    id: &PlanId,
-    compression: PlanCompression,
-    expected_attempt: u32,
-) -> Result<Option<Claimed>> {
+pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Option<Claimed>> {
+    let id = &c.id;
+    let expected = c.next_attempt();
     let block = Ulid::new();
     let started = now_rfc3339();
     let record = ProgressRecord {
@@ -186,7 +403,7 @@ pub(crate) async fn try_claim(
         heartbeat: started.clone(),
         stage: "claimed".into(),
         series_done: 0,
-        attempt: expected_attempt,
+        attempt: expected,
         block: block.to_string(),
     };
     let key = id.progress_key(&cfg.prefix);
@@ -200,13 +417,6 @@ pub(crate) async fn try_claim(
     };
     let lease = Lease::new(cfg.bucket.clone(), key, record, Some(version));
 
-    let files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
-    if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
-        debug!(plan = %id, "finished, failed or gone since the listing");
-        lease.release().await?;
-        return Ok(None);
-    }
-    let mut attempt = files.next_attempt();
     let rec = AttemptRecord {
         builder: cfg.name.clone(),
         block: block.to_string(),
@@ -214,6 +424,9 @@ pub(crate) async fn try_claim(
         output: (cfg.output.url() != cfg.bucket.url()).then(|| cfg.output.url().to_string()),
     };
     let body = serde_json::to_vec_pretty(&rec)?;
+    let mut files = c.files();
+    let mut attempt = expected;
+    let mut looked = false;
     loop {
         let key = id.attempt_key(&cfg.prefix, attempt);
         if cfg
@@ -224,6 +437,18 @@ pub(crate) async fn try_claim(
         {
             break;
         }
+        if !looked {
+            // Claimed since our listing: it may be finished or failed by now.
+            looked = true;
+            files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
+            if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
+                debug!(plan = %id, "finished, failed or gone since the listing");
+                lease.release().await?;
+                return Ok(None);
+            }
+            attempt = files.next_attempt().max(attempt + 1);
+            continue;
+        }
         warn!(plan = %id, attempt, "attempt file exists already; trying the next number");
         attempt += 1;
         if attempt > files.next_attempt() + ATTEMPT_PROBES {
@@ -231,13 +456,13 @@ pub(crate) async fn try_claim(
             anyhow::bail!("plan {id}: attempt files up to {attempt} exist already; is someone else writing them?");
         }
     }
-    if attempt != expected_attempt {
+    if attempt != expected {
         lease.set_attempt(attempt).await;
     }
     info!(plan = %id, builder = %cfg.name, attempt, block = %block, "claimed plan");
     Ok(Some(Claimed {
         id: id.clone(),
-        plan_key: id.plan_key(&cfg.prefix, compression),
+        plan_key: id.plan_key(&cfg.prefix, c.compression),
         attempt,
         block,
         lease,
