@@ -324,3 +324,32 @@ fn verify_takes_output_like_run_and_build() {
     let o = verify(&["--bucket", "plans"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+/// Class 9: two users of one machine get different default work dirs, so
+/// one cannot fail on (or sweep) the other's scratch files.
+#[test]
+fn the_default_work_dir_is_per_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let default_for = |user: &str| {
+        let o = Command::new(bin())
+            .args(["build", "--help"])
+            .env("TMPDIR", tmp.path())
+            .env("USER", user)
+            .output()
+            .expect("running blocksconvert");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let help = String::from_utf8_lossy(&o.stdout).into_owned();
+        let flag = help.find("--work-dir").expect("--work-dir in help");
+        let start = help[flag..].find("[default: ").expect("a default") + flag + 10;
+        let end = help[start..].find(']').unwrap() + start;
+        help[start..end].to_string()
+    };
+    let (alice, bob) = (default_for("alice"), default_for("bob"));
+    assert_ne!(alice, bob, "both users default to {alice}");
+    for dir in [&alice, &bob] {
+        assert!(
+            Path::new(dir).starts_with(tmp.path()),
+            "{dir} is not under $TMPDIR"
+        );
+    }
+}
