@@ -141,10 +141,12 @@ pub fn merge_series(
 /// what a stable sort of the runs' concatenation gives, without copying or
 /// sorting.
 ///
-/// The run with the smallest head (time, then run index) emits everything
-/// that precedes the next smallest head in one go, so runs that do not
-/// overlap (the chunks of one replica) cost a heap operation per run, not
-/// per sample.
+/// Runs are ordered by their head (time, then run index). The two smallest
+/// are merged for as long as both heads come before the third run's head,
+/// the one in front emitting up to the other's head in a tight loop; so the
+/// chunks of one replica (runs that do not overlap) cost a few heap
+/// operations per run and one comparison per sample, and two replicas
+/// interleaving sample by sample a swap per sample.
 pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = runs
         .iter()
@@ -152,30 +154,43 @@ pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
         .filter_map(|(i, r)| r.first().map(|s| Reverse((s.0, i))))
         .collect();
     let mut pos = vec![0usize; runs.len()];
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let run = runs[i];
-        let mut p = pos[i];
-        match heap.peek() {
-            None => {
-                for &(t, v) in &run[p..] {
-                    emit(t, v);
-                }
-                return;
+    while let Some(Reverse((_, a))) = heap.pop() {
+        let Some(Reverse((_, b))) = heap.pop() else {
+            for &(t, v) in &runs[a][pos[a]..] {
+                emit(t, v);
             }
-            Some(&Reverse((next_t, next_i))) => {
-                // (t, i) < (next_t, next_i): this run's samples go first.
-                while let Some(&(t, v)) = run.get(p) {
-                    if t > next_t || (t == next_t && i > next_i) {
-                        break;
-                    }
-                    emit(t, v);
-                    p += 1;
+            return;
+        };
+        // The smallest head of the other runs: nothing at or after it may
+        // be emitted before it.
+        let bound = heap.peek().map_or((i64::MAX, usize::MAX), |r| r.0);
+        // `a` holds the smallest head; it emits up to the smaller of `b`'s
+        // head and the bound, then the two swap, until the bound is reached
+        // or a run ends.
+        let (mut a, mut b) = (a, b);
+        loop {
+            let (run, mut p) = (runs[a], pos[a]);
+            let limit = match runs[b].get(pos[b]) {
+                Some(&(t, _)) => (t, b).min(bound),
+                None => bound,
+            };
+            while let Some(&(t, v)) = run.get(p) {
+                if (t, a) > limit {
+                    break;
                 }
+                emit(t, v);
+                p += 1;
+            }
+            pos[a] = p;
+            match run.get(p) {
+                Some(&(t, _)) if (t, a) < bound => std::mem::swap(&mut a, &mut b),
+                _ => break,
             }
         }
-        pos[i] = p;
-        if let Some(&(t, _)) = run.get(p) {
-            heap.push(Reverse((t, i)));
+        for i in [a, b] {
+            if let Some(&(t, _)) = runs[i].get(pos[i]) {
+                heap.push(Reverse((t, i)));
+            }
         }
     }
 }

@@ -230,6 +230,31 @@ impl BlockReader {
         Ok(data)
     }
 
+    /// Hands every sample of a chunk to `f`, in stored order, without those
+    /// the block's tombstones delete: [`BlockReader::chunk_samples`]
+    /// without collecting them. A chunk that stops decoding part way
+    /// returns the error after `f` saw the samples before it.
+    pub fn for_each_chunk_sample(
+        &self,
+        c: &ChunkMeta,
+        mut f: impl FnMut(i64, f64),
+    ) -> Result<(), BlockReadError> {
+        let data = self.chunk_bytes(c)?;
+        let bad = |source| BlockReadError::BadChunk {
+            dir: self.dir.clone(),
+            chunk_ref: c.chunk_ref,
+            source,
+        };
+        let deleted = self.deleted_in_chunk.get(&c.chunk_ref);
+        for s in XorIterator::new(data).map_err(bad)? {
+            let (t, v) = s.map_err(bad)?;
+            if deleted.is_none_or(|d| !is_deleted(d, t)) {
+                f(t, v);
+            }
+        }
+        Ok(())
+    }
+
     /// The samples of a chunk, values bit-exact (stale markers included),
     /// without those the block's tombstones delete.
     pub fn chunk_samples(&self, c: &ChunkMeta) -> Result<Vec<(i64, f64)>, BlockReadError> {

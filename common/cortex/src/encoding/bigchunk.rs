@@ -29,6 +29,29 @@ fn xor_samples(
     Ok(())
 }
 
+/// The samples the sub-chunk headers of a Bigchunk announce (as far as they
+/// can be read), so that decoding allocates once. Only a capacity hint: a
+/// corrupt section is reported by [`decode`], and the hint is capped at what
+/// the bytes could hold (a sample takes at least 2 bits).
+fn announced_samples(mut rest: &[u8], count: usize) -> usize {
+    let cap = rest.len() * 4;
+    let mut n = 0usize;
+    for _ in 0..count {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            break;
+        };
+        let len = usize::from(u16::from_le_bytes(*len));
+        let Some(sub) = tail.get(..len) else {
+            break;
+        };
+        if let Some(h) = sub.first_chunk::<2>() {
+            n += usize::from(u16::from_be_bytes(*h));
+        }
+        rest = &tail[len..];
+    }
+    n.min(cap)
+}
+
 /// Decodes a Bigchunk data section: the samples of every sub-chunk in order.
 pub fn decode(data: &[u8]) -> Result<Vec<Sample>, EncodingError> {
     let invalid = |reason: String| EncodingError::invalid(Encoding::Bigchunk, reason);
@@ -39,7 +62,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Sample>, EncodingError> {
         ))
     })?;
     let count = usize::from(u16::from_le_bytes(*count));
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(announced_samples(rest, count));
     for index in 0..count {
         let (len, tail) = rest
             .split_first_chunk::<2>()
