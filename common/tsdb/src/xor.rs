@@ -196,10 +196,22 @@ impl XorAppender {
         if self.num == u16::MAX {
             return Err(ChunkError::TooManySamples);
         }
-        let v_bits = v.to_bits();
         self.w.reopen();
         // The most one sample takes, with the tail word: 19 + 8 bytes.
         self.w.buf.reserve(32);
+        let ended_with_byte_write = self.put_sample(t, v);
+        self.w.materialise(ended_with_byte_write);
+        self.seal_header();
+        Ok(())
+    }
+
+    /// Writes one sample's bits without materialising the pending ones (so
+    /// [`XorAppender::bytes`] is stale until [`BitWriter::materialise`]);
+    /// returns whether its last write was a whole byte. The caller checks
+    /// the sample count.
+    #[inline]
+    fn put_sample(&mut self, t: i64, v: f64) -> bool {
+        let v_bits = v.to_bits();
         let mut t_delta = 0u64;
         let ended_with_byte_write = match self.num {
             0 => {
@@ -221,13 +233,15 @@ impl XorAppender {
                 self.put_value(v_bits)
             }
         };
-        self.w.materialise(ended_with_byte_write);
         self.num += 1;
-        self.w.buf[..HEADER_SIZE].copy_from_slice(&self.num.to_be_bytes());
         self.t = t;
         self.v_bits = v_bits;
         self.t_delta = t_delta;
-        Ok(())
+        ended_with_byte_write
+    }
+
+    fn seal_header(&mut self) {
+        self.w.buf[..HEADER_SIZE].copy_from_slice(&self.num.to_be_bytes());
     }
 
     /// Samples appended so far.
@@ -598,7 +612,11 @@ pub struct EncodedChunk {
 /// returns the last, partly filled one.
 #[derive(Debug, Default)]
 pub struct Chunker {
+    /// Never read before the chunk is taken, so its pending bits are
+    /// materialised once per chunk, not once per sample.
     app: XorAppender,
+    /// Whether the last sample's last write was a whole byte.
+    ended_with_byte_write: bool,
     min_time: i64,
     max_time: i64,
 }
@@ -608,6 +626,7 @@ impl Chunker {
     pub fn new() -> Self {
         Chunker {
             app: XorAppender::new(),
+            ended_with_byte_write: false,
             min_time: 0,
             max_time: 0,
         }
@@ -619,7 +638,8 @@ impl Chunker {
             self.min_time = t;
         }
         self.max_time = t;
-        self.app.append(t, v);
+        // At most MAX_SAMPLES_PER_CHUNK samples: the 2-byte count never fills.
+        self.ended_with_byte_write = self.app.put_sample(t, v);
         if self.app.num_samples() >= MAX_SAMPLES_PER_CHUNK {
             return self.take();
         }
@@ -636,7 +656,9 @@ impl Chunker {
         if n == 0 {
             return None;
         }
-        let app = std::mem::take(&mut self.app);
+        let mut app = std::mem::take(&mut self.app);
+        app.w.materialise(self.ended_with_byte_write);
+        app.seal_header();
         Some(EncodedChunk {
             min_time: self.min_time,
             max_time: self.max_time,

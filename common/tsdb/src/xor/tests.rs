@@ -191,6 +191,13 @@ fn million_random_samples_round_trip_through_the_chunker() {
         assert_eq!(got.len(), c.num_samples as usize);
         assert_eq!(got.first().unwrap().0, c.min_time);
         assert_eq!(got.last().unwrap().0, c.max_time);
+        // The chunker writes bits without materialising them per sample;
+        // its bytes must still be the appender's, trailing byte included.
+        let mut app = XorAppender::new();
+        for &(t, v) in &got {
+            app.append(t, v);
+        }
+        assert_eq!(app.bytes(), &c.data[..]);
         decoded.extend(got);
     }
     assert_same(&decoded, &samples);
