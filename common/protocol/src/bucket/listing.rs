@@ -91,7 +91,11 @@ impl Bucket {
     /// without keeping the listing: a campaign of millions of keys costs
     /// the fold's state, not the keys. Objects come in key order on S3,
     /// GCS and in memory, and one directory at a time on a local
-    /// directory. A listing that fails halfway starts over from `init()`.
+    /// directory. A listing that fails halfway resumes after the last key
+    /// folded where the store lists in key order (a listing of thousands
+    /// of pages would rarely get through otherwise), and its retries are
+    /// spent only while it gets no further; on a local directory it starts
+    /// over from `init()`.
     pub async fn list_fold<T>(
         &self,
         prefix: &str,
@@ -99,27 +103,79 @@ impl Bucket {
         step: impl Fn(&mut T, ObjectInfo),
     ) -> Result<T> {
         let p = parse_prefix(prefix)?;
-        self.retrying("list", prefix, |_| async {
-            if let Some(t) = &self.opts.throttle {
-                t.request().await;
+        let sorted = !matches!(self.kind, BucketKind::Local(_));
+        let mut fold = Fold {
+            acc: init(),
+            last: None,
+        };
+        // Retries are spent on attempts that fold nothing new: a listing
+        // that keeps moving forward, a page or so per attempt (a flaky
+        // store answering its continuation pages with errors), goes on.
+        loop {
+            let before = fold.last.clone();
+            let cell = tokio::sync::Mutex::new(&mut fold);
+            let r = self
+                .retrying("list", prefix, |_| async {
+                    let mut f = cell.lock().await;
+                    self.fold_attempt(p.as_ref(), prefix, sorted, &mut f, &init, &step)
+                        .await
+                })
+                .await;
+            match r {
+                Ok(()) => return Ok(fold.acc),
+                Err(e) if !sorted || fold.last == before => return Err(e),
+                Err(e) => tracing::warn!(bucket = %self.url, prefix, error = %e,
+                    "listing broke off again further on; going on from the last key"),
             }
-            let mut stream = self.store.list(p.as_ref());
-            let mut acc = init();
-            loop {
-                match self.next_item(&mut stream).await {
-                    Ok(Some(m)) => step(&mut acc, object_info(m)),
-                    Ok(None) => break,
-                    Err(Failure::Store(e @ object_store::Error::InvalidPath { .. })) => {
-                        let what = e.to_string().escape_debug().to_string();
-                        tracing::warn!(bucket = %self.url, prefix, error = %what, "skipping an object whose name is not a valid key");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(acc)
-        })
-        .await
+        }
     }
+
+    /// One attempt of [`Bucket::list_fold`]: from the last key folded if
+    /// the store lists in key order, from scratch otherwise.
+    async fn fold_attempt<T>(
+        &self,
+        p: Option<&object_store::path::Path>,
+        prefix: &str,
+        sorted: bool,
+        f: &mut Fold<T>,
+        init: &impl Fn() -> T,
+        step: &impl Fn(&mut T, ObjectInfo),
+    ) -> Result<(), Failure> {
+        if !sorted || f.last.is_none() {
+            f.acc = init();
+            f.last = None;
+        }
+        if let Some(t) = &self.opts.throttle {
+            t.request().await;
+        }
+        let mut stream = match &f.last {
+            Some(l) => self.store.list_with_offset(p, l),
+            None => self.store.list(p),
+        };
+        loop {
+            match self.next_item(&mut stream).await {
+                Ok(Some(m)) => {
+                    let location = m.location.clone();
+                    step(&mut f.acc, object_info(m));
+                    if sorted {
+                        f.last = Some(location);
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(Failure::Store(e @ object_store::Error::InvalidPath { .. })) => {
+                    let what = e.to_string().escape_debug().to_string();
+                    tracing::warn!(bucket = %self.url, prefix, error = %what, "skipping an object whose name is not a valid key");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A [`Bucket::list_fold`] under way: its value and the last key folded.
+struct Fold<T> {
+    acc: T,
+    last: Option<object_store::path::Path>,
 }
 
 /// The files of local directory `fs_dir` (key `dir`) whose names start
@@ -257,6 +313,41 @@ mod tests {
             .unwrap();
         assert_eq!(n.len(), 7);
         assert!(n.windows(2).all(|w| w[0] < w[1]), "{n:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fold_cut_off_resumes_after_the_last_key() {
+        use testkit::faults::{Fault, FaultStore, Faults, Op, Rule};
+        let faults = Faults::new();
+        let f = faults.clone();
+        let b = Bucket::open("memory://")
+            .unwrap()
+            .with_options(super::super::BucketOptions {
+                retry: super::super::RetryPolicy {
+                    retries: 2,
+                    min_backoff: std::time::Duration::from_millis(1),
+                    max_backoff: std::time::Duration::from_millis(4),
+                },
+                op_timeout: None,
+                throttle: None,
+            })
+            .map_store(move |s| FaultStore::with_faults(s, f));
+        fill(&b).await;
+        // Each of 6 attempts breaks off after one object, each resuming
+        // where the last one broke off: more than the 2 retries allowed,
+        // but every attempt gets further.
+        faults.fail(Rule::error(Op::List, "P", 6).with_fault(Fault::BrokenBody));
+        let steps = std::sync::atomic::AtomicUsize::new(0);
+        let n = b
+            .list_fold("P", Vec::new, |v, o| {
+                steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                v.push(o.key)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n.len(), 9, "{n:?}");
+        assert!(n.windows(2).all(|w| w[0] < w[1]), "{n:?}");
+        assert_eq!(steps.into_inner(), 9, "no object folded twice");
     }
 
     #[test]
