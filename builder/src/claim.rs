@@ -304,21 +304,32 @@ impl Claimer {
 
     /// Lists the prefix and makes the pool the `POOL_CAP` new plans nearest
     /// ahead of this builder's ring position. The listing is folded as it
-    /// arrives, so the builder never holds it whole.
+    /// arrives, so the builder never holds it whole, and is of names only
+    /// (on a local directory, no file is stat-ed).
     async fn relist(&mut self, cfg: &BuilderConfig) -> Result<()> {
         let position = self.position;
         let prefix = cfg.prefix.as_str();
+        // Names are enough to tell a new plan: any progress, finished or
+        // failed file makes it not new, whatever its size or time. The
+        // stamps of a names-only listing are zero bytes at the listing time.
+        let listed = chrono::Utc::now();
         let fold = cfg
             .bucket
-            .list_fold(
+            .list_names_fold(
                 prefix,
+                2,
                 || PoolFold {
                     grouper: PlanGrouper::new(prefix),
                     nearest: BinaryHeap::new(),
                     objects: 0,
                 },
-                |f, o: ObjectInfo| {
+                |f, key: &str| {
                     f.objects += 1;
+                    let o = ObjectInfo {
+                        key: key.to_string(),
+                        size: 0,
+                        last_modified: listed,
+                    };
                     let nearest = &mut f.nearest;
                     f.grouper
                         .push(&o, |id, files| offer(cfg, position, nearest, id, files));

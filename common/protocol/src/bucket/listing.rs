@@ -172,6 +172,134 @@ impl Bucket {
     }
 }
 
+impl Bucket {
+    /// Folds the keys of the objects at most `depth` levels below `prefix`
+    /// (1: its direct children), without sizes or times: what finding new
+    /// plans needs (`P/<tenant>/<file>`, depth 2). On a local directory
+    /// only the names are read, no file is stat-ed, and one directory's
+    /// names are held at a time: a campaign of 100,000 finished plans
+    /// lists in a fraction of what [`Bucket::list_fold`] takes there.
+    /// Elsewhere it is [`Bucket::list_fold`], order and resumption
+    /// included.
+    pub async fn list_names_fold<T>(
+        &self,
+        prefix: &str,
+        depth: usize,
+        init: impl Fn() -> T,
+        step: impl Fn(&mut T, &str),
+    ) -> Result<T> {
+        let rel = prefix.trim_end_matches('/');
+        let (BucketKind::Local(root), true) = (&self.kind, self.own_store) else {
+            return self
+                .list_fold(prefix, init, |acc, o| {
+                    let below = crate::names::relative_key(rel, &o.key)
+                        .map_or(usize::MAX, |r| r.split('/').count());
+                    if below <= depth {
+                        step(acc, &o.key);
+                    }
+                })
+                .await;
+        };
+        if !rel.is_empty() {
+            parse_key(rel)?;
+        }
+        let dir = if rel.is_empty() {
+            root.clone()
+        } else {
+            root.join(rel)
+        };
+        let key = |name: &str| {
+            if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            }
+        };
+        self.retrying("list", prefix, |_| async {
+            let mut acc = init();
+            let d = dir.clone();
+            let (files, dirs) = blocking(move || read_level(&d)).await?;
+            for f in &files {
+                step(&mut acc, &key(f));
+            }
+            if depth > 1 {
+                for sub in dirs {
+                    let d = dir.join(&sub);
+                    let names = blocking(move || walk_names(&d, depth - 1)).await?;
+                    for n in names {
+                        step(&mut acc, &key(&format!("{sub}/{n}")));
+                    }
+                }
+            }
+            Ok(acc)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::Store(object_store::Error::JoinError { source: e }))?
+}
+
+/// The file and directory names directly in `dir` (none if it is gone),
+/// symlinks followed; names that are no valid key segment, and
+/// `LocalFileSystem`'s in-flight upload files, left out.
+fn read_level(dir: &std::path::Path) -> Result<(Vec<String>, Vec<String>), Failure> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(io_failure(dir, e)),
+    };
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
+    for entry in entries {
+        let entry = entry.map_err(|e| io_failure(dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if is_upload_temp(&name) || parse_key(&name).is_err() {
+            continue;
+        }
+        let ty = entry
+            .file_type()
+            .map_err(|e| io_failure(&entry.path(), e))?;
+        let is_dir = if ty.is_symlink() {
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => true,
+                Ok(m) if m.is_file() => false,
+                _ => continue,
+            }
+        } else if ty.is_dir() || ty.is_file() {
+            ty.is_dir()
+        } else {
+            continue;
+        };
+        if is_dir {
+            dirs.push(name);
+        } else {
+            files.push(name);
+        }
+    }
+    Ok((files, dirs))
+}
+
+/// The files at most `depth` levels below `dir`, relative to it. The
+/// depth bounds a walk through a symlink loop.
+fn walk_names(dir: &std::path::Path, depth: usize) -> Result<Vec<String>, Failure> {
+    let (mut files, dirs) = read_level(dir)?;
+    if depth > 1 {
+        for sub in dirs {
+            for n in walk_names(&dir.join(&sub), depth - 1)? {
+                files.push(format!("{sub}/{n}"));
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// A [`Bucket::list_fold`] under way: its value and the last key folded.
 struct Fold<T> {
     acc: T,
@@ -348,6 +476,40 @@ mod tests {
         assert_eq!(n.len(), 9, "{n:?}");
         assert!(n.windows(2).all(|w| w[0] < w[1]), "{n:?}");
         assert_eq!(steps.into_inner(), 9, "no object folded twice");
+    }
+
+    #[tokio::test]
+    async fn a_names_fold_sees_what_a_fold_sees_to_its_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Bucket::open(dir.path().to_str().unwrap()).unwrap();
+        let mem = Bucket::open("memory://").unwrap();
+        for b in [&local, &mem] {
+            fill(b).await;
+            b.put("P/t/01ARZ3NDEKTSV4RRFFQ69G5FAV/meta.json", "{}")
+                .await
+                .unwrap();
+            b.put("P/scan-complete", "").await.unwrap();
+            let mut names = b
+                .list_names_fold("P", 2, Vec::new, |v, k| v.push(k.to_string()))
+                .await
+                .unwrap();
+            names.sort();
+            let mut want: Vec<String> = b
+                .list("P")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .filter(|k| !k.contains("meta.json"))
+                .collect();
+            want.sort();
+            assert_eq!(names, want, "{b:?}");
+            let top = b
+                .list_names_fold("P/", 1, Vec::new, |v, k| v.push(k.to_string()))
+                .await
+                .unwrap();
+            assert_eq!(top, ["P/scan-complete"], "{b:?}");
+        }
     }
 
     #[test]
