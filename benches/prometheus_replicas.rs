@@ -83,6 +83,7 @@ fn write_replica(parent: &Path, replica: &str, series: usize, samples: usize, st
             .expect("ulid"),
             memory_budget: 64 << 20,
             segment_size: DEFAULT_SEGMENT_SIZE,
+            durable: true,
         },
     )
     .expect("block writer");

@@ -239,6 +239,7 @@ fn seed_block() -> Vec<u8> {
         ulid: "01HZZZZZZZZZZZZZZZZZZZZZZZ".parse().unwrap(),
         memory_budget: 1 << 20,
         segment_size: 1 << 20,
+        durable: true,
     };
     let mut w = BlockWriter::create(tmp.path(), opts).unwrap();
     for (i, job) in ["api", "db", "web"].iter().enumerate() {

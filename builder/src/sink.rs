@@ -75,6 +75,8 @@ impl DaySink {
                 ulid,
                 memory_budget,
                 segment_size: DEFAULT_SEGMENT_SIZE,
+                // Uploaded, then removed; after a crash the work dir is swept.
+                durable: false,
             },
         )?;
         Ok(DaySink {

@@ -21,6 +21,7 @@ fn write_block(
         ulid: ulid::Ulid::new(),
         memory_budget: 1 << 20,
         segment_size: 1 << 20,
+        durable: true,
     };
     let mut w = BlockWriter::create(parent, opts).unwrap();
     for (l, samples) in &series {

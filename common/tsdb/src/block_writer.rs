@@ -53,6 +53,11 @@ pub struct BlockWriterOptions {
     pub memory_budget: usize,
     /// Maximum size of a chunk segment file.
     pub segment_size: u64,
+    /// Fsync every file and directory before the final rename, so the block
+    /// survives a crash of the machine. A builder's scratch block is
+    /// uploaded and, after a crash, swept rather than reused: it passes
+    /// false and saves the fsyncs (a third of a small plan's wall time).
+    pub durable: bool,
 }
 
 /// Why a block could not be written; input errors name the series.
@@ -203,8 +208,8 @@ impl BlockWriter {
         }
         fs::create_dir_all(&tmp_dir).map_err(io_at(&tmp_dir))?;
         let chunks_dir = tmp_dir.join(CHUNKS_DIRNAME);
-        let segments =
-            SegmentWriter::create(&chunks_dir, opts.segment_size).map_err(io_at(&chunks_dir))?;
+        let segments = SegmentWriter::create(&chunks_dir, opts.segment_size, opts.durable)
+            .map_err(io_at(&chunks_dir))?;
         let series_path = tmp_dir.join(SERIES_TMP);
         let series_out = BufWriter::with_capacity(
             1 << 20,
@@ -389,6 +394,7 @@ impl BlockWriter {
         let index_path = self.tmp_dir.join(INDEX_FILENAME);
         let budget = self.opts.memory_budget.max(1 << 10);
         let mut index = IndexWriter::create(&index_path, budget)?;
+        index.set_durable(self.opts.durable);
         let Some(symbols) = self.symbols.take() else {
             return Err(BlockWriteError::NoSeries {
                 path: self.tmp_dir.clone(),
@@ -418,11 +424,13 @@ impl BlockWriter {
             version: META_VERSION_1,
             thanos: thanos.map(|t| with_files(t, &segments, summary.size)),
         };
-        meta.write_to_dir(&self.tmp_dir)?;
-        sync_dir(&self.tmp_dir.join(CHUNKS_DIRNAME))?;
-        sync_dir(&self.tmp_dir)?;
+        meta.write_to_dir_with(&self.tmp_dir, self.opts.durable)?;
+        if self.opts.durable {
+            sync_dir(&self.tmp_dir.join(CHUNKS_DIRNAME))?;
+            sync_dir(&self.tmp_dir)?;
+        }
         fs::rename(&self.tmp_dir, &self.final_dir).map_err(io_at(&self.final_dir))?;
-        if let Some(parent) = self.final_dir.parent() {
+        if let Some(parent) = self.final_dir.parent().filter(|_| self.opts.durable) {
             sync_dir(parent)?;
         }
         self.finished = true;

@@ -80,6 +80,9 @@ pub(crate) struct SegmentWriter {
     max_segment_size: u64,
     done: Vec<SegmentFile>,
     current: Option<OpenSegment>,
+    /// Whether segments and the directory are fsynced (see
+    /// `BlockWriterOptions::durable`).
+    durable: bool,
 }
 
 struct OpenSegment {
@@ -105,7 +108,11 @@ impl SegmentWriter {
     /// No file is created until the first chunk, so a block without chunks
     /// has an empty chunks directory, as with Prometheus. Existing segment
     /// files are never overwritten.
-    pub(crate) fn create(chunks_dir: &Path, max_segment_size: u64) -> io::Result<Self> {
+    pub(crate) fn create(
+        chunks_dir: &Path,
+        max_segment_size: u64,
+        durable: bool,
+    ) -> io::Result<Self> {
         // Offsets must fit the 32 low bits of a ChunkRef; every chunk starts
         // below the size limit.
         if max_segment_size <= SEGMENT_HEADER_SIZE || max_segment_size > 1 << 32 {
@@ -123,6 +130,7 @@ impl SegmentWriter {
             max_segment_size,
             done: Vec::new(),
             current: None,
+            durable,
         })
     }
 
@@ -166,10 +174,11 @@ impl SegmentWriter {
         Ok(chunk_ref)
     }
 
-    /// Flushes and fsyncs every segment and the directory; returns the files written.
+    /// Flushes (and, if durable, fsyncs) every segment and the directory;
+    /// returns the files written.
     pub(crate) fn finish(mut self) -> io::Result<Vec<SegmentFile>> {
         self.close_current()?;
-        if !self.done.is_empty() {
+        if self.durable && !self.done.is_empty() {
             // The new directory entries must be durable too.
             File::open(&self.dir)
                 .and_then(|d| d.sync_all())
@@ -212,7 +221,9 @@ impl SegmentWriter {
             .out
             .into_inner()
             .map_err(|e| with_path(e.into_error(), &seg.path))?;
-        file.sync_all().map_err(|e| with_path(e, &seg.path))?;
+        if self.durable {
+            file.sync_all().map_err(|e| with_path(e, &seg.path))?;
+        }
         self.done.push(SegmentFile {
             name: seg.name,
             size: seg.size,
@@ -523,7 +534,7 @@ mod tests {
         max: u64,
         chunks: &[(u8, Vec<u8>)],
     ) -> (Vec<ChunkRef>, Vec<SegmentFile>) {
-        let mut w = SegmentWriter::create(dir, max).unwrap();
+        let mut w = SegmentWriter::create(dir, max, true).unwrap();
         let refs = chunks
             .iter()
             .map(|(e, d)| w.write_chunk(*e, d).unwrap())
@@ -675,11 +686,11 @@ mod tests {
     fn refuses_to_overwrite_and_bad_sizes() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("000001"), b"old").unwrap();
-        let mut w = SegmentWriter::create(tmp.path(), 1000).unwrap();
+        let mut w = SegmentWriter::create(tmp.path(), 1000, true).unwrap();
         let err = w.write_chunk(1, &[1]).unwrap_err();
         assert!(err.to_string().contains("000001"), "{err}");
-        assert!(SegmentWriter::create(tmp.path(), 8).is_err());
-        assert!(SegmentWriter::create(tmp.path(), (1 << 32) + 1).is_err());
+        assert!(SegmentWriter::create(tmp.path(), 8, true).is_err());
+        assert!(SegmentWriter::create(tmp.path(), (1 << 32) + 1, true).is_err());
     }
 
     #[test]

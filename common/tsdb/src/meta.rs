@@ -245,6 +245,12 @@ impl BlockMeta {
     /// Writes `<dir>/meta.json` atomically (temporary file, fsync, rename,
     /// directory fsync) and returns its size.
     pub fn write_to_dir(&self, dir: &Path) -> Result<u64, MetaError> {
+        self.write_to_dir_with(dir, true)
+    }
+
+    /// As [`BlockMeta::write_to_dir`]; without `durable`, nothing is
+    /// fsynced (the rename still makes the file appear whole).
+    pub fn write_to_dir_with(&self, dir: &Path, durable: bool) -> Result<u64, MetaError> {
         let path = dir.join(META_FILENAME);
         let tmp = dir.join(format!("{META_FILENAME}.tmp"));
         let bytes = self.to_json();
@@ -254,12 +260,16 @@ impl BlockMeta {
         };
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
+        if durable {
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
         drop(f);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
+        if durable {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(dir))?;
+        }
         Ok(bytes.len() as u64)
     }
 

@@ -35,6 +35,7 @@ fn opts(memory_budget: usize, segment_size: u64) -> BlockWriterOptions {
         ulid: Ulid::new(),
         memory_budget,
         segment_size,
+        durable: true,
     }
 }
 

@@ -24,6 +24,7 @@ fn good_block(parent: &Path) -> PathBuf {
             ulid: Ulid::new(),
             memory_budget: 1 << 16,
             segment_size: 1 << 20,
+            durable: true,
         },
     )
     .unwrap();

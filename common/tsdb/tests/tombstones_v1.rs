@@ -62,6 +62,7 @@ fn write_block(parent: &Path, n: usize) -> (PathBuf, Vec<Series>) {
         ulid: ulid::Ulid::new(),
         memory_budget: 1 << 20,
         segment_size: 1 << 20,
+        durable: true,
     };
     let mut w = BlockWriter::create(parent, opts).unwrap();
     for (l, s) in &series {

@@ -143,6 +143,8 @@ pub struct IndexWriter {
     memory_budget: usize,
     entry: Vec<u8>,
     finished: bool,
+    /// Whether `finish` fsyncs the file ([`IndexWriter::set_durable`]).
+    durable: bool,
 }
 
 impl IndexWriter {
@@ -177,6 +179,7 @@ impl IndexWriter {
             memory_budget,
             entry: Vec::with_capacity(256),
             finished: false,
+            durable: true,
         })
     }
 
@@ -345,8 +348,14 @@ impl IndexWriter {
         Ok(series_ref)
     }
 
+    /// Whether `finish` fsyncs the index (the default). A scratch block
+    /// that is uploaded and never reused after a crash needs no fsync.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
+    }
+
     /// Writes label indices, postings, the offset tables and the TOC, then
-    /// fsyncs the file and removes the temporary files.
+    /// flushes (fsyncs, if durable) the file and removes the temporary files.
     pub fn finish(mut self) -> Result<IndexSummary, IndexWriteError> {
         self.start_series()?;
         let Stage::Series(st) = std::mem::replace(&mut self.stage, Stage::Done) else {
@@ -364,7 +373,11 @@ impl IndexWriter {
             })?;
         let toc = self.toc.encode();
         self.f.write(&toc).map_err(|e| self.io(e))?;
-        self.f.sync().map_err(|e| self.io(e))?;
+        if self.durable {
+            self.f.sync().map_err(|e| self.io(e))?;
+        } else {
+            self.f.flush().map_err(|e| self.io(e))?;
+        }
         self.finished = true;
         Ok(IndexSummary {
             num_symbols: self.num_symbols,
