@@ -356,7 +356,7 @@ pub(crate) struct BuildArgs {
     /// How often a building builder rewrites its progress file.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub heartbeat: Duration,
-    /// Longest time a builder claims from one listing of the prefix before listing again.
+    /// Age after which a builder lists the prefix again to see new plans, once its claims paid for the last listing (4 per page).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub relist_interval: Duration,
     /// Fault injection for tests and drills: hold each claim this long before building.

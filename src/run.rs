@@ -77,7 +77,7 @@ pub(crate) struct RunArgs {
     /// Without a progress bar, one progress log line this often.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress_interval: Duration,
-    /// Longest time a builder claims from one listing of the prefix before listing again.
+    /// Age after which a builder lists the prefix again to see new plans, once its claims paid for the last listing (4 per page).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub relist_interval: Duration,
     /// Fault injection for tests and drills: hold each claim this long before building.
