@@ -13,8 +13,10 @@
 //! that `k` (it either saw the same highest attempt, or saw an older one,
 //! collided and looked again), so our create succeeds only if nobody
 //! claimed the plan since our listing, and then it cannot have been
-//! finished or failed since either. Only when the create collides does the
-//! claim list the plan's own files (one request,
+//! finished or failed since either. That holds for `k = 1` only: when the
+//! listing saw earlier attempts, it may have caught an attempt file but
+//! not the finished file written after it (a listing is no snapshot), so a
+//! retry, like a collision, lists the plan's own files (one request,
 //! [`protocol::state::list_plan_files`]) to see what happened.
 //!
 //! Before the build, [`remove_earlier_blocks`] deletes the blocks that
@@ -465,6 +467,18 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
         if attempt > files.next_attempt() + ATTEMPT_PROBES {
             lease.release().await?;
             anyhow::bail!("plan {id}: attempt files up to {attempt} exist already; is someone else writing them?");
+        }
+    }
+    if !looked && expected > 1 {
+        // The listing saw an earlier attempt, and a listing is no snapshot:
+        // it may have caught that attempt file yet missed the finished (or
+        // failed) file written after it and the progress file's removal.
+        // A retry is rare, so one look at the plan's own files is cheap.
+        files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
+        if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
+            debug!(plan = %id, "an earlier attempt finished or failed it");
+            lease.release().await?;
+            return Ok(None);
         }
     }
     if attempt != expected {
