@@ -16,8 +16,9 @@
 //! finished or failed since either. That holds for `k = 1` only: when the
 //! listing saw earlier attempts, it may have caught an attempt file but
 //! not the finished file written after it (a listing is no snapshot), so a
-//! retry, like a collision, lists the plan's own files (one request,
-//! [`protocol::state::list_plan_files`]) to see what happened.
+//! retry lists the plan's own files (one request,
+//! [`protocol::state::list_plan_files`]) before recording its attempt, and
+//! a collision does so to see what happened.
 //!
 //! Before the build, [`remove_earlier_blocks`] deletes the blocks that
 //! earlier attempts may have uploaded (their attempt files name them), so a
@@ -32,7 +33,7 @@ use anyhow::Result;
 use protocol::bucket::ObjectInfo;
 use protocol::names::{PlanCompression, PlanId};
 use protocol::records::{now_rfc3339, AttemptRecord, ProgressRecord};
-use protocol::state::{list_plan_files, PlanFiles, PlanGrouper, PlanState, Stamp};
+use protocol::state::{list_plan_files, PlanFiles, PlanGrouper, PlanState};
 use tracing::{debug, info, warn};
 use ulid::Ulid;
 
@@ -80,33 +81,13 @@ pub(crate) struct Claimed {
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
     id: PlanId,
+    /// The plan's files as the listing saw them: a new plan has one plan
+    /// file and attempt files at most.
+    files: PlanFiles,
+    /// The plan file's compression.
     compression: PlanCompression,
-    plan: Stamp,
-    /// The attempt files the listing saw: their numbers and times.
-    attempts: Vec<(u32, Stamp)>,
     /// Where the plan sits on the ring every builder orders plans by.
     ring: u64,
-}
-
-impl Candidate {
-    fn next_attempt(&self) -> u32 {
-        self.attempts
-            .iter()
-            .map(|(k, _)| *k)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1)
-    }
-
-    /// The plan's files as the listing saw them (a new plan: a plan file
-    /// and attempt files at most).
-    fn files(&self) -> PlanFiles {
-        PlanFiles {
-            plans: vec![(self.compression, self.plan)],
-            attempts: self.attempts.clone(),
-            ..PlanFiles::default()
-        }
-    }
 }
 
 /// Where a plan sits on the ring: the same for every builder, so builders
@@ -333,8 +314,9 @@ impl Claimer {
                         last_modified: listed,
                     };
                     let nearest = &mut f.nearest;
-                    f.grouper
-                        .push(&o, |id, files| offer(cfg, position, nearest, id, files));
+                    f.grouper.push(&o, |id, files| {
+                        offer(cfg, listed, position, nearest, id, files)
+                    });
                 },
             )
             .await?;
@@ -343,7 +325,7 @@ impl Claimer {
             mut nearest,
             objects,
         } = fold;
-        grouper.finish(|id, files| offer(cfg, position, &mut nearest, id, files));
+        grouper.finish(|id, files| offer(cfg, listed, position, &mut nearest, id, files));
         let pool: Vec<Option<Candidate>> = nearest
             .into_sorted_vec()
             .into_iter()
@@ -370,6 +352,7 @@ impl Claimer {
 /// is new and this builder's to claim.
 fn offer(
     cfg: &BuilderConfig,
+    listed: chrono::DateTime<chrono::Utc>,
     position: u64,
     nearest: &mut BinaryHeap<Ranked>,
     id: PlanId,
@@ -377,11 +360,10 @@ fn offer(
 ) {
     // Staleness does not matter here: any progress file means "not new".
     let never = chrono::Duration::days(365 * 100);
-    if !cfg.tenants.allows(&id.tenant) || files.state(chrono::Utc::now(), never).0 != PlanState::New
-    {
+    if !cfg.tenants.allows(&id.tenant) || files.state(listed, never).0 != PlanState::New {
         return;
     }
-    let Some(&(compression, plan)) = files.plan() else {
+    let Some(&(compression, _)) = files.plan() else {
         return;
     };
     let ring = ring_of(&id);
@@ -393,9 +375,8 @@ fn offer(
         dist,
         Candidate {
             id,
+            files,
             compression,
-            plan,
-            attempts: files.attempts,
             ring,
         },
     ));
@@ -407,7 +388,8 @@ fn offer(
 /// Tries to claim one plan; `None` if someone else holds or finished it.
 pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Option<Claimed>> {
     let id = &c.id;
-    let expected = c.next_attempt();
+    let mut files = c.files.clone();
+    let expected = files.next_attempt();
     let block = Ulid::new();
     let started = now_rfc3339();
     let record = ProgressRecord {
@@ -437,9 +419,20 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
         output: (cfg.output.url() != cfg.bucket.url()).then(|| cfg.output.url().to_string()),
     };
     let body = serde_json::to_vec_pretty(&rec)?;
-    let mut files = c.files();
-    let mut attempt = expected;
+    // A retry's listing saw an earlier attempt, and a listing is no
+    // snapshot: it may have caught that attempt file yet missed the
+    // finished (or failed) file written after it. Retries are rare, so
+    // they look at the plan's own files once, after the claim (no finish
+    // can come later) and before recording the attempt.
     let mut looked = false;
+    if expected > 1 {
+        looked = true;
+        match look_again(cfg, id, &lease).await? {
+            Some(f) => files = f,
+            None => return Ok(None),
+        }
+    }
+    let mut attempt = files.next_attempt();
     loop {
         let key = id.attempt_key(&cfg.prefix, attempt);
         if cfg
@@ -453,11 +446,9 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
         if !looked {
             // Claimed since our listing: it may be finished or failed by now.
             looked = true;
-            files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
-            if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
-                debug!(plan = %id, "finished, failed or gone since the listing");
-                lease.release().await?;
-                return Ok(None);
+            match look_again(cfg, id, &lease).await? {
+                Some(f) => files = f,
+                None => return Ok(None),
             }
             attempt = files.next_attempt().max(attempt + 1);
             continue;
@@ -467,18 +458,6 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
         if attempt > files.next_attempt() + ATTEMPT_PROBES {
             lease.release().await?;
             anyhow::bail!("plan {id}: attempt files up to {attempt} exist already; is someone else writing them?");
-        }
-    }
-    if !looked && expected > 1 {
-        // The listing saw an earlier attempt, and a listing is no snapshot:
-        // it may have caught that attempt file yet missed the finished (or
-        // failed) file written after it and the progress file's removal.
-        // A retry is rare, so one look at the plan's own files is cheap.
-        files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
-        if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
-            debug!(plan = %id, "an earlier attempt finished or failed it");
-            lease.release().await?;
-            return Ok(None);
         }
     }
     if attempt != expected {
@@ -494,6 +473,18 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
         files,
         lost_races: 0,
     }))
+}
+
+/// Lists the plan's own files (one request) after our claim: `None`, with
+/// the claim released, when it was finished, failed or removed meanwhile.
+async fn look_again(cfg: &BuilderConfig, id: &PlanId, lease: &Lease) -> Result<Option<PlanFiles>> {
+    let files = list_plan_files(&cfg.bucket, &cfg.prefix, id).await?;
+    if files.plans.len() != 1 || !files.finished.is_empty() || !files.failed.is_empty() {
+        debug!(plan = %id, "finished, failed or gone since the listing");
+        lease.release().await?;
+        return Ok(None);
+    }
+    Ok(Some(files))
 }
 
 /// Deletes the blocks of earlier attempts that provably belong to this
@@ -581,5 +572,53 @@ impl NoopBuilder {
         drop(heartbeat);
         claimed.lease.release().await?;
         Ok(Some(step))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::bucket::Bucket;
+    use protocol::state::Stamp;
+
+    /// A listing that caught attempt 1 of a plan but neither the finished
+    /// file written after it nor the progress file before its removal: the
+    /// retry's claim must see the plan finished and let it be.
+    #[tokio::test]
+    async fn a_retry_from_a_stale_listing_does_not_claim_a_finished_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::open("memory://").unwrap();
+        let cfg = crate::worker::tests::config(&bucket, dir.path());
+        let id = PlanId {
+            tenant: "t".into(),
+            day: 20000,
+        };
+        bucket
+            .put(&id.plan_key("p", PlanCompression::None), "plan")
+            .await
+            .unwrap();
+        bucket.put(&id.attempt_key("p", 1), "{}").await.unwrap();
+        let block = Ulid::new().to_string();
+        bucket
+            .put(&id.finished_key("p", &block), "{}")
+            .await
+            .unwrap();
+        let stamp = Stamp {
+            size: 4,
+            last_modified: chrono::Utc::now(),
+        };
+        let stale = Candidate {
+            id: id.clone(),
+            files: PlanFiles {
+                plans: vec![(PlanCompression::None, stamp)],
+                attempts: vec![(1, stamp)],
+                ..PlanFiles::default()
+            },
+            compression: PlanCompression::None,
+            ring: ring_of(&id),
+        };
+        assert!(try_claim(&cfg, &stale).await.unwrap().is_none());
+        assert!(!bucket.exists(&id.progress_key("p")).await.unwrap());
+        assert!(!bucket.exists(&id.attempt_key("p", 2)).await.unwrap());
     }
 }

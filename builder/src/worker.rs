@@ -484,7 +484,7 @@ async fn upload_fenced(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocol::records::ProgressRecord;
 
@@ -512,7 +512,8 @@ mod tests {
         Lease::new(bucket.clone(), "p/t/1.progress".into(), rec, v)
     }
 
-    fn config(bucket: &Bucket, work_dir: &Path) -> BuilderConfig {
+    /// A builder of prefix `p` on `bucket`, named `b`, polling fast.
+    pub(crate) fn config(bucket: &Bucket, work_dir: &Path) -> BuilderConfig {
         BuilderConfig {
             bucket: bucket.clone(),
             output: bucket.clone(),
