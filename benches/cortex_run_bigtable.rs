@@ -27,10 +27,9 @@
 //! into, for a closer look at its timeline).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use cortex::bigtable::{BigtableClient, BigtableOptions};
 use cortex::schema::{bigtable_cell, chunk_entries};
@@ -40,6 +39,7 @@ use cortex::{
 };
 use cortex_testgen::{generate, BigtableLoad, CellWrite, GenOptions};
 use protocol::names::day_to_date;
+use testkit::bench::{env_or, measure, Usage};
 
 /// Cortex v1.11.1 on the same shape and machine: 0.44 s scan + 2.35 s build.
 const CORTEX_SECS: f64 = 2.79;
@@ -47,51 +47,6 @@ const PROJECT: &str = "bench";
 const INSTANCE: &str = "bench";
 /// Cells buffered per table before a write.
 const FLUSH_CELLS: usize = 10_000;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// What `wait4` says about one finished child.
-struct Usage {
-    wall: f64,
-    cpu: f64,
-    peak_rss: u64,
-    status: std::process::ExitStatus,
-}
-
-/// Runs a command to completion and measures it; also returns when it
-/// started, to place its log lines.
-fn measure(cmd: &mut Command) -> (SystemTime, Usage) {
-    let started_at = SystemTime::now();
-    let started = Instant::now();
-    let child = cmd.spawn().expect("spawn blocksconvert");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in, and
-    // `pid` is our own child, not yet reaped.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    let wall = started.elapsed().as_secs_f64();
-    // Reaped by wait4 already: keep `child` from being waited on again.
-    std::mem::forget(child);
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    (
-        started_at,
-        Usage {
-            wall,
-            cpu: (tv(usage.ru_utime) + tv(usage.ru_stime)).as_secs_f64(),
-            peak_rss: usage.ru_maxrss as u64 * 1024,
-            status: std::process::ExitStatus::from_raw(status),
-        },
-    )
-}
 
 /// Every chunk file under `dir` with its name relative to `dir` (a `/` of
 /// the base64 name is a subdirectory).
@@ -326,7 +281,8 @@ fn main() {
             std::fs::create_dir_all(&work).expect("work dir");
             let log = root.join(format!("run-{tag}.log"));
             let log_file = std::fs::File::create(&log).expect("log file");
-            let (start, usage) = measure(
+            let start = SystemTime::now();
+            let usage = measure(
                 Command::new(bin)
                     .env("BIGTABLE_EMULATOR_HOST", &emulator.addr)
                     .args(["--log-format", "json", "run", "--progress", "never"])

@@ -15,7 +15,6 @@
 //! tool, and the ratios.
 
 use std::io::BufWriter;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -24,11 +23,9 @@ use scanner::{write_openmetrics, GenSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_blocksconvert");
 
+/// The benchmark's knobs are counts.
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    testkit::bench::env_or(name, default)
 }
 
 /// Wall seconds and peak RSS bytes of one run.
@@ -36,19 +33,9 @@ type Measured = (f64, u64);
 
 /// Runs a command to completion; returns wall seconds and peak RSS bytes.
 fn measure(cmd: &mut Command) -> Measured {
-    let started = Instant::now();
-    let child = cmd.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value for wait4 to fill in; `pid` is our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    let secs = started.elapsed().as_secs_f64();
-    let st = std::process::ExitStatus::from_raw(status);
-    assert!(st.success(), "{cmd:?} failed: {st}");
-    std::mem::forget(child);
-    (secs, usage.ru_maxrss as u64 * 1024)
+    let u = testkit::bench::measure(cmd);
+    assert!(u.status.success(), "{cmd:?} failed: {}", u.status);
+    (u.wall, u.peak_rss)
 }
 
 /// Generates the input (or reuses BENCH_INPUT); returns sample lines and bytes.

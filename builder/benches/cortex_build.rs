@@ -28,55 +28,14 @@
 //! default a temporary directory), `BENCH_KEEP=1` (leave the generated
 //! store and plans there, to profile one build by hand).
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cortex::Encoding;
 use cortex_testgen::{generate, GenOptions};
 use protocol::records::FinishedRecord;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// What `wait4` says about one finished child.
-struct Usage {
-    wall: f64,
-    cpu: f64,
-    peak_rss: u64,
-    status: std::process::ExitStatus,
-}
-
-/// Runs a command to completion and measures it.
-fn measure(cmd: &mut Command) -> Usage {
-    let started = Instant::now();
-    let child = cmd.spawn().expect("spawn blocksconvert");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in, and
-    // `pid` is our own child, not yet reaped.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    let wall = started.elapsed().as_secs_f64();
-    // Reaped by wait4 already: dropping `child` would not wait, but keep it
-    // from being used again.
-    std::mem::forget(child);
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    Usage {
-        wall,
-        cpu: (tv(usage.ru_utime) + tv(usage.ru_stime)).as_secs_f64(),
-        peak_rss: usage.ru_maxrss as u64 * 1024,
-        status: std::process::ExitStatus::from_raw(status),
-    }
-}
+use testkit::bench::{env_or, measure, Usage};
 
 /// The finished files of one run's bucket.
 fn finished_records(bucket: &Path) -> Vec<FinishedRecord> {

@@ -37,13 +37,7 @@ use object_store::{
 };
 use protocol::names::PlanId;
 use protocol::plan::{PlanCompression, PlanEntry, PlanReader, PlanWriter};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use testkit::bench::env_or;
 
 fn env_list(name: &str, default: &[u64]) -> Vec<u64> {
     match std::env::var(name) {

@@ -4,7 +4,8 @@
 //! counter resets, irregular intervals, unicode and escaped label values),
 //! starts the Bigtable and S3/DynamoDB emulators and a real Prometheus
 //! server (`prometheus`), and wraps an object store
-//! so that chosen calls fail on command ([`FaultStore`]).
+//! so that chosen calls fail on command ([`FaultStore`]); and measures
+//! benchmarks' child processes (`bench`).
 //!
 //! Not for: production code (never linked into the binary), or anything
 //! that needs the product's own types. It depends on none of the product
@@ -17,6 +18,7 @@
 //! (`promtool::dump_samples`, `emulators::moto`, `openmetrics::generate`);
 //! the types and the file helpers every test uses are also at the root.
 
+pub mod bench;
 pub mod emulators;
 pub mod faults;
 pub mod files;
