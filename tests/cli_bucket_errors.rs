@@ -8,12 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::bin;
 
 /// A moto server, killed on drop.
 struct Moto(Child, u16);

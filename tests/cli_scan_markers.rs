@@ -5,12 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::bin;
 
 fn scan(work: &Path, bucket: &Path, file: &Path, tenant: &str) -> Output {
     Command::new(bin())

@@ -4,15 +4,11 @@
 //! leave both and warn, and still remove a partial upload that really is
 //! an earlier attempt's.
 
-use std::path::Path;
 use std::process::Command;
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, put};
 
 fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(bin()).args(args).output().unwrap();
@@ -22,12 +18,6 @@ fn run(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-fn put(bucket: &Path, key: &str, data: &str) {
-    let p = bucket.join(key);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
 }
 
 fn attempt(block: &str) -> String {
@@ -91,9 +81,9 @@ fn planted_attempt_files_do_not_delete_other_plans_blocks() {
     // name all three.
     let plan = "{\"user\":\"t\",\"day_index\":19676,\"source\":\"openmetrics\"}\n{\"staged\":\"t/19676.staged\"}\n{\"complete\":true}\n";
     put(&bucket, "migration/t/19676.plan", plan);
-    put(&bucket, "migration/t/19676.attempt.1", &attempt(finished));
-    put(&bucket, "migration/t/19676.attempt.2", &attempt(other_day));
-    put(&bucket, "migration/t/19676.attempt.3", &attempt(partial));
+    put(&bucket, "migration/t/19676.attempt.1", attempt(finished));
+    put(&bucket, "migration/t/19676.attempt.2", attempt(other_day));
+    put(&bucket, "migration/t/19676.attempt.3", attempt(partial));
 
     let (_, out) = run(&["build", "--once", "--bucket", b, "--work-dir", w]);
     assert!(

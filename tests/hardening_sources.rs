@@ -9,12 +9,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::bin;
 
 /// Day 19675 (2023-11-14), well inside one day.
 const SAMPLES: &str =

@@ -5,18 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
-
-fn put(bucket: &Path, key: &str, data: &[u8]) {
-    let p = bucket.join(key);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, put};
 
 fn status(bucket: &Path) -> String {
     let out = Command::new(bin())
@@ -43,7 +34,7 @@ fn failure_reasons_are_printed_escaped() {
     put(
         &bucket,
         "migration/t/1.failed",
-        &serde_json::to_vec(&rec).unwrap(),
+        serde_json::to_vec(&rec).unwrap(),
     );
     let out = status(&bucket);
     assert!(out.contains("FAILED t/1"), "{out}");
@@ -63,12 +54,12 @@ fn a_status_file_over_the_cap_is_invalid_not_read() {
     let tmp = tempfile::tempdir().unwrap();
     let bucket = tmp.path().join("bucket");
     put(&bucket, "migration/t/1.plan", b"x");
-    put(&bucket, "migration/t/1.failed", &vec![b'A'; (1 << 20) + 1]);
+    put(&bucket, "migration/t/1.failed", vec![b'A'; (1 << 20) + 1]);
     put(&bucket, "migration/t/2.plan", b"x");
     put(
         &bucket,
         "migration/t/2.finished.01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        &vec![b' '; 3 << 20],
+        vec![b' '; 3 << 20],
     );
     let out = status(&bucket);
     assert!(

@@ -6,12 +6,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::bin;
 
 #[test]
 fn an_idle_build_names_the_marker_it_waits_for() {

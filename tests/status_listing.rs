@@ -6,18 +6,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> String {
-    std::env::var("BLOCKSCONVERT_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into())
-}
-
-fn put(bucket: &Path, key: &str, data: &[u8]) {
-    let p = bucket.join(key);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, put};
 
 fn status(bucket: &Path, extra: &[&str]) -> Output {
     Command::new(bin())
@@ -53,7 +44,7 @@ fn campaign(bucket: &Path) {
     put(
         bucket,
         "migration/a/1.finished.01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        &finished_record("a", 1, 777_001, 424_242),
+        finished_record("a", 1, 777_001, 424_242),
     );
     put(bucket, "migration/a/2.plan", b"x");
     put(
@@ -66,7 +57,7 @@ fn campaign(bucket: &Path) {
     put(
         bucket,
         "migration/b/4.finished.01ARZ3NDEKTSV4RRFFQ69G5FAX",
-        &finished_record("b", 4, 5_550_001, 99_001),
+        finished_record("b", 4, 5_550_001, 99_001),
     );
 }
 

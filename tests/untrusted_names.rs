@@ -7,24 +7,16 @@
 //! Scanner-side cases (Cortex index rows and Prometheus external labels
 //! naming bad tenants) are in `scanner/tests/`.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::files::files_under;
 
-/// The binary under test; `BLOCKSCONVERT_BIN` runs these tests against
-/// another build (how they were seen to fail on main).
-fn bin() -> Command {
-    Command::new(
-        std::env::var("BLOCKSCONVERT_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blocksconvert").into()),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::put;
 
-fn put(bucket: &Path, key: &str, data: &str) -> PathBuf {
-    let p = bucket.join(key);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-    p
+/// A command of the binary under test.
+fn bin() -> Command {
+    Command::new(cli::bin())
 }
 
 fn plan(user: &str, day: i32, entry: &str) -> String {
@@ -42,19 +34,19 @@ fn planted_names_are_skipped_and_bad_headers_fail_without_escaping() {
     put(&bucket, "migration/scan-complete", "now");
     // Not plan files: `..` as the day, an invalid tenant, a nested path.
     put(&bucket, "migration/t/..%2F.plan", "x");
-    put(&bucket, "migration/a b/1.plan", &plan("a b", 1, "{}"));
+    put(&bucket, "migration/a b/1.plan", plan("a b", 1, "{}"));
     put(&bucket, "migration/t/x/1.plan", "x");
     // A valid name whose header names a tenant that would escape.
     put(
         &bucket,
         "migration/good/5.plan",
-        &plan("../evil", 5, "{\"staged\":\"../../x\"}"),
+        plan("../evil", 5, "{\"staged\":\"../../x\"}"),
     );
     // A valid plan whose staged entry tries to leave the prefix.
     put(
         &bucket,
         "migration/team_b.prod/6.plan",
-        &plan("team_b.prod", 6, "{\"staged\":\"../../outside\"}"),
+        plan("team_b.prod", 6, "{\"staged\":\"../../outside\"}"),
     );
     let before = files_under(&bucket);
 
@@ -121,7 +113,7 @@ fn control_characters_in_names_do_not_stop_the_listing() {
     put(&bucket, "migration/scan-complete", "now");
     put(&bucket, "migration/x\u{7}y/1.plan", "x");
     put(&bucket, "migration/t/2\u{1b}.plan", "x");
-    put(&bucket, "migration/ok/1.plan", &plan("ok", 1, "{}"));
+    put(&bucket, "migration/ok/1.plan", plan("ok", 1, "{}"));
     let out = bin()
         .args(["status", "--json", "--bucket"])
         .arg(&bucket)
