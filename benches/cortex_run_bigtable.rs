@@ -39,7 +39,7 @@ use cortex::{
 };
 use cortex_testgen::{generate, BigtableLoad, CellWrite, GenOptions};
 use protocol::names::day_to_date;
-use testkit::bench::{env_or, measure, Usage};
+use testkit::bench::{env_or, measure, median, release_binaries, Usage};
 
 /// Cortex v1.11.1 on the same shape and machine: 0.44 s scan + 2.35 s build.
 const CORTEX_SECS: f64 = 2.79;
@@ -196,28 +196,11 @@ struct Run {
     built: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
+    let (after, before) = release_binaries(
+        "cortex_run_bigtable",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
     );
-    let after: PathBuf = std::env::var_os("BENCH_BIN")
-        .map_or_else(|| target.join("release/blocksconvert"), PathBuf::from);
-    let before: Option<PathBuf> = std::env::var_os("BENCH_BEFORE").map(PathBuf::from);
-    for b in std::iter::once(&after).chain(before.as_ref()) {
-        if !b.is_file() {
-            eprintln!(
-                "cortex_run_bigtable bench: {} is missing; run `cargo build --release -p blocksconvert` first",
-                b.display()
-            );
-            std::process::exit(1);
-        }
-    }
     let Some(emulator) = testkit::emulators::bigtable().expect("starting cbtemulator") else {
         eprintln!("cortex_run_bigtable bench: cbtemulator is not installed");
         std::process::exit(1);

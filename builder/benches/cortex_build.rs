@@ -28,14 +28,14 @@
 //! default a temporary directory), `BENCH_KEEP=1` (leave the generated
 //! store and plans there, to profile one build by hand).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use cortex::Encoding;
 use cortex_testgen::{generate, GenOptions};
 use protocol::records::FinishedRecord;
-use testkit::bench::{env_or, measure, Usage};
+use testkit::bench::{env_or, measure, median, release_binaries, Usage};
 
 /// The finished files of one run's bucket.
 fn finished_records(bucket: &Path) -> Vec<FinishedRecord> {
@@ -70,28 +70,11 @@ struct Run {
     samples_out: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
+    let (after, before) = release_binaries(
+        "cortex_build",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
     );
-    let after: PathBuf = std::env::var_os("BENCH_BIN")
-        .map_or_else(|| target.join("release/blocksconvert"), PathBuf::from);
-    let before: Option<PathBuf> = std::env::var_os("BENCH_BEFORE").map(PathBuf::from);
-    for b in std::iter::once(&after).chain(before.as_ref()) {
-        if !b.is_file() {
-            eprintln!(
-                "cortex_build bench: {} is missing; run `cargo build --release -p blocksconvert` first",
-                b.display()
-            );
-            std::process::exit(1);
-        }
-    }
     let holdout = std::env::var("BENCH_PRESET").is_ok_and(|p| p == "holdout");
     let opts = if holdout {
         GenOptions {

@@ -2,6 +2,7 @@
 //! of one child process (wall time, CPU, peak RSS) as the kernel counted it.
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -50,4 +51,32 @@ pub fn measure(cmd: &mut Command) -> Usage {
         peak_rss: usage.ru_maxrss as u64 * 1024,
         status: ExitStatus::from_raw(status),
     }
+}
+
+/// The middle value (the upper one of an even count); `v` must not be empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The release binary to measure (`BENCH_BIN`, else `release/blocksconvert`
+/// under `$CARGO_TARGET_DIR` or `default_target`) and the one to compare it
+/// with (`BENCH_BEFORE`, optional). Exits naming what is missing, so a
+/// benchmark never measures a stale or absent build by accident.
+pub fn release_binaries(bench: &str, default_target: &Path) -> (PathBuf, Option<PathBuf>) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| default_target.to_path_buf(), PathBuf::from);
+    let after = std::env::var_os("BENCH_BIN")
+        .map_or_else(|| target.join("release/blocksconvert"), PathBuf::from);
+    let before = std::env::var_os("BENCH_BEFORE").map(PathBuf::from);
+    for b in std::iter::once(&after).chain(before.as_ref()) {
+        if !b.is_file() {
+            eprintln!(
+                "{bench} bench: {} is missing; run `cargo build --release -p blocksconvert` first",
+                b.display()
+            );
+            std::process::exit(1);
+        }
+    }
+    (after, before)
 }
