@@ -347,7 +347,12 @@ pub(crate) struct BuildArgs {
     /// Exit once nothing is left to claim and the scan is complete.
     #[arg(long)]
     pub once: bool,
-    /// Name of this builder in progress and finished files (default: host name and process ID).
+    /// Builders in this process, each building one plan at a time; they split --memory-budget
+    /// and --concurrency evenly.
+    #[arg(long, default_value_t = DEFAULT_BUILDERS)]
+    pub builders: usize,
+    /// Name of this builder in progress and finished files (default: host name and process ID);
+    /// with several builders, `-0`, `-1`, ... is appended.
     #[arg(long)]
     pub name: Option<String>,
     /// How often an idle builder looks for new plans.
@@ -514,7 +519,11 @@ pub(crate) async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 builder::failpoint::arm(stage);
             }
             let stop = crate::run::stop_on_signals();
-            let summary = builder::run_builder_until(Arc::new(cfg), a.once, stop.clone()).await?;
+            let (summary, failure) =
+                builder::run_builders(&cfg, a.builders, a.once, stop.clone(), None).await;
+            if let Some(e) = failure {
+                return Err(e);
+            }
             let interrupted = stop.is_cancelled();
             crate::report::print_run_summary(&summary, None, Duration::ZERO, interrupted);
             if interrupted {
@@ -658,6 +667,11 @@ pub(crate) const MIN_MEMORY_BUDGET: usize = 64 << 10;
 /// `--concurrency` of every subcommand: one default for one meaning.
 const DEFAULT_CONCURRENCY: usize = 32;
 
+/// `--builders` of `build` and `run`: two plans at a time keep two cores
+/// busy (one plan's serial block writing overlaps the other's loading), at
+/// half the budget each.
+pub(crate) const DEFAULT_BUILDERS: usize = 2;
+
 /// `512MiB`, `1.5GiB`, `100MB`, `65536` (bytesize's syntax). A bare `K`,
 /// `M`, `G` or `T` is binary (`M` is MiB), as it always was here and as
 /// Kubernetes manifests next to these flags read it.
@@ -728,6 +742,17 @@ fn validate(cmd: &Command) -> Result<(), String> {
     fn count(flag: &str, n: u64) -> Result<(), String> {
         if n == 0 {
             return Err(format!("{flag} must be at least 1"));
+        }
+        Ok(())
+    }
+    fn shared_budget(w: &WorkArgs, builders: usize) -> Result<(), String> {
+        if builders > 1 && w.memory_budget / builders < MIN_MEMORY_BUDGET {
+            return Err(format!(
+                "--memory-budget {} split among --builders {builders} leaves too little to work in \
+                 (at least {}KiB each)",
+                w.memory_budget,
+                MIN_MEMORY_BUDGET >> 10
+            ));
         }
         Ok(())
     }
@@ -816,12 +841,15 @@ fn validate(cmd: &Command) -> Result<(), String> {
             positive("--poll-interval", a.poll_interval)?;
             positive("--heartbeat", a.heartbeat)?;
             count("--concurrency", a.cortex.concurrency as u64)?;
+            count("--builders", a.builders as u64)?;
+            shared_budget(&a.work, a.builders)?;
             store(&a.cortex.store)
         }
         Command::Run(a) => {
             scan(&a.scan)?;
             store(&a.chunk_store)?;
             count("--builders", a.builders as u64)?;
+            shared_budget(&a.scan.work, a.builders)?;
             count("--max-attempts", u64::from(a.max_attempts))?;
             positive("--heartbeat", a.heartbeat)?;
             positive("--stale-after", a.stale_after)?;

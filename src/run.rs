@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use builder::BuilderSummary;
 use clap::Args;
 use scheduler::{Scheduler, SchedulerConfig, WatchOptions};
 use tokio_util::sync::CancellationToken;
@@ -48,8 +47,9 @@ pub(crate) struct RunArgs {
     /// Where blocks go (default: the plan bucket).
     #[arg(long)]
     pub output: Option<String>,
-    /// Builders in this process.
-    #[arg(long, default_value_t = 2)]
+    /// Builders in this process, each building one plan at a time; they split --memory-budget
+    /// and --concurrency evenly.
+    #[arg(long, default_value_t = crate::cli::DEFAULT_BUILDERS)]
     pub builders: usize,
     #[command(flatten)]
     pub chunk_store: ChunkStoreArgs,
@@ -123,43 +123,29 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
     let halt = stop.child_token();
     // Builders out of plans wake the scheduler (`Scheduler::wake_on`).
     let idle = Arc::new(tokio::sync::Notify::new());
-    let mut builders = tokio::task::JoinSet::new();
-    let host = default_builder_name();
-    for i in 0..a.builders.max(1) {
-        let mut cfg = builder_config(
-            &buckets,
-            &a.scan.bucket.prefix,
-            &a.scan.work,
-            &a.scan.tenants,
-            Some(format!("{host}-{i}")),
-            a.poll_interval,
-            a.heartbeat,
-        );
-        cfg.cortex = cortex.clone();
-        cfg.prometheus_roots = crate::cli::prometheus_roots(Some(&a.scan.source));
-        cfg.pause_after_claim = a.pause_after_claim;
-        cfg.relist_interval = a.relist_interval;
-        builders.spawn(builder::run_builder_notifying(
-            Arc::new(cfg),
-            false,
-            halt.clone(),
-            Some(idle.clone()),
-        ));
-    }
+    let mut cfg = builder_config(
+        &buckets,
+        &a.scan.bucket.prefix,
+        &a.scan.work,
+        &a.scan.tenants,
+        Some(default_builder_name()),
+        a.poll_interval,
+        a.heartbeat,
+    );
+    cfg.cortex = cortex;
+    cfg.prometheus_roots = crate::cli::prometheus_roots(Some(&a.scan.source));
+    cfg.pause_after_claim = a.pause_after_claim;
+    cfg.relist_interval = a.relist_interval;
     // Before the end, a builder returns only after an error: the first one
     // halts the run.
     let builders = tokio::spawn({
-        let halt = halt.clone();
+        let (halt, idle, n) = (halt.clone(), idle.clone(), a.builders);
         async move {
-            let mut summary = BuilderSummary::default();
-            let mut failure = None;
-            while let Some(joined) = builders.join_next().await {
-                collect(joined, &mut summary, &mut failure);
-                if failure.is_some() {
-                    halt.cancel();
-                }
+            let r = builder::run_builders(&cfg, n, false, halt.clone(), Some(idle)).await;
+            if r.1.is_some() {
+                halt.cancel();
             }
-            (summary, failure)
+            r
         }
     });
 
@@ -204,24 +190,6 @@ pub(crate) async fn run(a: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(exit_code(last.is_some_and(|r| r.all_finished())))
-}
-
-/// Adds a builder's summary, or keeps its error (the first one).
-fn collect(
-    joined: Result<Result<BuilderSummary>, tokio::task::JoinError>,
-    summary: &mut BuilderSummary,
-    failure: &mut Option<anyhow::Error>,
-) {
-    let err = match joined {
-        Ok(Ok(s)) => {
-            summary.merge(s);
-            return;
-        }
-        Ok(Err(e)) => e.context("builder"),
-        Err(e) => anyhow!("builder task: {e}"),
-    };
-    warn!(error = %base::ErrorChain(&*err), "a builder stopped; stopping the run");
-    failure.get_or_insert(err);
 }
 
 /// A token cancelled at the first SIGINT or SIGTERM. A second one exits at

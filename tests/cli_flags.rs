@@ -132,6 +132,16 @@ fn bad_flag_values_exit_2_before_anything_runs() {
     for cmd in [
         &["build", "--bucket", "b", "--poll-interval", "0s"][..],
         &["build", "--bucket", "b", "--concurrency", "0"][..],
+        &["build", "--bucket", "b", "--builders", "0"][..],
+        &[
+            "build",
+            "--bucket",
+            "b",
+            "--memory-budget",
+            "64KiB",
+            "--builders",
+            "2",
+        ][..],
         &["schedule", "--bucket", "b", "--max-attempts", "0"][..],
         &["schedule", "--bucket", "b", "--scan-interval", "0s"][..],
         &["status", "--bucket", "b", "--stale-after", "0s"][..],
@@ -185,6 +195,7 @@ fn help_of(cmd: &str, flag: &str) -> Option<String> {
 #[test]
 fn one_flag_one_meaning_and_default_across_subcommands() {
     for flag in [
+        "--builders",
         "--concurrency",
         "--poll-interval",
         "--memory-budget",

@@ -11,7 +11,8 @@
 //! check them (`verify`, with `tsdb`'s reader).
 //!
 //! The API is the builder loop ([`run_builder`], [`run_builder_until`],
-//! [`run_builder_notifying`] and their [`BuilderConfig`]) and the helpers
+//! [`run_builder_notifying`] and their [`BuilderConfig`]; [`run_builders`]
+//! for several in one process) and the helpers
 //! for blocks in a bucket. Two coherent pieces stay modules of their own:
 //! [`cortex`], the Cortex chunk-store source, which the command line
 //! configures and tests and benchmarks drive plan by plan; and
@@ -19,6 +20,7 @@
 //! builder at one stage.
 
 mod blocks;
+mod builders;
 mod claim;
 pub mod cortex;
 pub mod failpoint;
@@ -31,6 +33,7 @@ mod workdir;
 mod worker;
 
 pub use blocks::{list_tenant_blocks, local_block, RemoteBlock};
+pub use builders::{run_builders, split_config};
 pub use claim::DEFAULT_RELIST_INTERVAL;
 #[doc(hidden)]
 pub use claim::{ClaimStep, NoopBuilder};

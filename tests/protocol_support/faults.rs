@@ -179,6 +179,9 @@ pub(crate) fn work_dir_full(env: &Env, tiny: &Path) -> String {
         "100ms",
         "--name",
         "cramped",
+        // The smallest budget there is, whole: one plan at a time.
+        "--builders",
+        "1",
         "--memory-budget",
         "64KiB",
         "--work-dir",

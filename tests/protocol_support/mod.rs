@@ -98,6 +98,10 @@ impl Env {
             &self.url,
             "--name",
             name,
+            // One builder a process: the drills follow each process's
+            // plans by its name.
+            "--builders",
+            "1",
             "--poll-interval",
             "100ms",
             "--memory-budget",
