@@ -16,7 +16,8 @@ fn an_idle_build_names_the_marker_it_waits_for() {
     let bucket = tmp.path().join("bucket");
     std::fs::create_dir_all(bucket.join("migration")).unwrap();
     let mut child = Command::new(bin())
-        .args(["build", "--once", "--poll-interval", "100ms", "--bucket"])
+        .args(["build", "--once", "--poll-interval", "100ms", "--name", "b"])
+        .args(["--builders", "2", "--bucket"])
         .arg(&bucket)
         .arg("--work-dir")
         .arg(tmp.path().join("work"))
@@ -54,6 +55,9 @@ fn an_idle_build_names_the_marker_it_waits_for() {
         "{text}"
     );
     assert!(text.contains("migration/scan-complete"), "{text}");
-    // Once, not at every poll.
-    assert_eq!(text.matches("no plan to claim").count(), 1, "{text}");
+    // Once by each builder of the process, not at every poll.
+    assert_eq!(text.matches("no plan to claim").count(), 2, "{text}");
+    for b in ["builder=b-0", "builder=b-1"] {
+        assert_eq!(text.matches(b).count(), 1, "{b}: {text}");
+    }
 }

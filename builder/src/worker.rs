@@ -199,9 +199,10 @@ pub async fn run_builder_notifying(
                 if waiting_since_log.is_none_or(|t| t.elapsed() >= WAIT_LOG_EVERY) {
                     waiting_since_log = Some(Instant::now());
                     if complete {
-                        info!(poll = ?cfg.poll_interval, "no plan to claim; waiting for new plans");
+                        info!(builder = %cfg.name, poll = ?cfg.poll_interval, "no plan to claim; waiting for new plans");
                     } else {
                         info!(
+                            builder = %cfg.name,
                             marker = %cfg.bucket.key_url(&marker),
                             poll = ?cfg.poll_interval,
                             "no plan to claim; waiting for the scan-complete marker (the scanner writes it when the whole scan is planned)"
