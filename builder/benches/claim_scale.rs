@@ -13,6 +13,10 @@
 //! many plans are claimed, for layouts too slow to run to the end; the
 //! per-claim figures are then over those claims.
 //!
+//! The scheduler task's scans also publish the claimable-plans index
+//! (`P/claimable.<i>`), which builders refill their pools from; its PUTs
+//! are the index's shards.
+//!
 //! Prints one table row per size. This is a measurement, not a test: it
 //! asserts nothing but that every claimed plan got one finished file.
 
@@ -402,8 +406,8 @@ fn main() {
         OBJECT_LATENCY.as_millis()
     );
     println!(
-        "{:>8} {:>8} | {:>9} {:>6} {:>6} {:>6} {:>6} | {:>11} {:>9} | {:>8} {:>8} {:>8} | {:>10} {:>8}",
-        "plans", "claimed", "LIST/plan", "GET", "HEAD", "PUT", "DEL", "sched LIST", "sched GET",
+        "{:>8} {:>8} | {:>9} {:>6} {:>6} {:>6} {:>6} | {:>11} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>10} {:>8}",
+        "plans", "claimed", "LIST/plan", "GET", "HEAD", "PUT", "DEL", "sched LIST", "sched GET", "sched PUT",
         "p50 ms", "p99 ms", "lost", "sim wall", "real"
     );
     for plans in sizes {
@@ -415,7 +419,7 @@ fn main() {
         let r = rt.block_on(run(plans, max_claims));
         let per = |n: u64| n as f64 / r.claimed.max(1) as f64;
         println!(
-            "{:>8} {:>8} | {:>9.3} {:>6.2} {:>6.2} {:>6.2} {:>6.2} | {:>11} {:>9} | {:>8.0} {:>8.0} {:>8} | {:>9.0}s {:>7.1}s",
+            "{:>8} {:>8} | {:>9.3} {:>6.2} {:>6.2} {:>6.2} {:>6.2} | {:>11} {:>9} {:>9} | {:>8.0} {:>8.0} {:>8} | {:>9.0}s {:>7.1}s",
             r.plans,
             r.claimed,
             per(r.builder[0]),
@@ -425,6 +429,7 @@ fn main() {
             per(r.builder[4]),
             format!("{} ({} scans)", r.scheduler[0], r.scans),
             r.scheduler[1],
+            r.scheduler[3],
             r.p50.as_secs_f64() * 1000.0,
             r.p99.as_secs_f64() * 1000.0,
             r.lost,

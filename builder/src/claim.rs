@@ -17,8 +17,15 @@
 //! listing saw earlier attempts, it may have caught an attempt file but
 //! not the finished file written after it (a listing is no snapshot), so a
 //! retry lists the plan's own files (one request,
-//! [`protocol::state::list_plan_files`]) before recording its attempt, and
-//! a collision does so to see what happened.
+//! [`protocol::state::list_plan_files`]) before recording its attempt. A
+//! first attempt that collides gives the plan up: someone claimed and
+//! released it since the listing, so it is most likely finished, and
+//! looking would cost a LIST request per lost race.
+//!
+//! Candidates come from the scheduler's claimable-plans index
+//! ([`protocol::claimable`], one GET per shard) when it is fresh and newer
+//! than this builder's last listing, and from a listing of the prefix
+//! otherwise (see [`Claimer`]).
 //!
 //! Before the build, [`remove_earlier_blocks`] deletes the blocks that
 //! earlier attempts may have uploaded (their attempt files name them), so a
@@ -31,13 +38,17 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use protocol::bucket::ObjectInfo;
+use protocol::claimable::{ring_of, PLANS_PER_SHARD};
 use protocol::names::{PlanCompression, PlanId};
 use protocol::records::{now_rfc3339, AttemptRecord, ProgressRecord};
-use protocol::state::{list_plan_files, PlanFiles, PlanGrouper, PlanState};
+use protocol::state::{list_plan_files, PlanFiles, PlanGrouper};
 use tracing::{debug, info, warn};
 use ulid::Ulid;
 
 use crate::heartbeat::Lease;
+use index::IndexVersion;
+
+mod index;
 use crate::worker::BuilderConfig;
 
 /// How many attempt numbers past the expected one a claim tries before it
@@ -56,6 +67,10 @@ const LOSSES_BEFORE_RELIST: u64 = 8;
 /// builder more pages than plans. Running dry or losing races still
 /// relists at once.
 const CLAIMS_PER_PAGE: u64 = 4;
+/// How often a builder whose pool is not dry, but due for renewal, looks
+/// at the index again when the index had nothing new for it: a GET, but
+/// not one per claim.
+const INDEX_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
 /// Candidates a pool keeps at most (the nearest after the builder's ring
 /// position): about 100 bytes each, so a builder of a campaign of millions
 /// holds megabytes, not the campaign.
@@ -88,16 +103,6 @@ pub(crate) struct Candidate {
     compression: PlanCompression,
     /// Where the plan sits on the ring every builder orders plans by.
     ring: u64,
-}
-
-/// Where a plan sits on the ring: the same for every builder, so builders
-/// starting at different positions claim different plans.
-fn ring_of(id: &PlanId) -> u64 {
-    let mut h = base::fnv1a64(id.tenant.as_bytes()) ^ (id.day as u32 as u64);
-    // fnv's low bits mix poorly for near keys; finish with splitmix64.
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 /// A candidate ranked by its distance ahead of the builder's position.
@@ -159,6 +164,19 @@ pub(crate) struct Claimer {
     claimed_since_listing: u64,
     /// Races lost in a row.
     losing_streak: u32,
+    /// When this builder's last listing of the prefix started (store
+    /// clock): an index older than that tells it nothing new.
+    last_listing: Option<chrono::DateTime<chrono::Utc>>,
+    /// LIST pages of that listing: what listing again costs.
+    full_listing_pages: u64,
+    /// The version of the claimable-plans index the pool comes from.
+    index: Option<IndexVersion>,
+    /// Shards of the last index read: where to find this builder's shard.
+    shards_hint: u32,
+    /// When the index last had nothing new for a pool due for renewal.
+    index_checked: Option<tokio::time::Instant>,
+    /// A forged or broken index was logged already.
+    index_warned: bool,
 }
 
 impl Claimer {
@@ -174,16 +192,42 @@ impl Claimer {
             lost_since_listing: 0,
             claimed_since_listing: 0,
             losing_streak: 0,
+            last_listing: None,
+            full_listing_pages: 0,
+            index: None,
+            shards_hint: 1,
+            index_checked: None,
+            index_warned: false,
         }
     }
 
-    fn stale(&self, cfg: &BuilderConfig) -> bool {
-        let paid_for = self.claimed_since_listing >= CLAIMS_PER_PAGE * self.listing_pages;
+    /// Whether the pool should be renewed when renewing costs `pages`:
+    /// it is dry, or it is old and paid for by [`CLAIMS_PER_PAGE`] claims
+    /// a page, or it lost more plans than renewing costs.
+    fn due(&self, cfg: &BuilderConfig, pages: u64) -> bool {
+        let paid_for = self.claimed_since_listing >= CLAIMS_PER_PAGE * pages;
         self.left == 0
             || self
                 .listed_at
                 .is_none_or(|t| t.elapsed() >= cfg.relist_interval && paid_for)
-            || self.lost_since_listing > self.listing_pages + LOSSES_BEFORE_RELIST
+            || self.lost_since_listing > pages + LOSSES_BEFORE_RELIST
+    }
+
+    /// Due for renewal from what the pool cost (one GET for an index shard).
+    fn stale(&self, cfg: &BuilderConfig) -> bool {
+        self.due(cfg, self.listing_pages)
+    }
+
+    /// Due for a listing of the whole prefix: what it costs is the last
+    /// listing's pages, or, before any, what the index says the campaign
+    /// holds at least.
+    fn listing_due(&self, cfg: &BuilderConfig) -> bool {
+        let estimate = match (&self.index, self.full_listing_pages) {
+            (_, p) if p > 0 => p,
+            (Some(v), _) => u64::from(v.shards) * (PLANS_PER_SHARD as u64 / 1000),
+            (None, _) => 1,
+        };
+        self.due(cfg, estimate)
     }
 
     /// Claims the next new plan this builder can get. `None` when a
@@ -191,17 +235,34 @@ impl Claimer {
     /// `build --once` exits on.
     pub(crate) async fn next(&mut self, cfg: &BuilderConfig) -> Result<Option<Claimed>> {
         let mut listed = false;
+        // The index had nothing (more) for this call.
+        let mut index_done = false;
         let mut lost = 0;
         loop {
             if self.stale(cfg) {
                 if listed && self.left == 0 {
                     return Ok(None);
                 }
-                if !listed || self.left == 0 {
-                    self.relist(cfg).await?;
-                    listed = true;
-                    if self.left == 0 {
-                        return Ok(None);
+                if !listed {
+                    let recheck = self.left == 0
+                        || self
+                            .index_checked
+                            .is_none_or(|t| t.elapsed() >= INDEX_RECHECK);
+                    if !index_done && recheck {
+                        if self.refill_from_index(cfg).await {
+                            // Possibly empty (all of another tenant): the
+                            // next shard, or a listing, comes next.
+                            continue;
+                        }
+                        index_done = true;
+                        self.index_checked = Some(tokio::time::Instant::now());
+                    }
+                    if self.listing_due(cfg) {
+                        self.relist(cfg).await?;
+                        listed = true;
+                        if self.left == 0 {
+                            return Ok(None);
+                        }
                     }
                 }
             }
@@ -314,9 +375,8 @@ impl Claimer {
                         last_modified: listed,
                     };
                     let nearest = &mut f.nearest;
-                    f.grouper.push(&o, |id, files| {
-                        offer(cfg, listed, position, nearest, id, files)
-                    });
+                    f.grouper
+                        .push(&o, |id, files| offer(cfg, position, nearest, id, files));
                 },
             )
             .await?;
@@ -325,7 +385,7 @@ impl Claimer {
             mut nearest,
             objects,
         } = fold;
-        grouper.finish(|id, files| offer(cfg, listed, position, &mut nearest, id, files));
+        grouper.finish(|id, files| offer(cfg, position, &mut nearest, id, files));
         let pool: Vec<Option<Candidate>> = nearest
             .into_sorted_vec()
             .into_iter()
@@ -337,6 +397,8 @@ impl Claimer {
             "listed the prefix for new plans"
         );
         self.listing_pages = objects.div_ceil(1000).max(1);
+        self.full_listing_pages = self.listing_pages;
+        self.last_listing = Some(listed);
         self.lost_since_listing = 0;
         self.claimed_since_listing = 0;
         self.losing_streak = 0;
@@ -352,15 +414,12 @@ impl Claimer {
 /// is new and this builder's to claim.
 fn offer(
     cfg: &BuilderConfig,
-    listed: chrono::DateTime<chrono::Utc>,
     position: u64,
     nearest: &mut BinaryHeap<Ranked>,
     id: PlanId,
     files: PlanFiles,
 ) {
-    // Staleness does not matter here: any progress file means "not new".
-    let never = chrono::Duration::days(365 * 100);
-    if !cfg.tenants.allows(&id.tenant) || files.state(listed, never).0 != PlanState::New {
+    if !cfg.tenants.allows(&id.tenant) || !files.is_claimable() {
         return;
     }
     let Some(&(compression, _)) = files.plan() else {
@@ -424,9 +483,8 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
     // finished (or failed) file written after it. Retries are rare, so
     // they look at the plan's own files once, after the claim (no finish
     // can come later) and before recording the attempt.
-    let mut looked = false;
-    if expected > 1 {
-        looked = true;
+    let looked = expected > 1;
+    if looked {
         match look_again(cfg, id, &lease).await? {
             Some(f) => files = f,
             None => return Ok(None),
@@ -444,14 +502,14 @@ pub(crate) async fn try_claim(cfg: &BuilderConfig, c: &Candidate) -> Result<Opti
             break;
         }
         if !looked {
-            // Claimed since our listing: it may be finished or failed by now.
-            looked = true;
-            match look_again(cfg, id, &lease).await? {
-                Some(f) => files = f,
-                None => return Ok(None),
-            }
-            attempt = files.next_attempt().max(attempt + 1);
-            continue;
+            // Claimed since our listing (or index), and released since: it
+            // is most likely finished. Seeing whether it is would cost a
+            // LIST request per lost race; letting it go costs nothing but
+            // a retry's delay (the scheduler only retries a plan that went
+            // stale), as the next listing or index shows its attempt.
+            debug!(plan = %id, "claimed and released since the listing; letting it be");
+            lease.release().await?;
+            return Ok(None);
         }
         warn!(plan = %id, attempt, "attempt file exists already; trying the next number");
         attempt += 1;
@@ -618,6 +676,40 @@ mod tests {
             ring: ring_of(&id),
         };
         assert!(try_claim(&cfg, &stale).await.unwrap().is_none());
+        assert!(!bucket.exists(&id.progress_key("p")).await.unwrap());
+        assert!(!bucket.exists(&id.attempt_key("p", 2)).await.unwrap());
+    }
+
+    /// A plan claimed and released since the listing (its first attempt
+    /// file is there, the listing saw none) is let go without a look.
+    #[tokio::test]
+    async fn a_first_attempt_that_collides_lets_the_plan_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::open("memory://").unwrap();
+        let cfg = crate::worker::tests::config(&bucket, dir.path());
+        let id = PlanId {
+            tenant: "t".into(),
+            day: 20000,
+        };
+        bucket
+            .put(&id.plan_key("p", PlanCompression::None), "plan")
+            .await
+            .unwrap();
+        bucket.put(&id.attempt_key("p", 1), "{}").await.unwrap();
+        let stamp = Stamp {
+            size: 4,
+            last_modified: chrono::Utc::now(),
+        };
+        let old = Candidate {
+            id: id.clone(),
+            files: PlanFiles {
+                plans: vec![(PlanCompression::None, stamp)],
+                ..PlanFiles::default()
+            },
+            compression: PlanCompression::None,
+            ring: ring_of(&id),
+        };
+        assert!(try_claim(&cfg, &old).await.unwrap().is_none());
         assert!(!bucket.exists(&id.progress_key("p")).await.unwrap());
         assert!(!bucket.exists(&id.attempt_key("p", 2)).await.unwrap());
     }

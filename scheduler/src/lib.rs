@@ -11,11 +11,16 @@
 //!
 //! Not for: talking to builders or handing out plans. Builders claim plans
 //! themselves with create-if-absent, so a scheduler that is down only
-//! delays retries of stale plans; it never stops the builders. It links no
+//! delays retries of stale plans; it never stops the builders. After each
+//! scan it publishes the plans it saw claimable as an index
+//! (`P/claimable.<i>`) that builders refill their candidate pools from
+//! instead of listing the campaign themselves; the index is derived, and
+//! builders list when it is missing or old. It links no
 //! source SDK: everything it knows comes from the plan bucket.
 
 mod cache;
 mod http;
+mod index;
 mod metrics;
 mod report;
 mod retry;

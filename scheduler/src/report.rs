@@ -216,6 +216,11 @@ pub struct SchedulerCounters {
     pub failed_stale: u64,
     /// Wall time of the latest scan, listing and actions included.
     pub last_scan_seconds: f64,
+    /// Plans in the claimable-plans index the latest scan published (0
+    /// when a tenant filter keeps this scheduler from publishing one).
+    pub index_plans: u64,
+    /// Shards of that index.
+    pub index_shards: u64,
 }
 
 /// Each plan's state, in one pass; what the benchmark measures.

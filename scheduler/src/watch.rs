@@ -181,6 +181,8 @@ impl Scheduler {
         let metrics = self.shared.metrics.clone();
         metrics.scans.inc();
         let listing_started = Instant::now();
+        // The index's time: no plan became unclaimable before it unseen.
+        let as_of = chrono::Utc::now();
         let PlanListing {
             mut plans,
             scan_complete,
@@ -266,6 +268,20 @@ impl Scheduler {
                 Err(e) => {
                     metrics.scan_errors.inc();
                     warn!(plan = %id, error = %base::ErrorChain(&e), "cannot act on a stale plan; will retry next scan");
+                }
+            }
+        }
+        // A filtered scheduler sees part of the campaign: an index of it
+        // would hide the other tenants' plans from builders.
+        if self.cfg.tenants.allowed.is_empty() && self.cfg.tenants.ignored.is_none() {
+            match crate::index::publish(&self.cfg.bucket, &self.cfg.prefix, as_of, &plans).await {
+                Ok(p) => {
+                    self.counters.index_plans = p.plans as u64;
+                    self.counters.index_shards = u64::from(p.shards);
+                }
+                Err(e) => {
+                    metrics.scan_errors.inc();
+                    warn!(error = %base::ErrorChain(&*e), "cannot publish the claimable-plans index; builders list instead");
                 }
             }
         }

@@ -3,7 +3,8 @@
 //! Bucket access with retries, timeouts and rate limits ([`bucket`]), the
 //! names of protocol files and every key built from them ([`names`]: no
 //! other code formats a bucket key), plan files ([`plan`]), a plan's state
-//! from a listing ([`state`]), the contents of finished, failed, progress
+//! from a listing ([`state`]), the scheduler's claimable-plans index
+//! ([`claimable`]), the contents of finished, failed, progress
 //! and attempt files ([`records`]), staged OpenMetrics samples
 //! ([`staged`]), tenant names ([`tenant`]) and the `--source` argument
 //! ([`source`]).
@@ -19,6 +20,7 @@
 //! the formats of what is converted (`tsdb`, `cortex`, `openmetrics`).
 
 pub mod bucket;
+pub mod claimable;
 pub mod names;
 pub mod plan;
 pub mod records;

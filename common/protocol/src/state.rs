@@ -204,6 +204,18 @@ impl PlanFiles {
             .filter(|ahead| *ahead > stale_after)
     }
 
+    /// True when a builder may claim the plan: one plan file, nothing
+    /// else but attempt files (exactly the plans [`PlanFiles::state`] calls
+    /// new). The one predicate builders and the scheduler's claimable-plans
+    /// index ([`crate::claimable`]) share.
+    pub fn is_claimable(&self) -> bool {
+        self.plans.len() == 1
+            && self.oversized.is_empty()
+            && self.finished.is_empty()
+            && self.failed.is_empty()
+            && self.last_heartbeat().is_none()
+    }
+
     /// The newest heartbeat: our progress file's mtime, or the time in a
     /// Cortex progress name.
     pub fn last_heartbeat(&self) -> Option<DateTime<Utc>> {
@@ -351,7 +363,8 @@ pub struct IgnoredObjects {
 pub const MAX_IGNORED_EXAMPLES: usize = 20;
 
 /// The objects of a listing that [`plans_from_listing`] leaves out, other
-/// than the scan markers at the prefix's root.
+/// than the scan markers and the claimable-plans index at the prefix's
+/// root.
 pub fn ignored_objects<'a>(
     prefix: &str,
     objects: impl IntoIterator<Item = &'a ObjectInfo>,
@@ -363,7 +376,8 @@ pub fn ignored_objects<'a>(
         };
         let is_marker = !rel.contains('/')
             && (rel == crate::names::SCAN_COMPLETE
-                || rel.starts_with(crate::names::SCANNED_PREFIX));
+                || rel.starts_with(crate::names::SCANNED_PREFIX)
+                || crate::claimable::parse_shard_key(prefix, &o.key).is_some());
         let is_plan_file = split_plan_key(prefix, &o.key).is_some_and(|(tenant, file)| {
             validate_tenant(tenant).is_ok()
                 && parse_file_name_ref(file).is_some_and(|(_, k)| k != PlanFileRef::Other)
@@ -542,6 +556,10 @@ mod tests {
         assert_eq!(st(&plans, 6), PlanState::Invalid);
         assert_eq!(st(&plans, 7), PlanState::Invalid);
         assert_eq!(plans.len(), 7);
+        for f in plans.values() {
+            let new = f.state(Utc::now(), chrono::Duration::seconds(600)).0 == PlanState::New;
+            assert_eq!(f.is_claimable(), new, "{f:?}");
+        }
     }
 
     #[test]
@@ -600,6 +618,7 @@ mod tests {
             obj("m/team_b.prod/1.plan", 0),
             obj("m/scan-complete", 0),
             obj("m/scanned.index_1", 0),
+            obj("m/claimable.0", 0),
             obj("m/../x", 0),
             obj("m/t/..%2F.plan", 0),
             obj("m/x\u{7}y/1.plan", 0),
