@@ -38,6 +38,9 @@ use crate::failpoint::{self, Stage};
 use crate::plan_build::BuiltBlock;
 use crate::sink::{DaySink, SinkStats};
 
+/// Most series handed to the block writer at once.
+const WRITER_BATCH: usize = 64;
+
 /// Where and how to build: the parts of the builder configuration a Cortex
 /// plan needs.
 #[derive(Clone, Debug)]
@@ -108,7 +111,10 @@ pub async fn build_plan_with_policy(
     );
     let in_flight = source.fetch.concurrency.max(1);
 
-    let (tx, rx) = mpsc::channel::<SeriesRecord>(in_flight);
+    // Series go to the writer in batches of what is loaded at the moment:
+    // a send per series would wake the writer's thread per series, which
+    // costs about what the writer then does with it.
+    let (tx, rx) = mpsc::channel::<Vec<SeriesRecord>>((in_flight / WRITER_BATCH).max(1));
     let aborted = Arc::new(AtomicBool::new(false));
     let writer = {
         let (parent, budget, tenant, aborted, block) = (
@@ -139,25 +145,30 @@ pub async fn build_plan_with_policy(
                 }
             }
         })
-        .buffer_unordered(in_flight);
+        .buffer_unordered(in_flight)
+        .ready_chunks(WRITER_BATCH);
     let mut failure = None;
     let mut first = true;
-    while let Some(r) = loaded.next().await {
-        match r {
-            Ok(Some(series)) => {
-                if std::mem::take(&mut first) {
-                    failpoint::reached(Stage::Fetching);
+    'load: while let Some(results) = loaded.next().await {
+        let mut batch = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(Some(series)) => {
+                    if std::mem::take(&mut first) {
+                        failpoint::reached(Stage::Fetching);
+                    }
+                    batch.push(SeriesRecord(series));
                 }
-                if tx.send(SeriesRecord(series)).await.is_err() {
-                    // The writer stopped; its error is reported below.
-                    break;
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break 'load;
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+        }
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            // The writer stopped; its error is reported below.
+            break;
         }
     }
     drop(loaded);
@@ -227,7 +238,7 @@ pub async fn build_plan_with_policy(
 /// Sorts the merged series by labels, merges same-label ones and writes the
 /// block. Runs on a blocking thread; stops early when `aborted`.
 fn write_block(
-    mut rx: mpsc::Receiver<SeriesRecord>,
+    mut rx: mpsc::Receiver<Vec<SeriesRecord>>,
     parent: &Path,
     memory_budget: usize,
     block: Ulid,
@@ -237,8 +248,10 @@ fn write_block(
 ) -> Result<(PathBuf, BlockMeta, SinkStats)> {
     let half = (memory_budget / 2).max(1);
     let mut sorter = ExternalSorter::<SeriesRecord>::new(parent, half)?;
-    while let Some(r) = rx.blocking_recv() {
-        sorter.push(r).context("sorting series")?;
+    while let Some(batch) = rx.blocking_recv() {
+        for r in batch {
+            sorter.push(r).context("sorting series")?;
+        }
     }
     if aborted.load(Ordering::SeqCst) {
         bail!("aborted");

@@ -419,20 +419,9 @@ impl SeriesLoader {
             keys.push(ChunkKey::parse(&self.user, id).map_err(|e| err(e.into()))?);
         }
         let wanted = chunk_ids.len();
-        let core = || async {
-            self.cpu
-                .acquire()
-                .await
-                .map_err(|e| err(SeriesErrorKind::Task(e.to_string())))
-        };
-        // Local reads are CPU work, done under a core as the decode is.
-        // They take the core before the budget: then whoever holds budget
-        // holds a core too and waits for nothing, and a remote series
-        // takes its core only after its fetch, so no wait can close a cycle.
-        let mut cpu = match self.fetcher.is_local() {
-            true => Some(core().await?),
-            false => None,
-        };
+        if self.fetcher.is_local() {
+            return self.load_local(&sid, keys, wanted).await.map_err(err);
+        }
         let (estimate, calibrating) = match &self.budget {
             Some(b) => b.estimate(wanted).await,
             None => (0, None),
@@ -456,9 +445,9 @@ impl SeriesLoader {
                 budget.fit(&mut held, &raw);
             }
         }
-        if cpu.is_none() {
-            cpu = Some(core().await?);
-        }
+        // A remote series takes its core only after its fetch, so no wait
+        // for a core holds a fetch permit.
+        let cpu = self.core().await.map_err(&err)?;
         let this = Arc::clone(self);
         let job_sid = sid.clone();
         let merged = tokio::task::spawn_blocking(move || {
@@ -473,6 +462,88 @@ impl SeriesLoader {
             .map_err(err)
     }
 
+    async fn core(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SeriesErrorKind> {
+        self.cpu
+            .acquire()
+            .await
+            .map_err(|e| SeriesErrorKind::Task(e.to_string()))
+    }
+
+    /// [`SeriesLoader::load`] from a local store: reading the files, taking
+    /// their share of the budget and decoding are one trip to a blocking
+    /// thread (two when the series needs more of the budget than is free),
+    /// because a series is a few small files and handing it from thread to
+    /// thread between the steps costs about what decoding it does.
+    ///
+    /// Local reads are CPU work, done under a core as the decode is. They
+    /// take the core before the budget: then whoever holds budget holds a
+    /// core too and waits for nothing, so no wait can close a cycle.
+    async fn load_local(
+        self: &Arc<Self>,
+        sid: &str,
+        keys: Vec<ChunkKey>,
+        wanted: usize,
+    ) -> Result<Option<MergedSeries>, SeriesErrorKind> {
+        let task = |e: tokio::task::JoinError| SeriesErrorKind::Task(e.to_string());
+        let _cpu = self.core().await?;
+        let (estimate, calibrating) = match &self.budget {
+            Some(b) => b.estimate(wanted).await,
+            None => (0, None),
+        };
+        let mut held = self.reserve(estimate).await;
+        let (this, job_sid) = (Arc::clone(self), sid.to_string());
+        let first = tokio::task::spawn_blocking(move || {
+            let raw = this.read_local(&keys)?;
+            if let Some(budget) = &this.budget {
+                if !budget.fit(&mut held, &raw) {
+                    let bytes = raw.iter().map(|(_, b)| b.len() as u64).sum();
+                    return Ok(Err((keys, budget.units(bytes))));
+                }
+            }
+            let merged = this.decode_and_merge(&job_sid, raw, wanted);
+            drop(held);
+            merged.map(Ok)
+        })
+        .await
+        .map_err(task)?;
+        // The first series keeps the others waiting for a chunk size until
+        // its fit (inside the trip) has taught one.
+        drop(calibrating);
+        let (keys, need) = match first? {
+            Ok(merged) => return Ok(merged),
+            Err(short) => short,
+        };
+        // Never wait while holding: the first trip gave everything back;
+        // wait for the whole amount and read again.
+        self.refetched.fetch_add(1, Ordering::Relaxed);
+        let mut held = self.reserve(need).await;
+        let (this, job_sid) = (Arc::clone(self), sid.to_string());
+        tokio::task::spawn_blocking(move || {
+            let raw = this.read_local(&keys)?;
+            if let Some(budget) = &this.budget {
+                // The files may have changed: take the new size only if it
+                // is free, else go on with the whole amount held.
+                budget.fit(&mut held, &raw);
+            }
+            let merged = this.decode_and_merge(&job_sid, raw, wanted);
+            drop(held);
+            merged
+        })
+        .await
+        .map_err(task)?
+    }
+
+    /// The chunks of `keys` that a local store has, in order.
+    fn read_local(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Bytes)>, SeriesErrorKind> {
+        let mut raw = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some(b) = self.fetcher.fetch_local(k)? {
+                raw.push((k.clone(), Bytes::from(b)));
+            }
+        }
+        Ok(raw)
+    }
+
     async fn reserve(&self, units: u32) -> Reservation {
         match &self.budget {
             Some(b) => b.reserve(units).await,
@@ -480,27 +551,12 @@ impl SeriesLoader {
         }
     }
 
-    /// The chunks of `keys` that the store has, in order. Local reads go
-    /// to a blocking thread; remote ones are all in flight at once, each
-    /// taking one of the fetcher's permits.
+    /// The chunks of `keys` that a remote store has, in order: all in
+    /// flight at once, each taking one of the fetcher's permits.
     async fn fetch_all(
         &self,
         keys: &[ChunkKey],
     ) -> Result<Vec<(ChunkKey, Bytes)>, SeriesErrorKind> {
-        if self.fetcher.is_local() {
-            let (fetcher, keys) = (Arc::clone(&self.fetcher), keys.to_vec());
-            return tokio::task::spawn_blocking(move || {
-                let mut raw = Vec::with_capacity(keys.len());
-                for k in keys {
-                    if let Some(b) = fetcher.fetch_local(&k)? {
-                        raw.push((k, Bytes::from(b)));
-                    }
-                }
-                Ok(raw)
-            })
-            .await
-            .map_err(|e| SeriesErrorKind::Task(e.to_string()))?;
-        }
         let fetched =
             futures::future::try_join_all(keys.iter().map(|k| self.fetcher.fetch(k))).await?;
         Ok(keys
