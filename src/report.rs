@@ -205,6 +205,7 @@ mod tests {
                 "bad chunk".into(),
             )],
             lost: Vec::new(),
+            gone: Vec::new(),
             interrupted: Vec::new(),
         };
         let mut r = StatusReport {

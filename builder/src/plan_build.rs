@@ -35,6 +35,13 @@ pub struct BuiltBlock {
     pub work: tempfile::TempDir,
 }
 
+/// The plan file was not there when the build went for it: removed by
+/// hand since the listing or index that offered it. Not the plan's failure
+/// (there is no plan left to fail): the builder lets the claim go.
+#[derive(Debug, thiserror::Error)]
+#[error("plan file {0} is gone")]
+pub(crate) struct PlanGone(pub String);
+
 pub(crate) async fn build_plan(
     cfg: &BuilderConfig,
     id: &PlanId,
@@ -44,10 +51,11 @@ pub(crate) async fn build_plan(
     let work = crate::workdir::create_plan_dir(&cfg.work_dir, &id.tenant, id.day)?;
     let file_name = plan_key.rsplit('/').next().unwrap_or(plan_key);
     let local_plan = work.path().join(file_name);
-    cfg.bucket
-        .download_file(plan_key, &local_plan)
-        .await
-        .with_context(|| format!("plan {id}: downloading"))?;
+    match cfg.bucket.download_file(plan_key, &local_plan).await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Err(PlanGone(plan_key.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("plan {id}: downloading"))),
+    }
 
     crate::failpoint::reached(crate::failpoint::Stage::PlanRead);
     let (source, entries) = read_plan(&local_plan, plan_key, id)?;

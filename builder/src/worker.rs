@@ -39,7 +39,7 @@ use ulid::Ulid;
 use crate::claim::{remove_earlier_blocks, Claimed, Claimer};
 use crate::failpoint::{self, Stage};
 use crate::heartbeat::Lease;
-use crate::plan_build::{build_plan, BuiltBlock};
+use crate::plan_build::{build_plan, BuiltBlock, PlanGone};
 use protocol::tenant::TenantFilter;
 
 /// How often an idle builder repeats what it is waiting for.
@@ -109,6 +109,9 @@ pub struct BuilderSummary {
     /// Plans given up because the builder was told to stop; they are new
     /// again (their progress file was released).
     pub interrupted: Vec<PlanId>,
+    /// Plans whose plan file was removed after they were offered: their
+    /// claim was released and nothing was recorded.
+    pub gone: Vec<PlanId>,
 }
 
 impl BuilderSummary {
@@ -118,6 +121,7 @@ impl BuilderSummary {
         self.failed.extend(other.failed);
         self.lost.extend(other.lost);
         self.interrupted.extend(other.interrupted);
+        self.gone.extend(other.gone);
     }
 }
 
@@ -132,6 +136,10 @@ pub(crate) enum Outcome {
     /// The builder was told to stop before the block was visible: the
     /// plan was given up and its progress file released.
     Interrupted,
+    /// The plan file was removed after the plan was offered (an operator
+    /// mending the campaign while a listing or index still named it): the
+    /// claim was released and nothing recorded.
+    Gone,
 }
 
 /// Runs until there is nothing left to claim and the scan is complete
@@ -184,6 +192,7 @@ pub async fn run_builder_notifying(
                     Outcome::Failed(reason) => summary.failed.push((id, reason)),
                     Outcome::Lost => summary.lost.push(id),
                     Outcome::Interrupted => summary.interrupted.push(id),
+                    Outcome::Gone => summary.gone.push(id),
                 }
             }
             None => {
@@ -310,7 +319,13 @@ pub(crate) async fn build_and_publish(
                 }
             }
         }
-        Built::Done(Err(e)) => record_failure(cfg, &claimed, &e).await?,
+        Built::Done(Err(e)) => match e.downcast_ref::<PlanGone>() {
+            Some(gone) => {
+                warn!(plan = %id, "{gone} since it was offered; claim released, nothing recorded");
+                Outcome::Gone
+            }
+            None => record_failure(cfg, &claimed, &e).await?,
+        },
     };
     drop(heartbeat);
     if !matches!(outcome, Outcome::Lost) && !lease.release().await? {

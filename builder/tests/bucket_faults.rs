@@ -257,3 +257,42 @@ fn a_claim_that_landed_unanswered_is_still_ours_once() {
         assert_eq!(blocks(&c.root.path().join("bucket")).len(), 1);
     });
 }
+
+/// An operator removing a plan by hand while a listing or the claimable
+/// index still offers it: the claim is let go, and the plan is not failed
+/// (there is nothing left to fail, and a failed file would name a plan
+/// that does not exist).
+#[test]
+fn a_plan_removed_after_its_claim_is_let_go_not_failed() {
+    runtime().block_on(async {
+        let c = Campaign::scanned(Duration::from_secs(5)).await;
+        let cfg = BuilderConfig {
+            pause_after_claim: Duration::from_millis(600),
+            ..c.builder(c.plans.clone())
+        };
+        let builder = tokio::spawn(run_builder(Arc::new(cfg), true));
+        let dir = c.root.path().join("bucket").join(PREFIX).join(TENANT);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !c.plan_files().iter().any(|f| f.ends_with(".progress")) {
+            assert!(std::time::Instant::now() < deadline, "never claimed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let plan = c
+            .plan_files()
+            .into_iter()
+            .find(|f| f.contains(".plan"))
+            .expect("plan file");
+        std::fs::remove_file(dir.join(&plan)).expect("removing the plan");
+        let summary = builder.await.expect("builder task").expect("builder");
+        assert_eq!(summary.gone.len(), 1, "{summary:?}");
+        assert!(
+            summary.failed.is_empty() && summary.finished.is_empty(),
+            "{summary:?}"
+        );
+        let files = c.plan_files();
+        let count = |part: &str| files.iter().filter(|f| f.contains(part)).count();
+        assert_eq!(count(".progress"), 0, "{files:?}");
+        assert_eq!(count(".failed"), 0, "{files:?}");
+        assert!(blocks(&c.root.path().join("bucket")).is_empty());
+    });
+}
