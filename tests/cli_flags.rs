@@ -269,9 +269,12 @@ fn target_tenant_names_where_data_goes() {
         args.extend(tenant_flags);
         run_in(cwd.path(), &args)
     };
+    // Directories only: the prefix also holds the scan markers and the
+    // claimable-plans index, files beside the tenants.
     let tenant_dirs = |bucket: &str| {
-        let mut v = entries(&cwd.path().join(bucket).join("migration"));
-        v.retain(|e| !e.starts_with("scan"));
+        let prefix = cwd.path().join(bucket).join("migration");
+        let mut v = entries(&prefix);
+        v.retain(|e| prefix.join(e).is_dir());
         v
     };
     let o = run("b1", &["--target-tenant", "team-x"]);
