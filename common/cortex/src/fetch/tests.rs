@@ -145,3 +145,16 @@ fn s3_url_with_endpoint_and_several_buckets() {
 fn percent_escapes() {
     assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
 }
+
+#[test]
+fn small_file_reads_are_whole_at_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for len in [0usize, 1, 4095, 4096, 4097, 20_000] {
+        let path = dir.path().join(format!("f{len}"));
+        let body: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &body).unwrap();
+        assert_eq!(read_small_file(&path).unwrap(), body, "{len} bytes");
+    }
+    let missing = read_small_file(&dir.path().join("absent")).unwrap_err();
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+}
