@@ -348,7 +348,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     pub once: bool,
     /// Builders in this process, each building one plan at a time; they split --memory-budget
-    /// and --concurrency evenly.
+    /// evenly (--concurrency is per plan).
     #[arg(long, default_value_t = DEFAULT_BUILDERS)]
     pub builders: usize,
     /// Name of this builder in progress and finished files (default: host name and process ID);

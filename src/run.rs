@@ -48,7 +48,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub output: Option<String>,
     /// Builders in this process, each building one plan at a time; they split --memory-budget
-    /// and --concurrency evenly.
+    /// evenly (--concurrency is per plan).
     #[arg(long, default_value_t = crate::cli::DEFAULT_BUILDERS)]
     pub builders: usize,
     #[command(flatten)]
