@@ -95,20 +95,9 @@ mod tests {
     fn config() -> BuilderConfig {
         let bucket = protocol::bucket::Bucket::open("memory://").expect("memory bucket");
         BuilderConfig {
-            bucket: bucket.clone(),
-            output: bucket,
-            prefix: "m".into(),
-            work_dir: std::env::temp_dir(),
             memory_budget: 512 << 20,
             name: "host-1".into(),
-            poll_interval: std::time::Duration::from_secs(1),
-            heartbeat: std::time::Duration::from_secs(60),
-            relist_interval: crate::DEFAULT_RELIST_INTERVAL,
-            tenants: Default::default(),
-            block: None,
-            pause_after_claim: std::time::Duration::ZERO,
-            cortex: None,
-            prometheus_roots: Vec::new(),
+            ..crate::worker::tests::config(&bucket, &std::env::temp_dir())
         }
     }
 

@@ -639,14 +639,11 @@ mod tests {
     use protocol::bucket::Bucket;
     use protocol::state::Stamp;
 
-    /// A listing that caught attempt 1 of a plan but neither the finished
-    /// file written after it nor the progress file before its removal: the
-    /// retry's claim must see the plan finished and let it be.
-    #[tokio::test]
-    async fn a_retry_from_a_stale_listing_does_not_claim_a_finished_plan() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A plan `t`/20000 under prefix `p` of a memory bucket, with its
+    /// plan file and attempt file 1.
+    async fn plan_with_first_attempt(work: &std::path::Path) -> (Bucket, BuilderConfig, PlanId) {
         let bucket = Bucket::open("memory://").unwrap();
-        let cfg = crate::worker::tests::config(&bucket, dir.path());
+        let cfg = crate::worker::tests::config(&bucket, work);
         let id = PlanId {
             tenant: "t".into(),
             day: 20000,
@@ -656,15 +653,29 @@ mod tests {
             .await
             .unwrap();
         bucket.put(&id.attempt_key("p", 1), "{}").await.unwrap();
+        (bucket, cfg, id)
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            size: 4,
+            last_modified: chrono::Utc::now(),
+        }
+    }
+
+    /// A listing that caught attempt 1 of a plan but neither the finished
+    /// file written after it nor the progress file before its removal: the
+    /// retry's claim must see the plan finished and let it be.
+    #[tokio::test]
+    async fn a_retry_from_a_stale_listing_does_not_claim_a_finished_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bucket, cfg, id) = plan_with_first_attempt(dir.path()).await;
         let block = Ulid::new().to_string();
         bucket
             .put(&id.finished_key("p", &block), "{}")
             .await
             .unwrap();
-        let stamp = Stamp {
-            size: 4,
-            last_modified: chrono::Utc::now(),
-        };
+        let stamp = stamp();
         let stale = Candidate {
             id: id.clone(),
             files: PlanFiles {
@@ -685,21 +696,8 @@ mod tests {
     #[tokio::test]
     async fn a_first_attempt_that_collides_lets_the_plan_go() {
         let dir = tempfile::tempdir().unwrap();
-        let bucket = Bucket::open("memory://").unwrap();
-        let cfg = crate::worker::tests::config(&bucket, dir.path());
-        let id = PlanId {
-            tenant: "t".into(),
-            day: 20000,
-        };
-        bucket
-            .put(&id.plan_key("p", PlanCompression::None), "plan")
-            .await
-            .unwrap();
-        bucket.put(&id.attempt_key("p", 1), "{}").await.unwrap();
-        let stamp = Stamp {
-            size: 4,
-            last_modified: chrono::Utc::now(),
-        };
+        let (bucket, cfg, id) = plan_with_first_attempt(dir.path()).await;
+        let stamp = stamp();
         let old = Candidate {
             id: id.clone(),
             files: PlanFiles {
