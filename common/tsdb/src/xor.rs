@@ -322,98 +322,80 @@ impl XorAppender {
     }
 }
 
-/// Reads bits most-significant first through a 64-bit register.
+/// Reads bits most-significant first by absolute bit position.
 ///
-/// Invariant: the top `valid` bits of `buf` are the next bits of the stream;
-/// bits below them are either zero or the real stream bits that follow.
+/// Every read is one unaligned 8-byte load at the position's byte, shifted
+/// by the position's bit: no register to refill, so no branch on how many
+/// bits are buffered. Past the end of the data the stream reads as zeros;
+/// the caller compares [`BitReader::overrun`] once per sample instead of
+/// checking every read.
 struct BitReader<'a> {
     data: &'a [u8],
+    /// Bits consumed so far.
     pos: usize,
-    buf: u64,
-    valid: u32,
+    /// Bits in `data`.
+    len: usize,
 }
-
-/// Marker for "the stream ended", turned into a [`ChunkError`] by the iterator.
-struct Eof;
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
         BitReader {
             data,
             pos: 0,
-            buf: 0,
-            valid: 0,
+            len: data.len() * 8,
         }
     }
 
-    /// Loads whole bytes until at least 57 bits are buffered or the data ends.
+    /// The next 64 bits, of which at least the top 57 are the stream's
+    /// (zeros past its end).
     #[inline(always)]
-    fn refill(&mut self) {
-        debug_assert!(self.valid <= 56);
-        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            // The OR also brings in some bits past the whole bytes counted
-            // below; they are the real next bits, so loading them again later
-            // is harmless.
-            self.buf |= u64::from_be_bytes(word) >> self.valid;
-            let nbytes = (63 - self.valid) >> 3;
-            self.pos += nbytes as usize;
-            self.valid += nbytes * 8;
-        } else {
-            while self.valid <= 56 {
-                let Some(&b) = self.data.get(self.pos) else {
-                    break;
-                };
-                self.buf |= u64::from(b) << (56 - self.valid);
-                self.valid += 8;
-                self.pos += 1;
-            }
-        }
+    fn peek(&self) -> u64 {
+        let byte = self.pos >> 3;
+        let word = match self.data.get(byte..byte + 8) {
+            Some(w) => u64::from_be_bytes(w.try_into().unwrap_or([0; 8])),
+            None => self.tail_word(byte),
+        };
+        word << (self.pos & 7)
     }
 
-    /// Reads `n` bits, 1 <= n <= 56.
-    #[inline(always)]
-    fn read(&mut self, n: u32) -> Result<u64, Eof> {
-        debug_assert!((1..=56).contains(&n));
-        if self.valid < n {
-            self.refill();
-            if self.valid < n {
-                return Err(Eof);
-            }
+    /// [`BitReader::peek`]'s word near the end: the bytes left, zero padded.
+    #[cold]
+    fn tail_word(&self, byte: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(rest) = self.data.get(byte..) {
+            w[..rest.len()].copy_from_slice(rest);
         }
-        let v = self.buf >> (64 - n);
-        self.buf <<= n;
-        self.valid -= n;
-        Ok(v)
+        u64::from_be_bytes(w)
+    }
+
+    #[inline(always)]
+    fn skip(&mut self, n: u32) {
+        self.pos += n as usize;
+    }
+
+    /// Reads `n` bits, 1 <= n <= 57.
+    #[inline(always)]
+    fn read(&mut self, n: u32) -> u64 {
+        debug_assert!((1..=57).contains(&n));
+        let v = self.peek() >> (64 - n);
+        self.skip(n);
+        v
     }
 
     /// Reads `n` bits, 1 <= n <= 64.
     #[inline(always)]
-    fn read_long(&mut self, n: u32) -> Result<u64, Eof> {
-        if n <= 56 {
+    fn read_long(&mut self, n: u32) -> u64 {
+        if n <= 57 {
             return self.read(n);
         }
-        let hi = self.read(n - 32)?;
-        let lo = self.read(32)?;
-        Ok((hi << 32) | lo)
+        let hi = self.read(n - 32);
+        (hi << 32) | self.read(32)
     }
 
-    /// Counts up to `max` leading one bits and consumes them plus the
-    /// terminating zero (if fewer than `max`).
+    /// Whether reads went past the end of the data (and saw padding).
     #[inline(always)]
-    fn read_unary(&mut self, max: u32) -> Result<u32, Eof> {
-        if self.valid < max {
-            self.refill();
-        }
-        let ones = (!self.buf).leading_zeros().min(max);
-        let used = if ones < max { ones + 1 } else { max };
-        if used > self.valid {
-            return Err(Eof);
-        }
-        self.buf <<= used;
-        self.valid -= used;
-        Ok(ones)
+    fn overrun(&self) -> bool {
+        self.pos > self.len
     }
 }
 
@@ -489,14 +471,16 @@ impl<'a> XorIterator<'a> {
     }
 
     /// Go's `binary.ReadUvarint` over the bit stream (see `base::codec`).
+    /// Past the end the stream reads as zero bytes, which end any varint;
+    /// the caller's overrun check then reports the truncation.
     fn read_uvarint(&mut self) -> Result<u64, ChunkError> {
         let mut d = UvarintDecoder::new();
         loop {
-            let b = self.br.read(8).map_err(|Eof| self.truncated())?;
             // `read(8)` yields at most 8 bits, so the cast keeps them all.
-            match d.push(b as u8) {
+            match d.push(self.br.read(8) as u8) {
                 Ok(Some(x)) => return Ok(x),
                 Ok(None) => {}
+                Err(_) if self.br.overrun() => return Err(self.truncated()),
                 Err(_) => {
                     return Err(ChunkError::VarintOverflow {
                         sample: usize::from(self.read),
@@ -506,45 +490,107 @@ impl<'a> XorIterator<'a> {
         }
     }
 
+    /// One delta-of-delta: a unary bucket prefix of up to four 1s, then the
+    /// bucket's bits. The common buckets come from one peeked word through
+    /// tables rather than a branch per bucket: consecutive samples switch
+    /// buckets unpredictably (a jittered scrape's dod is 0 or a few ms).
     #[inline(always)]
-    fn read_dod(&mut self) -> Result<i64, Eof> {
-        let n = match self.br.read_unary(4)? {
-            0 => return Ok(0),
-            1 => 14,
-            2 => 17,
-            3 => 20,
-            _ => return Ok(self.br.read_long(64)? as i64),
-        };
-        Ok(bucket_value(self.br.read(n)?, n))
+    fn read_dod(&mut self) -> i64 {
+        // Prefix length and payload bits by the count of leading 1s.
+        const PREFIX: [u32; 4] = [1, 2, 3, 4];
+        const BITS: [u32; 4] = [0, 14, 17, 20];
+        let w = self.br.peek();
+        let ones = (!w).leading_zeros() as usize;
+        if ones >= 4 {
+            self.br.skip(4);
+            return self.br.read_long(64) as i64;
+        }
+        let (p, n) = (PREFIX[ones], BITS[ones]);
+        // Two shifts so that n = 0 gives 0 without a branch.
+        let bits = ((w << p) >> 1) >> (63 - n);
+        self.br.skip(p + n);
+        bucket_value(bits, n)
     }
 
+    /// One value: `0` (unchanged), `10` (XOR bits in the last window) or
+    /// `11` (a new window, then the XOR bits). Which one comes is data, so
+    /// the three are decoded with selects rather than branches; only a
+    /// window that does not fit in 64 bits, or more than 57 significant
+    /// bits, takes a branch.
     #[inline(always)]
     fn read_value(&mut self) -> Result<(), ChunkError> {
-        let ctrl = self.br.read_unary(2).map_err(|Eof| self.truncated())?;
-        if ctrl == 0 {
-            return Ok(());
+        let w = self.br.peek();
+        let changed = w >> 63;
+        let new_window = changed & (w >> 62) & 1;
+        let win = (w << 2) >> 53;
+        let (leading, sig) = ((win >> 6) as u8, (win & 63) as u8);
+        // 0 significant bits stand for 64.
+        let sig = if sig == 0 { 64 } else { sig };
+        if new_window == 1 && u32::from(leading) + u32::from(sig) > 64 {
+            // A window read from the padding past the end is a truncation.
+            self.br.skip(13);
+            if self.br.overrun() {
+                return Err(self.truncated());
+            }
+            return Err(ChunkError::BadValueWindow {
+                sample: usize::from(self.read),
+                leading,
+                significant: sig,
+            });
         }
-        if ctrl == 2 {
-            let win = self.br.read(11).map_err(|Eof| self.truncated())?;
-            let leading = (win >> 6) as u8;
-            let mut sig = (win & 63) as u8;
-            if sig == 0 {
-                sig = 64;
-            }
-            if u32::from(leading) + u32::from(sig) > 64 {
-                return Err(ChunkError::BadValueWindow {
-                    sample: usize::from(self.read),
-                    leading,
-                    significant: sig,
-                });
-            }
+        if new_window == 1 {
             self.leading = leading;
             self.trailing = 64 - leading - sig;
         }
-        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-        let bits = self.br.read_long(sig).map_err(|Eof| self.truncated())?;
+        self.br.skip(1 + changed as u32 + 11 * new_window as u32);
+        let sig = (64 - u32::from(self.leading) - u32::from(self.trailing)) * changed as u32;
+        let bits = if sig <= 57 {
+            let v = (self.br.peek() >> 1) >> (63 - sig);
+            self.br.skip(sig);
+            v
+        } else {
+            self.br.read_long(sig)
+        };
         self.v_bits ^= bits << self.trailing;
         Ok(())
+    }
+
+    /// The common sample, decoded from one peeked word: a delta-of-delta
+    /// in the 0, 14, 17 or 20-bit bucket and a value in the last window or
+    /// unchanged, all within the word's 57 sure bits (a new window, rarer,
+    /// takes the general path: handling it here measured slower). Each step of the
+    /// general path reloads from the byte position, which puts a load on
+    /// the chain from one sample to the next for every read; this puts one
+    /// per sample. `false`, having consumed nothing, for anything else.
+    #[inline(always)]
+    fn next_in_one_word(&mut self) -> bool {
+        let w = self.br.peek();
+        let ones = (!w).leading_zeros();
+        if ones >= 4 {
+            return false;
+        }
+        // Payload bits of the buckets by count of leading 1s: 0, 14, 17, 20.
+        let n = (0x1411_0e00u32 >> (8 * ones)) & 0xff;
+        let p = ones + 1;
+        let bits = ((w << p) >> 1) >> (63 - n);
+        let used = p + n;
+        let v = w << used;
+        let changed = (v >> 63) as u32;
+        if changed == 1 && (v >> 62) & 1 == 1 {
+            return false;
+        }
+        let sig = (64 - u32::from(self.leading) - u32::from(self.trailing)) * changed;
+        let header = 1 + changed;
+        if used + header + sig > 57 {
+            return false;
+        }
+        let xor = ((v << header) >> 1) >> (63 - sig);
+        self.br.skip(used + header + sig);
+        let dod = bucket_value(bits, n);
+        self.t_delta = self.t_delta.wrapping_add(dod as u64);
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.v_bits ^= xor << self.trailing;
+        true
     }
 
     #[inline]
@@ -552,7 +598,7 @@ impl<'a> XorIterator<'a> {
         match self.read {
             0 => {
                 self.t = unzigzag(self.read_uvarint()?);
-                self.v_bits = self.br.read_long(64).map_err(|Eof| self.truncated())?;
+                self.v_bits = self.br.read_long(64);
             }
             1 => {
                 self.t_delta = self.read_uvarint()?;
@@ -560,14 +606,40 @@ impl<'a> XorIterator<'a> {
                 self.read_value()?;
             }
             _ => {
-                let dod = self.read_dod().map_err(|Eof| self.truncated())?;
-                self.t_delta = self.t_delta.wrapping_add(dod as u64);
-                self.t = self.t.wrapping_add(self.t_delta as i64);
-                self.read_value()?;
+                if !self.next_in_one_word() {
+                    let dod = self.read_dod();
+                    self.t_delta = self.t_delta.wrapping_add(dod as u64);
+                    self.t = self.t.wrapping_add(self.t_delta as i64);
+                    self.read_value()?;
+                }
             }
+        }
+        if self.br.overrun() {
+            return Err(self.truncated());
         }
         self.read += 1;
         Ok((self.t, f64::from_bits(self.v_bits)))
+    }
+
+    /// Appends every sample left to `out`: the same samples and error as
+    /// iterating, in a tighter loop (one capacity check for the chunk).
+    pub fn decode_into(mut self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        if self.failed {
+            return Ok(());
+        }
+        out.reserve(usize::from(self.total - self.read));
+        while self.read < self.total {
+            if self.read >= 2 && self.next_in_one_word() {
+                if self.br.overrun() {
+                    return Err(self.truncated());
+                }
+                self.read += 1;
+                out.push((self.t, f64::from_bits(self.v_bits)));
+                continue;
+            }
+            out.push(self.next_sample()?);
+        }
+        Ok(())
     }
 }
 

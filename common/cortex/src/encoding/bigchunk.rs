@@ -21,12 +21,9 @@ fn xor_samples(
         index,
         source,
     };
-    let it = XorIterator::new(chunk).map_err(wrap)?;
-    out.reserve(it.num_samples());
-    for s in it {
-        out.push(s.map_err(wrap)?);
-    }
-    Ok(())
+    XorIterator::new(chunk)
+        .and_then(|it| it.decode_into(out))
+        .map_err(wrap)
 }
 
 /// The samples the sub-chunk headers of a Bigchunk announce (as far as they
