@@ -174,12 +174,21 @@ pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
                 Some(&(t, _)) => (t, b).min(bound),
                 None => bound,
             };
-            while let Some(&(t, v)) = run.get(p) {
-                if (t, a) > limit {
-                    break;
+            // `(t, a) <= limit` as one comparison of times per sample: at
+            // the limit's own time, `a` may emit only if it comes first.
+            let last = if a < limit.1 {
+                Some(limit.0)
+            } else {
+                limit.0.checked_sub(1)
+            };
+            if let Some(last) = last {
+                while let Some(&(t, v)) = run.get(p) {
+                    if t > last {
+                        break;
+                    }
+                    emit(t, v);
+                    p += 1;
                 }
-                emit(t, v);
-                p += 1;
             }
             pos[a] = p;
             match run.get(p) {
@@ -441,7 +450,10 @@ mod tests {
         for case in 0..500 {
             let runs: Vec<Vec<Sample>> = (0..next(6))
                 .map(|r| {
-                    let mut t = next(20) as i64;
+                    // Some cases at the very start of time, where "just
+                    // before" a limit does not exist.
+                    let base = if case % 5 == 0 { i64::MIN } else { 0 };
+                    let mut t = base + next(20) as i64;
                     (0..next(12))
                         .map(|i| {
                             t += next(3) as i64;

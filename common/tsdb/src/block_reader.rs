@@ -246,13 +246,16 @@ impl BlockReader {
             source,
         };
         let deleted = self.deleted_in_chunk.get(&c.chunk_ref);
-        for s in XorIterator::new(data).map_err(bad)? {
-            let (t, v) = s.map_err(bad)?;
-            if deleted.is_none_or(|d| !is_deleted(d, t)) {
-                f(t, v);
-            }
+        let it = XorIterator::new(data).map_err(bad)?;
+        match deleted {
+            None => it.for_each_sample(f),
+            Some(d) => it.for_each_sample(|t, v| {
+                if !is_deleted(d, t) {
+                    f(t, v);
+                }
+            }),
         }
-        Ok(())
+        .map_err(bad)
     }
 
     /// The samples of a chunk, values bit-exact (stale markers included),

@@ -623,21 +623,30 @@ impl<'a> XorIterator<'a> {
 
     /// Appends every sample left to `out`: the same samples and error as
     /// iterating, in a tighter loop (one capacity check for the chunk).
-    pub fn decode_into(mut self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+    pub fn decode_into(self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        out.reserve(self.size_hint().1.unwrap_or(0));
+        self.for_each_sample(|t, v| out.push((t, v)))
+    }
+
+    /// Hands every sample left to `f`, then returns the error that ended
+    /// the chunk early, if any: the same as iterating, without an `Option`
+    /// and a `Result` per sample around the common path.
+    #[inline]
+    pub fn for_each_sample(mut self, mut f: impl FnMut(i64, f64)) -> Result<(), ChunkError> {
         if self.failed {
             return Ok(());
         }
-        out.reserve(usize::from(self.total - self.read));
         while self.read < self.total {
             if self.read >= 2 && self.next_in_one_word() {
                 if self.br.overrun() {
                     return Err(self.truncated());
                 }
                 self.read += 1;
-                out.push((self.t, f64::from_bits(self.v_bits)));
+                f(self.t, f64::from_bits(self.v_bits));
                 continue;
             }
-            out.push(self.next_sample()?);
+            let (t, v) = self.next_sample()?;
+            f(t, v);
         }
         Ok(())
     }
