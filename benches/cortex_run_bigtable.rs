@@ -22,7 +22,7 @@
 //! `cargo bench -p blocksconvert --bench cortex_run_bigtable`. The binary
 //! is `$CARGO_TARGET_DIR/release/blocksconvert` (or `BENCH_BIN`). Shape
 //! overrides: `BENCH_TENANTS`, `BENCH_SERIES`, `BENCH_DAYS`,
-//! `BENCH_REPLICAS`; `BENCH_BUILDERS` (default 2); `BENCH_DIR` (where to
+//! `BENCH_REPLICAS`; `BENCH_BUILDERS` (default 3, as `run`); `BENCH_DIR` (where to
 //! generate); `BENCH_KEEP_LOGS` (a directory to copy each run's JSON log
 //! into, for a closer look at its timeline).
 
@@ -219,7 +219,7 @@ fn main() {
         seed: 42,
         keep_expected: false,
     };
-    let builders: usize = env_or("BENCH_BUILDERS", 2);
+    let builders: usize = env_or("BENCH_BUILDERS", 3);
     let rounds: usize = env_or("BENCH_RUNS", if before.is_some() { 3 } else { 1 });
     let tmp = match std::env::var_os("BENCH_DIR") {
         Some(d) => tempfile::tempdir_in(d),

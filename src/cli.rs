@@ -667,10 +667,12 @@ pub(crate) const MIN_MEMORY_BUDGET: usize = 64 << 10;
 /// `--concurrency` of every subcommand: one default for one meaning.
 const DEFAULT_CONCURRENCY: usize = 32;
 
-/// `--builders` of `build` and `run`: two plans at a time keep two cores
-/// busy (one plan's serial block writing overlaps the other's loading), at
-/// half the budget each.
-pub(crate) const DEFAULT_BUILDERS: usize = 2;
+/// `--builders` of `build` and `run`: three plans at a time keep two cores
+/// busy, since a plan's sorting, block writing, health check and upload
+/// run on one core while two others load; a third of the budget each.
+/// On the hold-out (9 plans, 2 cores) three took 0.81 s, two 0.88 s,
+/// four 0.85 s.
+pub(crate) const DEFAULT_BUILDERS: usize = 3;
 
 /// `512MiB`, `1.5GiB`, `100MB`, `65536` (bytesize's syntax). A bare `K`,
 /// `M`, `G` or `T` is binary (`M` is MiB), as it always was here and as

@@ -556,12 +556,12 @@ impl<'a> XorIterator<'a> {
     }
 
     /// The common sample, decoded from one peeked word: a delta-of-delta
-    /// in the 0, 14, 17 or 20-bit bucket and a value in the last window or
-    /// unchanged, all within the word's 57 sure bits (a new window, rarer,
-    /// takes the general path: handling it here measured slower). Each step of the
-    /// general path reloads from the byte position, which puts a load on
-    /// the chain from one sample to the next for every read; this puts one
-    /// per sample. `false`, having consumed nothing, for anything else.
+    /// in the 0, 14, 17 or 20-bit bucket and a value (unchanged, in the
+    /// last window or in a new one), all within the word's 57 sure bits.
+    /// Each step of the general path reloads from the byte position, which
+    /// puts a load on the chain from one sample to the next for every
+    /// read; this puts one per sample. `false`, having consumed nothing,
+    /// for anything else.
     #[inline(always)]
     fn next_in_one_word(&mut self) -> bool {
         let w = self.br.peek();
@@ -576,11 +576,21 @@ impl<'a> XorIterator<'a> {
         let used = p + n;
         let v = w << used;
         let changed = (v >> 63) as u32;
-        if changed == 1 && (v >> 62) & 1 == 1 {
-            return false;
+        let new_window = changed & (v >> 62) as u32 & 1;
+        let (mut leading, mut trailing) = (u32::from(self.leading), u32::from(self.trailing));
+        if new_window == 1 {
+            let win = ((v << 2) >> 53) as u32;
+            let sig = win & 63;
+            // 0 (which stands for 64) and overlong windows take the
+            // general path, which reports the latter.
+            if sig == 0 || (win >> 6) + sig > 64 {
+                return false;
+            }
+            leading = win >> 6;
+            trailing = 64 - leading - sig;
         }
-        let sig = (64 - u32::from(self.leading) - u32::from(self.trailing)) * changed;
-        let header = 1 + changed;
+        let sig = (64 - leading - trailing) * changed;
+        let header = 1 + changed + 11 * new_window;
         if used + header + sig > 57 {
             return false;
         }
@@ -589,7 +599,9 @@ impl<'a> XorIterator<'a> {
         let dod = bucket_value(bits, n);
         self.t_delta = self.t_delta.wrapping_add(dod as u64);
         self.t = self.t.wrapping_add(self.t_delta as i64);
-        self.v_bits ^= xor << self.trailing;
+        // Both fit in u8: leading < 32 (5 bits), trailing <= 64.
+        (self.leading, self.trailing) = (leading as u8, trailing as u8);
+        self.v_bits ^= xor << trailing;
         true
     }
 
