@@ -209,7 +209,7 @@ impl XorAppender {
     /// [`XorAppender::bytes`] is stale until [`BitWriter::materialise`]);
     /// returns whether its last write was a whole byte. The caller checks
     /// the sample count.
-    #[inline]
+    #[inline(always)]
     fn put_sample(&mut self, t: i64, v: f64) -> bool {
         let v_bits = v.to_bits();
         let mut t_delta = 0u64;
