@@ -399,6 +399,16 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Payload bits of the delta-of-delta bucket announced by `ones` leading
+/// 1 bits (0 to 3): 0, 14, 17 or 20. Packed in a constant, so the lookup
+/// is a shift rather than a load on the decoder's chain from sample to
+/// sample.
+#[inline(always)]
+fn dod_bucket_bits(ones: u32) -> u32 {
+    debug_assert!(ones < 4);
+    (0x1411_0e00u32 >> (8 * ones)) & 0xff
+}
+
 /// The signed value of an n-bit delta-of-delta bucket (`bits` < 2^n, n < 64):
 /// two's complement, except that +2^(n-1) is the top value.
 #[inline(always)]
@@ -491,21 +501,18 @@ impl<'a> XorIterator<'a> {
     }
 
     /// One delta-of-delta: a unary bucket prefix of up to four 1s, then the
-    /// bucket's bits. The common buckets come from one peeked word through
-    /// tables rather than a branch per bucket: consecutive samples switch
-    /// buckets unpredictably (a jittered scrape's dod is 0 or a few ms).
+    /// bucket's bits. The common buckets come from one peeked word without
+    /// a branch per bucket: consecutive samples switch buckets
+    /// unpredictably (a jittered scrape's dod is 0 or a few ms).
     #[inline(always)]
     fn read_dod(&mut self) -> i64 {
-        // Prefix length and payload bits by the count of leading 1s.
-        const PREFIX: [u32; 4] = [1, 2, 3, 4];
-        const BITS: [u32; 4] = [0, 14, 17, 20];
         let w = self.br.peek();
-        let ones = (!w).leading_zeros() as usize;
+        let ones = (!w).leading_zeros();
         if ones >= 4 {
             self.br.skip(4);
             return self.br.read_long(64) as i64;
         }
-        let (p, n) = (PREFIX[ones], BITS[ones]);
+        let (p, n) = (ones + 1, dod_bucket_bits(ones));
         // Two shifts so that n = 0 gives 0 without a branch.
         let bits = ((w << p) >> 1) >> (63 - n);
         self.br.skip(p + n);
@@ -513,10 +520,10 @@ impl<'a> XorIterator<'a> {
     }
 
     /// One value: `0` (unchanged), `10` (XOR bits in the last window) or
-    /// `11` (a new window, then the XOR bits). Which one comes is data, so
-    /// the three are decoded with selects rather than branches; only a
-    /// window that does not fit in 64 bits, or more than 57 significant
-    /// bits, takes a branch.
+    /// `11` (a new window, then the XOR bits), all three from one peeked
+    /// word: the control bits become counts to skip rather than a branch
+    /// per case. Past the end, a window read from the padding is reported
+    /// as the truncation it is, not as a bad window.
     #[inline(always)]
     fn read_value(&mut self) -> Result<(), ChunkError> {
         let w = self.br.peek();
@@ -569,9 +576,7 @@ impl<'a> XorIterator<'a> {
         if ones >= 4 {
             return false;
         }
-        // Payload bits of the buckets by count of leading 1s: 0, 14, 17, 20.
-        let n = (0x1411_0e00u32 >> (8 * ones)) & 0xff;
-        let p = ones + 1;
+        let (p, n) = (ones + 1, dod_bucket_bits(ones));
         let bits = ((w << p) >> 1) >> (63 - n);
         let used = p + n;
         let v = w << used;
