@@ -92,7 +92,9 @@ fn sorted_dump(block: &Path, scratch: &Path) -> (usize, String) {
 
 /// Writes every chunk object of the case into the Bigtable chunk table of
 /// its start (`chunks_<week>`, row = external key, cell `f:c`), as Cortex
-/// did when `object_store` was empty.
+/// did when `object_store` was empty. Each row also gets a cell `f:a` of
+/// junk, which the reader must pass over: it asks for whole rows, and `a`
+/// comes before `c`.
 async fn load_chunks(host: &str, case: &Path) {
     let mut o = BigtableOptions::new("fixture-project", "fixture-instance");
     o.emulator_host = Some(host.to_string());
@@ -105,11 +107,18 @@ async fn load_chunks(host: &str, case: &Path) {
         let from_hex = key.split(':').nth(1).unwrap();
         let from_ms = i64::from_str_radix(from_hex, 16).unwrap();
         let table = format!("chunks_{}", from_ms / 1000 / 604_800);
-        by_table.entry(table).or_default().push((
-            key.into_bytes(),
+        let cells = by_table.entry(table).or_default();
+        cells.push((
+            key.clone().into_bytes(),
             "f".into(),
             b"c".to_vec(),
             std::fs::read(f.path()).unwrap(),
+        ));
+        cells.push((
+            key.into_bytes(),
+            "f".into(),
+            b"a".to_vec(),
+            b"junk".to_vec(),
         ));
     }
     for (t, cells) in by_table {
