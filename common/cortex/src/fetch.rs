@@ -50,7 +50,8 @@ use tokio::sync::Semaphore;
 /// How chunk fetching behaves; defaults are Cortex's (§8.2 step 2).
 #[derive(Clone, Debug)]
 pub struct FetchOptions {
-    /// Object reads in flight at once (over all series of a plan).
+    /// Requests in flight at once (over all series of a plan): an object
+    /// read each, or a chunk-table read of up to 100 rows.
     pub concurrency: usize,
     /// Retries of an object read that failed transiently, and the backoff
     /// between them. Chunk tables are retried by their clients instead.
@@ -299,30 +300,33 @@ impl ChunkFetcher {
     }
 
     /// Fetches one chunk; `None` if the store does not have it. Retries
-    /// transient failures with backoff; at most `concurrency` reads run at once.
+    /// transient failures with backoff; at most `concurrency` requests run
+    /// at once (a chunk table's request carries many keys).
     pub async fn fetch(&self, key: &ChunkKey) -> Result<Option<Bytes>, FetchError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| FetchError::Config("chunk fetcher closed".into()))?;
-        let (store, name) = match &self.backend {
-            Backend::Filesystem(_) => {
-                self.throttle_request().await;
-                let data = self.fetch_local_async(key).await?;
-                self.throttle_bytes(&data).await;
-                return Ok(data.map(Bytes::from));
-            }
+        let permit = || async {
+            self.permits
+                .acquire()
+                .await
+                .map_err(|_| FetchError::Config("chunk fetcher closed".into()))
+        };
+        let (store, name, _permit) = match &self.backend {
             Backend::Tables {
                 schema,
                 tables,
                 batcher,
             } => return self.fetch_from_table(schema, tables, batcher, key).await,
+            Backend::Filesystem(_) => {
+                let _permit = permit().await?;
+                self.throttle_request().await;
+                let data = self.fetch_local_async(key).await?;
+                self.throttle_bytes(&data).await;
+                return Ok(data.map(Bytes::from));
+            }
             Backend::Objects { names, stores, .. } => {
                 let ext = key.external_key();
                 let i = s3_bucket_index(&ext, stores.len()).unwrap_or(0);
                 match (stores.get(i), names.get(i)) {
-                    (Some(s), Some(n)) => (s.clone(), n.clone()),
+                    (Some(s), Some(n)) => (s.clone(), n.clone(), permit().await?),
                     _ => return Err(FetchError::Config("no bucket configured".into())),
                 }
             }
@@ -385,7 +389,7 @@ impl ChunkFetcher {
         let read =
             |table, keys| -> BatchRead<'_> { Box::pin(self.read_table_batch(tables, table, keys)) };
         batcher
-            .get(&table, &ext, read)
+            .get(&self.permits, &table, &ext, read)
             .await
             .map_err(|reason| FetchError::Table {
                 key: ext.clone(),

@@ -9,23 +9,30 @@
 //!
 //! Each read joins a shared queue and yields once, so the reads started
 //! together (a series' chunks, the other series in flight) queue together.
-//! Then a read finding the queue non-empty leads a batch: it takes up to
-//! `max` queued keys of one table, sends one request and hands every read
-//! its answer; a read whose key another leader took waits for that answer.
-//! If a leader is dropped mid-request (its build cancelled), the reads it
-//! had taken see their answer channel closed and queue again.
+//! Then every read waits for its answer or a request permit, whichever
+//! comes first. A read given a permit leads a batch: it takes up to `max`
+//! queued keys of one table, sends one request and hands every read its
+//! answer; a read whose key another leader took waits for that answer. If
+//! a leader is dropped mid-request (its build cancelled), the reads it had
+//! taken see their answer channel closed and queue again.
+//!
+//! Permits count requests, not keys (`--concurrency` is requests in
+//! flight): keys wait in the queue for free, so while every permit is out
+//! the queue fills and the next request carries up to `max` keys. Counting
+//! keys instead would cap a batch at the permits, and with it the chunks in
+//! flight against a store 10–50 ms away. What the queued reads' chunks
+//! cost in memory is the caller's budget's business.
 //!
 //! No background task: a batch runs inside the future of one of its reads,
 //! so nothing outlives the fetcher or depends on the runtime that made it.
-//! How many reads are in flight stays the fetcher's business (its permits);
-//! a batch never holds more keys than there are reads waiting.
+//! A batch never holds more keys than there are reads waiting.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
 /// A read's answer: the chunk, `None` if the table has no such row, or why
 /// the batch request failed (shared by every read of that batch).
@@ -87,19 +94,27 @@ impl Batcher {
     }
 
     /// Reads `key` of `table` in some batch; `read(table, keys)` sends one
-    /// request and returns the rows aligned with `keys`.
-    pub(super) async fn get<F, Fut>(&self, table: &str, key: &str, read: F) -> Answer
+    /// request and returns the rows aligned with `keys`. A request is sent
+    /// only under one of `requests`' permits.
+    pub(super) async fn get<F, Fut>(
+        &self,
+        requests: &Semaphore,
+        table: &str,
+        key: &str,
+        read: F,
+    ) -> Answer
     where
         F: Fn(String, Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<Option<Bytes>>, String>>,
     {
+        let closed = || Err("chunk fetcher closed".to_string());
         let mut rx = self.enqueue(table, key);
         // Let the reads started with this one queue before anyone leads.
         tokio::task::yield_now().await;
         loop {
-            match self.take() {
-                Some((table, batch)) => Self::run(&read, table, batch).await,
-                None => match (&mut rx).await {
+            let permit = tokio::select! {
+                biased;
+                answer = &mut rx => match answer {
                     Ok(answer) => return answer,
                     // The leader holding this read was dropped: queue again.
                     Err(_) => {
@@ -107,6 +122,28 @@ impl Batcher {
                         continue;
                     }
                 },
+                permit = requests.acquire() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return closed(),
+                },
+            };
+            match self.take() {
+                Some((table, batch)) => {
+                    Self::run(&read, table, batch).await;
+                    drop(permit);
+                }
+                // Another leader took this read's key: its answer is on the
+                // way, and nothing else is queued to lead.
+                None => {
+                    drop(permit);
+                    match (&mut rx).await {
+                        Ok(answer) => return answer,
+                        Err(_) => {
+                            rx = self.enqueue(table, key);
+                            continue;
+                        }
+                    }
+                }
             }
             match rx.try_recv() {
                 Ok(answer) => return answer,
@@ -190,18 +227,23 @@ mod tests {
     }
 
     /// Starts one read per `(table, key)` as its own task, as the builder's
-    /// series loads are; the answers in the same order.
+    /// series loads are, with `permits` requests in flight at most; the
+    /// answers in the same order.
     async fn read_all(
         b: &Arc<Batcher>,
         store: &Arc<Store>,
+        permits: usize,
         wanted: &[(String, String)],
     ) -> Vec<Answer> {
+        let requests = Arc::new(Semaphore::new(permits));
         let tasks: Vec<_> = wanted
             .iter()
             .cloned()
             .map(|(t, k)| {
-                let (b, store) = (b.clone(), store.clone());
-                tokio::spawn(async move { b.get(&t, &k, |t, ks| store.read(t, ks)).await })
+                let (b, store, requests) = (b.clone(), store.clone(), requests.clone());
+                tokio::spawn(
+                    async move { b.get(&requests, &t, &k, |t, ks| store.read(t, ks)).await },
+                )
             })
             .collect();
         let mut out = Vec::with_capacity(tasks.len());
@@ -225,7 +267,7 @@ mod tests {
         // Asked twice while both reads wait in the queue: sent once.
         wanted.push(("t1".to_string(), "k205".to_string()));
         wanted.push(("t2".to_string(), "missing-1".to_string()));
-        let got = read_all(&b, &store, &wanted).await;
+        let got = read_all(&b, &store, 100, &wanted).await;
         for ((t, k), answer) in wanted.iter().zip(got) {
             let want = (!k.starts_with("missing")).then(|| Bytes::from(format!("{t}/{k}")));
             assert_eq!(answer.unwrap(), want, "{t}/{k}");
@@ -252,6 +294,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn permits_bound_requests_not_keys() {
+        let store = Arc::new(Store::default());
+        let b = Arc::new(Batcher::new(100));
+        let wanted: Vec<(String, String)> = (0..450)
+            .map(|i| ("t".to_string(), format!("k{i}")))
+            .collect();
+        let got = read_all(&b, &store, 2, &wanted).await;
+        assert!(got.iter().all(|a| matches!(a, Ok(Some(_)))));
+        let sizes: Vec<usize> = store
+            .batches
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, k)| k.len())
+            .collect();
+        // Two requests in flight at most, each as full as the queue allows:
+        // a permit bounding keys would have sent 225 requests of 2.
+        assert_eq!(store.most_in_flight.load(Ordering::SeqCst), 2);
+        assert_eq!(sizes, vec![100, 100, 100, 100, 50], "{sizes:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failed_request_fails_every_read_of_its_batch() {
         let store = Arc::new(Store::default());
         let b = Arc::new(Batcher::new(10));
@@ -259,7 +323,7 @@ mod tests {
             .map(|i| ("broken".to_string(), format!("k{i}")))
             .collect();
         wanted.push(("t".into(), "k".into()));
-        let got = read_all(&b, &store, &wanted).await;
+        let got = read_all(&b, &store, 100, &wanted).await;
         for a in &got[..3] {
             assert_eq!(a.as_ref().unwrap_err(), "table broken");
         }
@@ -275,7 +339,8 @@ mod tests {
         let read = |key: &'static str| {
             let (b, store, leader) = (b.clone(), store.clone(), leader.clone());
             tokio::spawn(async move {
-                b.get("t", key, |t, ks| {
+                let requests = Semaphore::new(10);
+                b.get(&requests, "t", key, |t, ks| {
                     *leader.lock().unwrap() = Some(key);
                     store.read(t, ks)
                 })
