@@ -142,11 +142,10 @@ pub fn merge_series(
 /// sorting.
 ///
 /// Runs are ordered by their head (time, then run index). The two smallest
-/// are merged for as long as both heads come before the third run's head,
-/// the one in front emitting up to the other's head in a tight loop; so the
-/// chunks of one replica (runs that do not overlap) cost a few heap
-/// operations per run and one comparison per sample, and two replicas
-/// interleaving sample by sample a swap per sample.
+/// are merged in a two-way loop for as long as both come before the third
+/// run's head: so the chunks of one replica (runs that do not overlap) cost
+/// a few heap operations per run, and two replicas interleaving sample by
+/// sample one comparison of times per sample.
 pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = runs
         .iter()
@@ -164,43 +163,57 @@ pub(crate) fn merge_runs(runs: &[&[Sample]], mut emit: impl FnMut(i64, f64)) {
         // The smallest head of the other runs: nothing at or after it may
         // be emitted before it.
         let bound = heap.peek().map_or((i64::MAX, usize::MAX), |r| r.0);
-        // `a` holds the smallest head; it emits up to the smaller of `b`'s
-        // head and the bound, then the two swap, until the bound is reached
-        // or a run ends.
-        let (mut a, mut b) = (a, b);
-        loop {
-            let (run, mut p) = (runs[a], pos[a]);
-            let limit = match runs[b].get(pos[b]) {
-                Some(&(t, _)) => (t, b).min(bound),
-                None => bound,
-            };
-            // `(t, a) <= limit` as one comparison of times per sample: at
-            // the limit's own time, `a` may emit only if it comes first.
-            let last = if a < limit.1 {
-                Some(limit.0)
+        // Of equal times, the run with the lower index goes first.
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (run_lo, run_hi) = (runs[lo], runs[hi]);
+        let (mut p_lo, mut p_hi) = (pos[lo], pos[hi]);
+        let (last_lo, last_hi) = (last_before(bound, lo), last_before(bound, hi));
+        while let (Some(&(t_lo, v_lo)), Some(&(t_hi, v_hi))) = (run_lo.get(p_lo), run_hi.get(p_hi))
+        {
+            // Whichever head comes first may go, if it is before the bound;
+            // if it is not, the other head, coming later, is not either.
+            if t_lo <= t_hi {
+                if last_lo.is_none_or(|l| t_lo > l) {
+                    break;
+                }
+                emit(t_lo, v_lo);
+                p_lo += 1;
             } else {
-                limit.0.checked_sub(1)
-            };
+                if last_hi.is_none_or(|l| t_hi > l) {
+                    break;
+                }
+                emit(t_hi, v_hi);
+                p_hi += 1;
+            }
+        }
+        // If a run ended, the other goes on alone up to the bound.
+        for (run, p, last) in [(run_lo, &mut p_lo, last_lo), (run_hi, &mut p_hi, last_hi)] {
             if let Some(last) = last {
-                while let Some(&(t, v)) = run.get(p) {
+                while let Some(&(t, v)) = run.get(*p) {
                     if t > last {
                         break;
                     }
                     emit(t, v);
-                    p += 1;
+                    *p += 1;
                 }
             }
-            pos[a] = p;
-            match run.get(p) {
-                Some(&(t, _)) if (t, a) < bound => std::mem::swap(&mut a, &mut b),
-                _ => break,
-            }
         }
-        for i in [a, b] {
+        (pos[lo], pos[hi]) = (p_lo, p_hi);
+        for i in [lo, hi] {
             if let Some(&(t, _)) = runs[i].get(pos[i]) {
                 heap.push(Reverse((t, i)));
             }
         }
+    }
+}
+
+/// The last time run `run` may emit before `bound`, that is the greatest
+/// `t` with `(t, run) < bound`; `None` when there is none.
+fn last_before(bound: (i64, usize), run: usize) -> Option<i64> {
+    if run < bound.1 {
+        Some(bound.0)
+    } else {
+        bound.0.checked_sub(1)
     }
 }
 
