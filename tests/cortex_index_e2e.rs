@@ -4,6 +4,7 @@
 //! scans, plans and builds. Every block must pass `promtool tsdb analyze`
 //! and dump exactly what Cortex's own builder's block dumped (line count
 //! and sha256 of the sorted dump), i.e. the generated samples, deduplicated.
+//! Beside it, the chunk-table reader (`fetch_chunks`) against the emulator.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -254,4 +255,47 @@ fn run_with_chunks_in_bigtable_chunk_tables() {
     });
     let storage = "  bigtable:\n    project: fixture-project\n    instance: fixture-instance\n";
     run_and_compare(&em.addr, &case, storage, true);
+}
+
+/// `fetch_chunks` of more keys than one request takes, with a key asked
+/// twice, a key without a row, and rows holding a cell besides `f:c`:
+/// every answer lands on its key.
+#[test]
+fn fetch_chunks_answers_every_key() {
+    let Some(em) = emulators::bigtable().unwrap() else {
+        return;
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut o = BigtableOptions::new("p", "i");
+        o.emulator_host = Some(em.addr.clone());
+        let client = BigtableClient::connect(&o).unwrap();
+        let table = "chunks_2857";
+        client.create_table(table, &["f"]).await.unwrap();
+        let n = 2 * cortex::bigtable::CHUNK_BATCH + 37;
+        let key = |i: usize| format!("u/{i:x}:1:2:3");
+        let mut cells: Vec<CellWrite> = Vec::new();
+        for i in 0..n {
+            let value = format!("object {i}").repeat(1 + i % 300).into_bytes();
+            cells.push((key(i).into_bytes(), "f".into(), b"c".to_vec(), value));
+            cells.push((
+                key(i).into_bytes(),
+                "f".into(),
+                b"a".to_vec(),
+                b"x".to_vec(),
+            ));
+        }
+        client.write_cells(table, &cells).await.unwrap();
+        let mut keys: Vec<String> = (0..n).rev().map(key).collect();
+        keys.push("u/missing:1:2:3".into());
+        keys.push(keys[5].clone());
+        let got = client.fetch_chunks(table, &keys).await.unwrap();
+        assert_eq!(got.len(), keys.len());
+        for (i, (k, v)) in keys.iter().zip(&got).enumerate() {
+            let want = (0..n)
+                .find(|&j| &key(j) == k)
+                .map(|j| format!("object {j}").repeat(1 + j % 300).into_bytes());
+            assert_eq!(v, &want, "key {i}: {k}");
+        }
+        assert!(got[n].is_none(), "the missing key");
+    });
 }

@@ -25,6 +25,8 @@
 pub(crate) mod limits;
 mod proto;
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -492,7 +494,7 @@ impl BigtableClient {
         table: &str,
         keys: &[String],
     ) -> Result<Vec<Option<Vec<u8>>>, BigtableError> {
-        let mut found = std::collections::HashMap::with_capacity(keys.len());
+        let mut found = HashMap::with_capacity(keys.len());
         for batch in keys.chunks(CHUNK_BATCH) {
             let mut reader = RowReader {
                 client: self.clone(),
@@ -523,10 +525,20 @@ impl BigtableClient {
                 }
             }
         }
-        Ok(keys
-            .iter()
-            .map(|k| found.get(k.as_bytes()).cloned())
-            .collect())
+        // Each value is moved out once; a key asked twice gets a copy.
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
+        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let value = match first.entry(k.as_str()) {
+                Entry::Occupied(e) => out[*e.get()].clone(),
+                Entry::Vacant(e) => {
+                    e.insert(i);
+                    found.remove(k.as_bytes())
+                }
+            };
+            out.push(value);
+        }
+        Ok(out)
     }
 }
 
@@ -733,7 +745,13 @@ impl Assembler {
         if let Some(q) = c.qualifier {
             self.qualifier = q.value;
         }
-        self.value.extend_from_slice(&c.value);
+        // A cell in one piece (every chunk object Cortex wrote) is moved,
+        // not copied: chunk reads are most of a build's bytes.
+        if self.value.is_empty() {
+            self.value = c.value;
+        } else {
+            self.value.extend_from_slice(&c.value);
+        }
         if c.value_size == 0 {
             // The last (or only) piece of a cell: every such chunk is one
             // cell, as in Google's clients.
