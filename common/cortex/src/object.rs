@@ -185,14 +185,13 @@ fn be_u32(bytes: &[u8], at: usize, what: &'static str) -> Result<u32, ObjectErro
 /// Parses an object without knowing its key (no checksum or identity check).
 pub fn parse_object(bytes: &[u8]) -> Result<ChunkObject, ObjectErrorKind> {
     let declared = be_u32(bytes, 0, "no metadata length")?;
-    let (json, consumed) =
-        snappy_frame::decode_until(&bytes[4..], json_complete).map_err(ObjectErrorKind::Snappy)?;
+    let (parsed, consumed) =
+        snappy_frame::decode_until(&bytes[4..], parse_meta).map_err(ObjectErrorKind::Snappy)?;
     let read = 4 + consumed;
     if !(read as u64 == u64::from(declared) || read as u64 == u64::from(declared) + 4) {
         return Err(ObjectErrorKind::MetadataLength { declared, read });
     }
-    let raw: RawMeta =
-        serde_json::from_slice(&json).map_err(|e| ObjectErrorKind::Json(e.to_string()))?;
+    let raw = parsed.map_err(ObjectErrorKind::Json)?;
     let encoding = u8::try_from(raw.encoding)
         .ok()
         .and_then(Encoding::from_id)
@@ -218,10 +217,25 @@ pub fn parse_object(bytes: &[u8]) -> Result<ChunkObject, ObjectErrorKind> {
     })
 }
 
-/// Whether `buf` holds one complete JSON value (trailing bytes allowed), so
-/// the snappy reader can stop where Go's JSON decoder stopped reading. A
-/// malformed (not merely incomplete) value counts as complete: more frames
-/// would not help, and the JSON parse then reports the error.
+/// The metadata, once `buf` (the frames decoded so far) holds a complete
+/// JSON value, so the snappy reader stops where Go's JSON decoder stopped
+/// reading; `None` while it does not. A complete value that is malformed
+/// or not metadata (or followed by more than whitespace) is its error:
+/// more frames would not help. One parse in the usual case: only a
+/// failed parse asks whether the value was complete.
+fn parse_meta(buf: &[u8]) -> Option<Result<RawMeta, String>> {
+    let mut de = serde_json::Deserializer::from_slice(buf);
+    match RawMeta::deserialize(&mut de).and_then(|m| de.end().map(|()| m)) {
+        Ok(m) => Some(Ok(m)),
+        Err(e) if e.is_eof() => None,
+        // A value refused before its end (a string where a time goes) may
+        // still be incomplete: wait for its end, as Go's decoder would.
+        Err(e) => json_complete(buf).then(|| Err(e.to_string())),
+    }
+}
+
+/// Whether `buf` holds one complete JSON value (trailing bytes allowed). A
+/// malformed (not merely incomplete) value counts as complete.
 fn json_complete(buf: &[u8]) -> bool {
     let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<de::IgnoredAny>();
     match it.next() {

@@ -16,18 +16,20 @@ fn masked_crc(data: &[u8]) -> u32 {
 }
 
 /// Decodes frames from the start of `framed` until `done(decoded so far)`
-/// holds; returns the decoded bytes and how many framed bytes were read.
-/// The first frame must be the stream identifier, as Go requires.
-pub(crate) fn decode_until(
+/// gives a value; returns it and how many framed bytes were read. The
+/// first frame must be the stream identifier, as Go requires.
+pub(crate) fn decode_until<T>(
     framed: &[u8],
-    done: impl Fn(&[u8]) -> bool,
-) -> Result<(Vec<u8>, usize), String> {
+    done: impl Fn(&[u8]) -> Option<T>,
+) -> Result<(T, usize), String> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut first = true;
     loop {
-        if !first && done(&out) {
-            return Ok((out, pos));
+        if !first {
+            if let Some(value) = done(&out) {
+                return Ok((value, pos));
+            }
         }
         let header = framed
             .get(pos..pos + 4)
@@ -103,12 +105,13 @@ mod tests {
         frame(0x01, tail, tail, &mut framed);
         let n = framed.len();
         framed.extend_from_slice(&[0, 0, 0, 9]);
-        let (out, used) = decode_until(&framed, |b| b.len() >= data.len()).unwrap();
+        let whole = |b: &[u8]| (b.len() >= data.len()).then(|| b.to_vec());
+        let (out, used) = decode_until(&framed, whole).unwrap();
         assert_eq!((out, used), (data.clone(), n));
-        assert!(decode_until(&framed[..n - 1], |b| b.len() >= data.len()).is_err());
+        assert!(decode_until(&framed[..n - 1], whole).is_err());
         let mut bad = framed.clone();
         bad[12] ^= 1;
-        assert!(decode_until(&bad, |b| b.len() >= data.len()).is_err());
-        assert!(decode_until(&framed[10..], |_| true).is_err());
+        assert!(decode_until(&bad, whole).is_err());
+        assert!(decode_until(&framed[10..], |_| Some(())).is_err());
     }
 }

@@ -163,6 +163,27 @@ fn bad_snappy_and_bad_json() {
 }
 
 #[test]
+fn metadata_over_several_frames() {
+    let data = bigchunk_data();
+    let long = "v".repeat(100_000);
+    let j = format!(
+        r#"{{"fingerprint":1,"userID":"u","from":1,"through":2,"metric":{{"__name__":"m","l":"{long}"}},"encoding":3}}"#
+    );
+    for old in [false, true] {
+        let obj = parse_object(&rebuild(j.as_bytes(), &data, old)).unwrap();
+        assert_eq!(obj.meta.metric[1].1.len(), long.len());
+    }
+    // Refused at its first field but complete only in the second frame:
+    // the error is the value's, not a length mismatch from stopping early.
+    let j = format!(r#"{{"from":"x","metric":{{"l":"{long}"}},"through":2}}"#);
+    let err = parse_object(&rebuild(j.as_bytes(), &data, false)).unwrap_err();
+    assert!(matches!(err, ObjectErrorKind::Json(_)), "{err}");
+    // More than whitespace after the value.
+    let bad = rebuild(br#"{"from":1,"through":2} x"#, &data, false);
+    assert!(matches!(parse_object(&bad), Err(ObjectErrorKind::Json(_))));
+}
+
+#[test]
 fn metadata_must_match_the_key() {
     let (key, bytes) = object(Encoding::Varbit);
     let mut other = meta(Encoding::Varbit);
