@@ -486,9 +486,10 @@ impl BigtableClient {
     }
 
     /// Fetches chunk objects by external key from a chunk table: row key =
-    /// key, cell `f:c` (other cells of the row are read and ignored). The result is aligned with `keys`; a key without a
-    /// row is `None` (the caller decides whether that is an error: Cortex's
-    /// Bigtable client treats it as one).
+    /// key, cell `f:c` (other cells of the row are read and ignored). The
+    /// result is aligned with `keys`; a key without a row is `None` (the
+    /// caller decides whether that is an error: Cortex's Bigtable client
+    /// treats it as one).
     pub async fn fetch_chunks(
         &self,
         table: &str,

@@ -107,10 +107,12 @@ impl Batcher {
         F: Fn(String, Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<Option<Bytes>>, String>>,
     {
-        let closed = || Err("chunk fetcher closed".to_string());
         let mut rx = self.enqueue(table, key);
         // Let the reads started with this one queue before anyone leads.
         tokio::task::yield_now().await;
+        // Off while another leader holds this read's key and nothing else
+        // is queued: then there is nothing to lead, only the answer to wait for.
+        let mut may_lead = true;
         loop {
             let permit = tokio::select! {
                 biased;
@@ -119,37 +121,20 @@ impl Batcher {
                     // The leader holding this read was dropped: queue again.
                     Err(_) => {
                         rx = self.enqueue(table, key);
+                        may_lead = true;
                         continue;
                     }
                 },
-                permit = requests.acquire() => match permit {
+                permit = requests.acquire(), if may_lead => match permit {
                     Ok(p) => p,
-                    Err(_) => return closed(),
+                    Err(_) => return Err("chunk fetcher closed".to_string()),
                 },
             };
             match self.take() {
-                Some((table, batch)) => {
-                    Self::run(&read, table, batch).await;
-                    drop(permit);
-                }
-                // Another leader took this read's key: its answer is on the
-                // way, and nothing else is queued to lead.
-                None => {
-                    drop(permit);
-                    match (&mut rx).await {
-                        Ok(answer) => return answer,
-                        Err(_) => {
-                            rx = self.enqueue(table, key);
-                            continue;
-                        }
-                    }
-                }
+                Some((table, batch)) => Self::run(&read, table, batch).await,
+                None => may_lead = false,
             }
-            match rx.try_recv() {
-                Ok(answer) => return answer,
-                Err(oneshot::error::TryRecvError::Empty) => {}
-                Err(oneshot::error::TryRecvError::Closed) => rx = self.enqueue(table, key),
-            }
+            drop(permit);
         }
     }
 
