@@ -16,7 +16,8 @@
 //! see the same machine load. Per run: wall, CPU user+sys and peak RSS of
 //! the process (`wait4`), and where the wall went, from the JSON log's
 //! timestamps: start to the last plan written (scan), to the last plan
-//! finished (build), to exit (idle tail).
+//! finished (build), to exit (idle tail); and chunks fetched and requests
+//! sent per plan, from the "cortex plan built" lines.
 //!
 //! `cargo build --release -p blocksconvert`, then
 //! `cargo bench -p blocksconvert --bench cortex_run_bigtable`. The binary
@@ -194,6 +195,20 @@ struct Run {
     scan: f64,
     /// Start to the last plan finished.
     built: f64,
+    /// Chunks fetched and chunk-table requests over all plans, from the
+    /// "cortex plan built" lines; requests `None` from a binary that does
+    /// not log them.
+    chunks: u64,
+    requests: Option<u64>,
+}
+
+/// Sum of a numeric field over the log lines with this message; `None` if
+/// one of them lacks it.
+fn sum_field(log: &[serde_json::Value], message: &str, field: &str) -> Option<u64> {
+    log.iter()
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| l["fields"][field].as_u64())
+        .sum()
 }
 
 fn main() {
@@ -307,6 +322,8 @@ fn main() {
                 plans,
                 scan: last_at(&lines, start, "plan written").unwrap_or(f64::NAN),
                 built: last_at(&lines, start, "plan finished").unwrap_or(f64::NAN),
+                chunks: sum_field(&lines, "cortex plan built", "chunks_fetched").unwrap_or(0),
+                requests: sum_field(&lines, "cortex plan built", "requests"),
                 usage,
             });
             let _ = std::fs::remove_dir_all(&bucket);
@@ -316,12 +333,13 @@ fn main() {
 
     println!(
         "\n| binary | plans | wall s | to last plan written s | to last plan finished s | \
-         idle tail s | CPU user+sys s | peak RSS MiB |"
+         idle tail s | CPU user+sys s | peak RSS MiB | chunks/plan | requests/plan |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
+        let per_plan = |n: u64| n as f64 / r.plans.max(1) as f64;
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} |",
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} | {:.0} | {} |",
             r.binary,
             r.plans,
             r.usage.wall,
@@ -329,7 +347,10 @@ fn main() {
             r.built,
             r.usage.wall - r.built,
             r.usage.cpu,
-            r.usage.peak_rss as f64 / (1 << 20) as f64
+            r.usage.peak_rss as f64 / (1 << 20) as f64,
+            per_plan(r.chunks),
+            r.requests
+                .map_or("not logged".to_string(), |n| format!("{:.0}", per_plan(n)))
         );
     }
     println!(

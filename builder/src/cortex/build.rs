@@ -197,6 +197,7 @@ pub async fn build_plan_with_policy(
         plan = plan_key,
         series = load.series,
         chunks_fetched = load.chunks_fetched,
+        requests = load.requests,
         chunks_not_found = load.chunks_not_found,
         chunk_bytes = load.chunk_bytes,
         samples_out = stats.samples_out,

@@ -299,6 +299,9 @@ pub struct LoadStats {
     pub series: u64,
     /// Chunk objects fetched from the store.
     pub chunks_fetched: u64,
+    /// Requests the fetches took ([`ChunkFetcher::requests`]): one per
+    /// chunk from an object store, one per batch from a chunk table.
+    pub requests: u64,
     /// Chunks the plan names that the store does not hold (left out, as
     /// Cortex does).
     pub chunks_not_found: u64,
@@ -390,6 +393,7 @@ impl SeriesLoader {
         LoadStats {
             series: self.series.load(Ordering::Relaxed),
             chunks_fetched: self.fetched.load(Ordering::Relaxed),
+            requests: self.fetcher.requests(),
             chunks_not_found: self.not_found.load(Ordering::Relaxed),
             chunk_bytes: self.bytes.load(Ordering::Relaxed),
             series_without_chunks: self.without_chunks.load(Ordering::Relaxed),

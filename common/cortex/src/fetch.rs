@@ -27,6 +27,7 @@
 //! chunk store through the same client without sharing the builder's merge.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,6 +186,8 @@ pub struct ChunkFetcher {
     backend: Backend,
     permits: Semaphore,
     opts: FetchOptions,
+    /// Requests sent so far (see [`ChunkFetcher::requests`]).
+    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for ChunkFetcher {
@@ -217,6 +220,7 @@ impl ChunkFetcher {
             backend,
             permits: Semaphore::new(opts.concurrency.max(1)),
             opts,
+            requests: AtomicU64::new(0),
         })
     }
 
@@ -226,6 +230,7 @@ impl ChunkFetcher {
             backend: Backend::Filesystem(dir.to_path_buf()),
             permits: Semaphore::new(opts.concurrency.max(1)),
             opts,
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -236,6 +241,7 @@ impl ChunkFetcher {
             backend: objects_backend(store),
             permits: Semaphore::new(opts.concurrency.max(1)),
             opts,
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -265,7 +271,16 @@ impl ChunkFetcher {
         matches!(self.backend, Backend::Filesystem(_)) && self.opts.throttle.is_none()
     }
 
-    async fn throttle_request(&self) {
+    /// Requests sent to the store so far: a file read, an object GET (each
+    /// attempt), or one chunk-table batch (the table clients' own retries
+    /// not counted). What a plan cost the store, beside its chunks fetched.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request about to be sent and waits for the throttle.
+    async fn begin_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(t) = &self.opts.throttle {
             t.request().await;
         }
@@ -288,6 +303,7 @@ impl ChunkFetcher {
             )));
         };
         let file = local_path(dir, key);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         match read_small_file(&file) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -317,7 +333,7 @@ impl ChunkFetcher {
             } => return self.fetch_from_table(schema, tables, batcher, key).await,
             Backend::Filesystem(_) => {
                 let _permit = permit().await?;
-                self.throttle_request().await;
+                self.begin_request().await;
                 let data = self.fetch_local_async(key).await?;
                 self.throttle_bytes(&data).await;
                 return Ok(data.map(Bytes::from));
@@ -337,7 +353,7 @@ impl ChunkFetcher {
             reason,
         })?;
         let read = |_| async {
-            self.throttle_request().await;
+            self.begin_request().await;
             store.get(&path).await?.bytes().await
         };
         let on_retry = |e: &object_store::Error, attempt: u32, wait: Duration| {
@@ -406,7 +422,7 @@ impl ChunkFetcher {
         table: String,
         keys: Vec<String>,
     ) -> Result<Vec<Option<Bytes>>, String> {
-        self.throttle_request().await;
+        self.begin_request().await;
         let rows = match tables {
             TableClient::Bigtable(c) => c
                 .fetch_chunks(&table, &keys)

@@ -24,6 +24,8 @@ fn filesystem_reads_base64_names_and_reports_missing() {
         Some(&b"abc"[..])
     );
     assert!(rt.block_on(f.fetch(&missing)).unwrap().is_none());
+    // A file read is a request, found or not, blocking or async.
+    assert_eq!(f.requests(), 4);
 }
 
 #[tokio::test(start_paused = true)]
@@ -64,6 +66,7 @@ fn objects_fetcher(store: Arc<dyn ObjectStore>) -> ChunkFetcher {
         },
         permits: Semaphore::new(1),
         opts,
+        requests: Default::default(),
     }
 }
 
@@ -107,6 +110,8 @@ async fn object_reads_retry_transient_errors_only() {
         "{err}"
     );
     assert_eq!(faults.calls(Op::Get), 8);
+    // Every attempt is a request.
+    assert_eq!(f.requests(), 8);
 
     // A missing chunk is `None` at once.
     faults.clear();
